@@ -1,0 +1,99 @@
+"""The op catalogue: every op of the dad IR, its operand/region shape and its effects.
+
+One row per op name. `operands` is the exact operand count or None (variadic); `regions` is
+the number of single-block regions; `pure` ops have no side effects and may be folded, CSE'd
+and deleted when unused; `terminator` ops end a block. The verifier, the passes, the lowering
+and the AD rule tables are all keyed by these names, and a test checks that each of them
+covers the whole catalogue.
+
+Semantics in brief (see docs/IR.md for the long form):
+- arith.*: scalar arithmetic; float ops are IEEE; integer ops wrap; `floordivsi`/`floormodsi`
+  are Python's `//` and `%` and raise ZeroDivisionError (attr `loc`) on a zero divisor.
+  A float op may carry `fastmath = "reassoc"` (reductions may be reordered) or `"fast"`.
+- math.*: elementary functions of scalars (one operand unless noted: atan2, powf take two).
+- memref.*: arrays. `alloc(dims)` makes a zero-initialised heap array (ValueError on a
+  negative dim, MemoryError on failure); `load`/`store` index with one i64 per dimension and
+  check bounds when attr `checked` is true (IndexError at attr `loc`); `row`, `slice` and
+  `collapse` are read-only views; `copy(src, dst)` copies all elements (same element count).
+- scf.*: structured control flow. `for(lb, ub, step, inits...)` has a body block
+  `(iv, carried...)` ending in `scf.yield`; `while(inits...)` has a `before` block ending in
+  `scf.condition(cond, values...)` and an `after` block ending in `scf.yield`; `if(cond)` has
+  `then` and `else` blocks ending in `scf.yield`.
+- func.call(args) {callee}, func.return(values).
+- dad.undef: a value of any type that is never read. dad.check(cond) {kind, msg, loc}:
+  raises `kind` with `msg` when `cond` is false.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    operands: int | None
+    regions: int = 0
+    pure: bool = True
+    terminator: bool = False
+
+
+FLOAT_BINARY = ["arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.remf"]
+INT_BINARY = ["arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.minsi"]
+INT_DIVISION = ["arith.floordivsi", "arith.floormodsi"]
+BOOL_BINARY = ["arith.andi", "arith.ori", "arith.xori"]
+CASTS = ["arith.sitofp", "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui"]
+MATH_UNARY = ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log",
+              "log1p", "expm1", "sqrt", "absf", "floor", "ceil", "erf", "lgamma", "digamma",
+              "sigmoid", "sign"]
+MATH_BINARY = ["atan2", "powf"]
+
+OPS: dict[str, OpInfo] = {}
+OPS["arith.constant"] = OpInfo(0)
+for _n in FLOAT_BINARY + INT_BINARY + BOOL_BINARY:
+    OPS[_n] = OpInfo(2)
+for _n in INT_DIVISION:
+    OPS[_n] = OpInfo(2, pure=False)  # may raise
+OPS["arith.negf"] = OpInfo(1)
+OPS["arith.cmpf"] = OpInfo(2)
+OPS["arith.cmpi"] = OpInfo(2)
+OPS["arith.select"] = OpInfo(3)
+for _n in CASTS:
+    OPS[_n] = OpInfo(1)
+for _n in MATH_UNARY:
+    OPS["math." + _n] = OpInfo(1)
+for _n in MATH_BINARY:
+    OPS["math." + _n] = OpInfo(2)
+OPS["math.absi"] = OpInfo(1)
+OPS.update({
+    "memref.alloc": OpInfo(None, pure=False),
+    "memref.dealloc": OpInfo(1, pure=False),
+    "memref.dim": OpInfo(1),
+    "memref.load": OpInfo(None, pure=False),   # reads memory; may raise when checked
+    "memref.store": OpInfo(None, pure=False),
+    "memref.row": OpInfo(2, pure=False),       # may raise (row index checked)
+    "memref.slice": OpInfo(3, pure=False),     # may raise (bounds checked)
+    "memref.collapse": OpInfo(1),
+    "memref.copy": OpInfo(2, pure=False),
+    "func.call": OpInfo(None, pure=False),
+    "func.return": OpInfo(None, pure=False, terminator=True),
+    "scf.for": OpInfo(None, regions=1, pure=False),
+    "scf.while": OpInfo(None, regions=2, pure=False),
+    "scf.if": OpInfo(1, regions=2, pure=False),
+    "scf.yield": OpInfo(None, pure=False, terminator=True),
+    "scf.condition": OpInfo(None, pure=False, terminator=True),
+    "dad.undef": OpInfo(0),
+    "dad.check": OpInfo(1, pure=False),
+})
+
+CMPF_PREDICATES = ("oeq", "one", "olt", "ole", "ogt", "oge", "une", "ord", "uno")
+CMPI_PREDICATES = ("eq", "ne", "slt", "sle", "sgt", "sge")
+
+
+def info(name: str) -> OpInfo:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op '{name}'") from None
+
+
+def is_pure(name: str) -> bool:
+    return name in OPS and OPS[name].pure
