@@ -1,0 +1,160 @@
+"""Exported entry points: the C ABI wrapper and the fast scalar wrapper of each function.
+
+See `lowering.abi` for the conventions. Both wrappers put the call's context on their stack,
+check the array arguments against the signature's size variables and literal dims, call the
+internal function and free every array of the call before returning (results are copied out
+first), on the error path too.
+"""
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+
+from ..lang.ir import Function, MemRefType
+from ..lang.signature import Signature, parse_signature
+from . import abi
+from .abi import CTX, I1, I32, I64, I8, PTR
+from .function import unpack_results
+from .rtlib import libc
+
+
+class _Entry:
+    def __init__(self, ml, fn: Function, sig: Signature, llfn: ir.Function):
+        self.ml, self.fn, self.sig, self.llfn = ml, fn, sig, llfn
+        self.b = ir.IRBuilder(llfn.append_basic_block("entry"))
+        b = self.b
+        self.ctx = b.alloca(CTX)
+        b.store(ir.Constant(CTX, None), self.ctx)
+        self.params: list[list] = []
+        args = list(llfn.args)
+        for p in fn.params:
+            n = len(abi.components(p.type))
+            comps = args[:n]
+            if p.type.is_bool:
+                comps = [b.trunc(comps[0], I1)]
+            self.params.append(comps)
+            del args[:n]
+        self.rest = args
+        self.fail_block = llfn.append_basic_block("fail")
+        self.sizes = self._bind_sizes()
+
+    def _bind_sizes(self) -> dict[str, ir.Value]:
+        sizes: dict[str, ir.Value] = {}
+        first: dict[str, str] = {}
+        for p, comps in zip(self.sig.params, self.params):
+            for axis, d in enumerate(p.type.dims):
+                got = comps[1 + axis]
+                if isinstance(d, int):
+                    msg = f"parameter '{p.name}' must have size {d} along axis {axis}, not {{d0}}"
+                    self._require(self.b.icmp_signed("==", got, I64(d)), msg, got, I64(d))
+                elif d in sizes:
+                    msg = (f"parameter '{p.name}' has size {{d0}} along axis {axis}, but "
+                           f"{d} = {{d1}} from parameter '{first[d]}'")
+                    self._require(self.b.icmp_signed("==", got, sizes[d]), msg, got, sizes[d])
+                else:
+                    sizes[d] = got
+                    first[d] = p.name
+        return sizes
+
+    def _require(self, ok, msg, d0, d1) -> None:
+        site = self.ml.site("ValueError", "", msg)
+        fail = self.llfn.append_basic_block("bad")
+        cont = self.llfn.append_basic_block("ok")
+        self.b.cbranch(ok, cont, fail)
+        self.b.position_at_end(fail)
+        self._set_status(site, d0, d1)
+        self.b.branch(self.fail_block)
+        self.b.position_at_end(cont)
+
+    def _set_status(self, site, d0, d1):
+        for k, v in enumerate((I64(site), d0, d1)):
+            self.b.store(v, self.b.gep(self.ctx, [I32(0), I32(k)]))
+
+    def call(self) -> list[list]:
+        b = self.b
+        impl = self.ml.internal(self.fn.name)
+        r = b.call(impl, [self.ctx] + [c for cs in self.params for c in cs])
+        status = b.load(b.gep(self.ctx, [I32(0), I32(0)]))
+        cont = self.llfn.append_basic_block("called")
+        b.cbranch(b.icmp_signed("==", status, I64(0)), cont, self.fail_block)
+        b.position_at_end(cont)
+        return unpack_results(b, r, self.fn.result_types)
+
+    def free_all(self, b):
+        b.call(self.ml.module.globals["dad_rt_free_all"], [self.ctx])
+
+    def dim_value(self, d) -> ir.Value:
+        return I64(d) if isinstance(d, int) else self.sizes[d]
+
+
+def build_c_entry(ml, fn: Function) -> ir.Function:
+    sig = parse_signature(fn.attrs["sig"])
+    params = []
+    for p in fn.params:
+        comps = abi.components(p.type)
+        params += [I8] if p.type.is_bool else comps
+    outs = [abi.elem_ptr_type(t) if isinstance(t, MemRefType) else abi.abi_scalar(t).as_pointer()
+            for t in fn.result_types]
+    fnty = ir.FunctionType(I64, params + outs + [I64.as_pointer()])
+    llfn = ir.Function(ml.module, fnty, fn.name)
+    e = _Entry(ml, fn, sig, llfn)
+    results = e.call()
+    b = e.b
+    out_ptrs, errinfo = e.rest[:-1], e.rest[-1]
+    for spec, t, comps, out in zip(sig.results, fn.result_types, results, out_ptrs):
+        if spec.rank == 0:
+            v = comps[0]
+            b.store(b.zext(v, I8) if v.type == I1 else v, out)
+            continue
+        for axis, d in enumerate(spec.dims):
+            want = e.dim_value(d)
+            msg = (f"the returned array has size {{d0}} along axis {axis}, "
+                   f"but the signature declares {d} = {{d1}}")
+            e._require(b.icmp_signed("==", comps[1 + axis], want), msg, comps[1 + axis], want)
+        nbytes = I64(abi.ELEM_BYTES[t.elem.name])
+        for d in comps[1:]:
+            nbytes = b.mul(nbytes, d)
+        b.call(libc(ml.module, "memmove"), [b.bitcast(out, PTR), b.bitcast(comps[0], PTR), nbytes])
+    e.free_all(b)
+    b.ret(I64(0))
+    # error exit: report, free everything, return the site
+    b.position_at_end(e.fail_block)
+    status = b.load(b.gep(e.ctx, [I32(0), I32(0)]))
+    with b.if_then(b.icmp_unsigned("!=", errinfo, ir.Constant(errinfo.type, None))):
+        for k in range(3):
+            b.store(b.load(b.gep(e.ctx, [I32(0), I32(k)])), b.gep(errinfo, [I64(k)]))
+    e.free_all(b)
+    b.ret(status)
+    return llfn
+
+
+def has_fast_entry(fn: Function) -> bool:
+    return len(fn.result_types) == 1 and not isinstance(fn.result_types[0], MemRefType)
+
+
+def fast_sentinel(t) -> ir.Constant:
+    if t.is_float:
+        return ir.Constant(abi.scalar_type(t), math.nan)
+    if t.is_int:
+        return I64(-(1 << 63))
+    return I8(2)
+
+
+def build_fast_entry(ml, fn: Function) -> ir.Function:
+    sig = parse_signature(fn.attrs["sig"])
+    rt = fn.result_types[0]
+    params = []
+    for p in fn.params:
+        params += [I8] if p.type.is_bool else abi.components(p.type)
+    ret = abi.abi_scalar(rt)
+    llfn = ir.Function(ml.module, ir.FunctionType(ret, params), fn.name + ".fast")
+    e = _Entry(ml, fn, sig, llfn)
+    (v,), = e.call()
+    b = e.b
+    e.free_all(b)
+    b.ret(b.zext(v, I8) if rt.is_bool else v)
+    b.position_at_end(e.fail_block)
+    e.free_all(b)
+    b.ret(fast_sentinel(rt))
+    return llfn

@@ -1,0 +1,91 @@
+"""Lowering of a whole IR module to an LLVM module (llvmlite.ir), plus its error-site table.
+
+`lower_module(m) -> Lowered` gives the LLVM IR text, the site table (site number → kind,
+location, message template with `{d0}`/`{d1}` placeholders) and, per function, the names of
+its C entry and fast entry. Internal implementations are `internal` so LLVM may inline and
+drop them; only the entries are visible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llvmlite import ir
+
+from ..lang.ir import Module
+from . import abi, rtlib
+from .entry import build_c_entry, build_fast_entry, has_fast_entry
+from .function import FunctionLowering
+
+
+@dataclass(frozen=True)
+class Site:
+    kind: str      # IndexError | ZeroDivisionError | ValueError | MemoryError
+    loc: str       # "file.dad:line:col" or ""
+    message: str   # with {d0} and {d1} placeholders
+
+    def render(self, d0: int, d1: int) -> str:
+        text = self.message.format(d0=d0, d1=d1)
+        return f"{self.loc}: {text}" if self.loc else text
+
+
+@dataclass
+class Lowered:
+    llvm_ir: str
+    sites: list[Site]
+    fast_entries: dict[str, str] = field(default_factory=dict)
+
+
+class ModuleLowering:
+    def __init__(self, m: Module, triple: str = "", data_layout: str = ""):
+        self.ir_module = m
+        self.module = ir.Module(name="dad")
+        if triple:
+            self.module.triple = triple
+        if data_layout:
+            self.module.data_layout = data_layout
+        self.sites: list[Site] = []
+        self._site_ids: dict[Site, int] = {}
+        self._internal: dict[str, ir.Function] = {}
+        rtlib.build(self.module)
+
+    def site(self, kind: str, loc: str, message: str) -> int:
+        s = Site(kind, loc, message)
+        if s not in self._site_ids:
+            self.sites.append(s)
+            self._site_ids[s] = len(self.sites)
+        return self._site_ids[s]
+
+    def internal(self, name: str) -> ir.Function:
+        if name not in self._internal:
+            fn = self.ir_module[name]
+            llfn = ir.Function(self.module, abi.internal_function_type(fn.param_types, fn.result_types),
+                               "dad.impl." + name)
+            llfn.linkage = "internal"
+            self._internal[name] = llfn
+        return self._internal[name]
+
+    def run(self) -> Lowered:
+        fast = {}
+        for fn in self.ir_module:
+            llfn = self.internal(fn.name)
+            FunctionLowering(self, fn, llfn).run()
+            _mark_noalias(llfn, fn)
+        for fn in self.ir_module:
+            build_c_entry(self, fn)
+            if has_fast_entry(fn):
+                fast[fn.name] = build_fast_entry(self, fn).name
+        return Lowered(str(self.module), self.sites, fast)
+
+
+def _mark_noalias(llfn: ir.Function, fn) -> None:
+    """Array parameters are never written through another name: mark their pointers noalias."""
+    from ..lang.ir import MemRefType
+    k = 1
+    for p in fn.params:
+        if isinstance(p.type, MemRefType):
+            llfn.args[k].add_attribute("noalias")
+        k += len(abi.components(p.type))
+
+
+def lower_module(m: Module, triple: str = "", data_layout: str = "") -> Lowered:
+    return ModuleLowering(m, triple, data_layout).run()

@@ -1,0 +1,170 @@
+"""The run-time support every compiled module carries with it, written as LLVM IR.
+
+- `dad_rt_alloc(ctx, nbytes) -> ptr`: zero-filled heap memory linked into the call's list
+  (a 16-byte header `{prev, next}` sits before the data); null when out of memory.
+- `dad_rt_free(ctx, ptr)`: unlinks and frees one array (null is ignored).
+- `dad_rt_free_all(ctx)`: frees everything still linked (the error path of an entry).
+- `dad_rt_digamma_f64(x)`: the digamma function (reflection, recurrence up to 10, then the
+  asymptotic series to x^-14: |error| < 1e-15 relative away from the poles).
+All are `internal`, so a shared library built from the module needs only libc and libm.
+"""
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+
+from .abi import CTX_PTR, F64, I1, I32, I64, I8, PTR
+
+HDR = ir.LiteralStructType([PTR, PTR])
+HDR_PTR = HDR.as_pointer()
+
+
+def _declare(module: ir.Module, name: str, ret, args) -> ir.Function:
+    if name in module.globals:
+        return module.globals[name]
+    return ir.Function(module, ir.FunctionType(ret, args), name)
+
+
+def libc(module: ir.Module, name: str) -> ir.Function:
+    sigs = {
+        "calloc": (PTR, [I64, I64]),
+        "free": (ir.VoidType(), [PTR]),
+        "memmove": (PTR, [PTR, PTR, I64]),
+    }
+    ret, args = sigs[name]
+    return _declare(module, name, ret, args)
+
+
+def _head_ptr(b: ir.IRBuilder, ctx):
+    return b.gep(ctx, [I32(0), I32(3)])
+
+
+def _hdr_field(b, hdr, k):
+    return b.gep(hdr, [I32(0), I32(k)])
+
+
+def build(module: ir.Module) -> None:
+    """Define the run-time helpers in `module` (idempotent)."""
+    if "dad_rt_alloc" in module.globals:
+        return
+    _build_alloc(module)
+    _build_free(module)
+    _build_free_all(module)
+    _build_digamma(module)
+
+
+def _build_alloc(module):
+    fn = ir.Function(module, ir.FunctionType(PTR, [CTX_PTR, I64]), "dad_rt_alloc")
+    fn.linkage = "internal"
+    ctx, nbytes = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    base = b.call(libc(module, "calloc"), [I64(1), b.add(nbytes, I64(16))])
+    ok = b.icmp_unsigned("!=", base, ir.Constant(PTR, None))
+    with b.if_then(ok):
+        hdr = b.bitcast(base, HDR_PTR)
+        head_slot = _head_ptr(b, ctx)
+        head = b.load(head_slot)
+        b.store(ir.Constant(PTR, None), _hdr_field(b, hdr, 0))
+        b.store(head, _hdr_field(b, hdr, 1))
+        with b.if_then(b.icmp_unsigned("!=", head, ir.Constant(PTR, None))):
+            b.store(base, _hdr_field(b, b.bitcast(head, HDR_PTR), 0))
+        b.store(base, head_slot)
+    data = b.gep(base, [I64(16)])
+    b.ret(b.select(ok, data, ir.Constant(PTR, None)))
+
+
+def _build_free(module):
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [CTX_PTR, PTR]), "dad_rt_free")
+    fn.linkage = "internal"
+    ctx, data = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    with b.if_then(b.icmp_unsigned("!=", data, ir.Constant(PTR, None))):
+        base = b.gep(data, [I64(-16)])
+        hdr = b.bitcast(base, HDR_PTR)
+        prev = b.load(_hdr_field(b, hdr, 0))
+        nxt = b.load(_hdr_field(b, hdr, 1))
+        has_prev = b.icmp_unsigned("!=", prev, ir.Constant(PTR, None))
+        with b.if_else(has_prev) as (then, other):
+            with then:
+                b.store(nxt, _hdr_field(b, b.bitcast(prev, HDR_PTR), 1))
+            with other:
+                b.store(nxt, _head_ptr(b, ctx))
+        with b.if_then(b.icmp_unsigned("!=", nxt, ir.Constant(PTR, None))):
+            b.store(prev, _hdr_field(b, b.bitcast(nxt, HDR_PTR), 0))
+        b.call(libc(module, "free"), [base])
+    b.ret_void()
+
+
+def _build_free_all(module):
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [CTX_PTR]), "dad_rt_free_all")
+    fn.linkage = "internal"
+    ctx, = fn.args
+    entry = fn.append_basic_block("entry")
+    loop = fn.append_basic_block("loop")
+    done = fn.append_basic_block("done")
+    b = ir.IRBuilder(entry)
+    head_slot = _head_ptr(b, ctx)
+    first = b.load(head_slot)
+    b.branch(loop)
+    b.position_at_end(loop)
+    cur = b.phi(PTR)
+    cur.add_incoming(first, entry)
+    body = fn.append_basic_block("body")
+    b.cbranch(b.icmp_unsigned("!=", cur, ir.Constant(PTR, None)), body, done)
+    b.position_at_end(body)
+    nxt = b.load(_hdr_field(b, b.bitcast(cur, HDR_PTR), 1))
+    b.call(libc(module, "free"), [cur])
+    cur.add_incoming(nxt, body)
+    b.branch(loop)
+    b.position_at_end(done)
+    b.store(ir.Constant(PTR, None), head_slot)
+    b.ret_void()
+
+
+def _poly(b, z, coeffs):
+    """coeffs[0] + z*(coeffs[1] + z*(...)) by Horner's rule."""
+    acc = F64(coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        acc = b.fadd(F64(c), b.fmul(z, acc))
+    return acc
+
+
+def _build_digamma(module):
+    fn = ir.Function(module, ir.FunctionType(F64, [F64]), "dad_rt_digamma_f64")
+    fn.linkage = "internal"
+    x0, = fn.args
+    tan = _declare(module, "tan", F64, [F64])
+    log = _declare(module, "log", F64, [F64])
+    floor = module.declare_intrinsic("llvm.floor", [F64])
+    entry = fn.append_basic_block("entry")
+    b = ir.IRBuilder(entry)
+    # reflection for x < 0.5: psi(x) = psi(1 - x) - pi / tan(pi x); poles at non-positive integers
+    neg = b.fcmp_ordered("<", x0, F64(0.5))
+    refl = b.select(neg, b.fdiv(F64(math.pi), b.call(tan, [b.fmul(F64(math.pi), x0)])), F64(0.0))
+    x1 = b.select(neg, b.fsub(F64(1.0), x0), x0)
+    pole = b.and_(b.fcmp_ordered("<=", x0, F64(0.0)), b.fcmp_ordered("==", b.call(floor, [x0]), x0))
+    loop = fn.append_basic_block("recur")
+    tail = fn.append_basic_block("series")
+    b.branch(loop)
+    b.position_at_end(loop)
+    x = b.phi(F64)
+    acc = b.phi(F64)
+    x.add_incoming(x1, entry)
+    acc.add_incoming(F64(0.0), entry)
+    small = b.fcmp_ordered("<", x, F64(10.0))
+    body = fn.append_basic_block("step")
+    b.cbranch(small, body, tail)
+    b.position_at_end(body)
+    acc.add_incoming(b.fsub(acc, b.fdiv(F64(1.0), x)), body)
+    x.add_incoming(b.fadd(x, F64(1.0)), body)
+    b.branch(loop)
+    b.position_at_end(tail)
+    inv = b.fdiv(F64(1.0), x)
+    z = b.fmul(inv, inv)
+    # B_{2k} / (2k) for k = 1..7
+    series = _poly(b, z, [1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12])
+    val = b.fsub(b.fsub(b.call(log, [x]), b.fmul(F64(0.5), inv)), b.fmul(z, series))
+    val = b.fadd(val, acc)
+    val = b.fsub(val, refl)
+    b.ret(b.select(pole, F64(math.nan), val))

@@ -1,0 +1,88 @@
+"""The compile pipeline and the compiled-module object users get from `dad.compile`.
+
+`compile_module(ir_module)` optimises the IR with the default pass pipeline, lowers it to
+LLVM, optimises that for the host and loads it; the result is a `CompiledModule` whose
+attributes are `Kernel` callables, one per exported function. Each stage's text (IR,
+optimised IR, LLVM IR, assembly) stays available for `dadc emit` and for tests.
+"""
+from __future__ import annotations
+
+import time
+
+from ..lang.ir import Module
+from ..lang.printer import print_function, print_module
+from ..lowering import lower_module
+from . import target
+from .jit import JitModule, function_text
+from .kernel import make_kernel
+
+
+def optimize_ir(m: Module) -> Module:
+    from ..lang.passes import default_pipeline, PassManager
+    return PassManager(default_pipeline()).run(m)
+
+
+class CompiledModule:
+    def __init__(self, ir_module: Module, source_ir: str, *, filename: str = "<string>",
+                 timings: dict | None = None):
+        self.filename = filename
+        self.ir_module = ir_module
+        self.source_ir = source_ir          # IR as emitted by the front end
+        self.timings = dict(timings or {})
+        t0 = time.perf_counter()
+        self.lowered = lower_module(ir_module, target.host_triple())
+        t1 = time.perf_counter()
+        self.jit = JitModule(self.lowered.llvm_ir)
+        t2 = time.perf_counter()
+        self.timings.update(lower=t1 - t0, llvm=t2 - t1)
+        self.kernels = {}
+        for fn in ir_module:
+            fast = self.lowered.fast_entries.get(fn.name)
+            k = make_kernel(fn.name, fn.attrs["sig"], self.jit.address(fn.name),
+                            self.jit.address(fast) if fast else None, self.lowered.sites)
+            k.module = self
+            self.kernels[fn.name] = k
+
+    def __getattr__(self, name):
+        kernels = self.__dict__.get("kernels", {})
+        if name in kernels:
+            return kernels[name]
+        raise AttributeError(f"module has no function '{name}'")
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self.kernels)
+
+    def __iter__(self):
+        return iter(self.kernels.values())
+
+    # ------------------------------------------------------------------ text of each stage
+    def function_ir(self, name: str) -> str:
+        return print_function(self.ir_module[name])
+
+    def function_llvm_ir(self, name: str) -> str:
+        return function_text(self.jit.optimized_ir, name, "llvm")
+
+    def function_asm(self, name: str) -> str:
+        return function_text(self.jit.asm, name, "asm")
+
+    @property
+    def ir(self) -> str:
+        return print_module(self.ir_module)
+
+    @property
+    def llvm_ir(self) -> str:
+        return self.jit.optimized_ir
+
+    @property
+    def asm(self) -> str:
+        return self.jit.asm
+
+
+def compile_module(m: Module, *, filename: str = "<string>", timings: dict | None = None,
+                   optimize: bool = True) -> CompiledModule:
+    source_ir = print_module(m)
+    t0 = time.perf_counter()
+    if optimize:
+        m = optimize_ir(m)
+    timings = dict(timings or {}, ir_passes=time.perf_counter() - t0)
+    return CompiledModule(m, source_ir, filename=filename, timings=timings)

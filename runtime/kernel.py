@@ -1,0 +1,244 @@
+"""Python callables for compiled functions: argument conversion, size checks, results, errors.
+
+For each exported function a small Python function is generated (source text, compiled
+once) that converts its arguments as LANGUAGE.md's "Calling from Python" says, binds size
+variables, allocates or checks `out=`, and calls the machine code through ctypes:
+- functions with one scalar result call the fast entry and only fall back to the C entry
+  when it returns its error sentinel (NaN, INT64_MIN, 2), which re-runs the pure function
+  to learn the error or to confirm a genuine NaN result;
+- the others call the C entry with output buffers and an error-info buffer.
+Errors from compiled code become IndexError / ZeroDivisionError / ValueError / MemoryError
+with the `.dad` location; bad arguments become TypeError / ValueError naming the parameter.
+"""
+from __future__ import annotations
+
+import builtins
+import ctypes
+import keyword
+
+import numpy as np
+
+from ..lang.signature import Signature, TypeSpec, parse_signature
+
+DTYPES = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}
+CTYPES = {"f64": ctypes.c_double, "f32": ctypes.c_float, "i64": ctypes.c_int64,
+          "bool": ctypes.c_uint8}
+ERRORS = {"IndexError": IndexError, "ZeroDivisionError": ZeroDivisionError,
+          "ValueError": ValueError, "MemoryError": MemoryError}
+
+
+def as_array(value, name: str, dtype, rank: int) -> np.ndarray:
+    """`value` as a C-contiguous array of `dtype` and `rank`, converting only losslessly."""
+    if type(value) is np.ndarray and value.dtype == dtype and value.ndim == rank \
+            and value.flags.c_contiguous:
+        return value
+    try:
+        a = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"parameter '{name}': cannot convert {type(value).__name__} "
+                        f"to an array ({exc})") from None
+    if a.ndim != rank:
+        raise TypeError(f"parameter '{name}' expects a {rank}-D array of "
+                        f"{np.dtype(dtype).name}, got a {a.ndim}-D {type(value).__name__}")
+    if a.dtype != dtype:
+        lossless = np.can_cast(a.dtype, dtype, "safe") and a.dtype.kind != "O"
+        if a.size == 0 and a.dtype == np.float64:
+            lossless = True  # an empty list
+        if not lossless:
+            raise TypeError(f"parameter '{name}' expects {np.dtype(dtype).name} elements; "
+                            f"{a.dtype.name} cannot be converted without loss")
+        a = a.astype(dtype)
+    return np.ascontiguousarray(a)
+
+
+def check_bool(value, name: str):
+    if type(value) is bool or isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"parameter '{name}' expects a bool, got {type(value).__name__}")
+
+
+def check_int(value, name: str):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"parameter '{name}' expects an i64, got {type(value).__name__}")
+    value = int(value)
+    if not -(1 << 63) <= value < (1 << 63):
+        raise OverflowError(f"parameter '{name}': {value} does not fit in an i64")
+    return value
+
+
+def check_float(value, name: str):
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return float(value)
+    raise TypeError(f"parameter '{name}' expects a float, got {type(value).__name__}")
+
+
+def raise_error(sites, errinfo) -> None:
+    site = sites[errinfo[0] - 1]
+    raise ERRORS.get(site.kind, RuntimeError)(site.render(errinfo[1], errinfo[2]))
+
+
+def _pyname(name: str, taken: set[str]) -> str:
+    out = name if not keyword.iskeyword(name) and not hasattr(builtins, name) else name + "_"
+    while out in taken:
+        out += "_"
+    taken.add(out)
+    return out
+
+
+def _out_shape(spec: TypeSpec, dims: dict[str, str]) -> str:
+    parts = [str(d) if isinstance(d, int) else dims[d] for d in spec.dims]
+    return "(" + "".join(p + ", " for p in parts) + ")"
+
+
+def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, sites) -> "type":
+    """Build the Python callable of one function (see the module docstring)."""
+    sig = parse_signature(sig_text)
+    taken = {"self", "out", "np", "ctypes"}
+    local = [_pyname(p.name, taken) for p in sig.params]
+    env: dict = {"np": np, "_as_array": as_array, "_check_bool": check_bool,
+                 "_check_int": check_int, "_check_float": check_float,
+                 "_raise": raise_error, "_sites": sites, "_ctypes": ctypes}
+    arg_ctypes: list = []
+    call_args: list[str] = []
+    body: list[str] = []
+    dims: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for p, v in zip(sig.params, local):
+        t = p.type
+        if t.rank == 0:
+            conv = {"f64": "_check_float", "f32": "_check_float", "i64": "_check_int",
+                    "bool": "_check_bool"}[t.dtype]
+            if t.dtype in ("f64", "f32"):
+                # fast path: exact Python floats pass straight to ctypes
+                body.append(f"    if type({v}) is not float: {v} = {conv}({v}, {p.name!r})")
+            else:
+                body.append(f"    {v} = {conv}({v}, {p.name!r})")
+            arg_ctypes.append(CTYPES[t.dtype])
+            call_args.append(v)
+            continue
+        env[f"_dt_{v}"] = DTYPES[t.dtype]
+        body.append(f"    {v} = _as_array({v}, {p.name!r}, _dt_{v}, {t.rank})")
+        body.append(f"    _shape_{v} = {v}.shape")
+        arg_ctypes.append(ctypes.c_void_p)
+        call_args.append(f"{v}.ctypes.data")
+        for axis, d in enumerate(t.dims):
+            arg_ctypes.append(ctypes.c_int64)
+            got = f"_shape_{v}[{axis}]"
+            call_args.append(got)
+            if isinstance(d, int):
+                body.append(f"    if {got} != {d}: raise ValueError(\"parameter '{p.name}' must have "
+                            f"size {d} along axis {axis}, not \" + str({got}))")
+            elif d in dims:
+                body.append(f"    if {got} != {dims[d]}: raise ValueError(\"size mismatch: parameter "
+                            f"'{p.name}' has size \" + str({got}) + \" along axis {axis}, but parameter "
+                            f"'{first[d]}' gives {d} = \" + str({dims[d]}))")
+            else:
+                dims[d] = got
+                first[d] = p.name
+    params = ", ".join(local)
+    cfunc_type = ctypes.CFUNCTYPE(ctypes.c_int64, *arg_ctypes,
+                                  *([ctypes.c_void_p] * len(sig.results)), ctypes.c_void_p)
+    env["_centry"] = cfunc_type(c_addr)
+    array_results = [k for k, r in enumerate(sig.results) if r.rank]
+    lines = [f"def __call__(self{', ' if params else ''}{params}"
+             + (", *, out=None):" if array_results else "):")]
+    lines += body
+    # the C entry call with output buffers
+    slow = []
+    outs = []
+    for k, r in enumerate(sig.results):
+        if r.rank:
+            env[f"_rdt{k}"] = DTYPES[r.dtype]
+            shape = _out_shape(r, dims)
+            slow.append(f"    _o{k} = np.empty({shape}, _rdt{k}) if _outs is None else "
+                        f"_outs[{array_results.index(k)}]")
+            outs.append(f"_o{k}.ctypes.data")
+        else:
+            env[f"_rct{k}"] = CTYPES[r.dtype]
+            slow.append(f"    _o{k} = _rct{k}()")
+            outs.append(f"_ctypes.addressof(_o{k})")
+    if array_results:
+        env["_check_out"] = _make_out_checker(sig, array_results)
+        lines.append(f"    _outs = None if out is None else _check_out(out, "
+                     f"[{', '.join(_out_shape(sig.results[k], dims) for k in array_results)}])")
+    else:
+        lines.append("    _outs = None")
+    result_exprs = []
+    for k, r in enumerate(sig.results):
+        if r.rank:
+            result_exprs.append(f"_o{k}")
+        else:
+            conv = {"f64": "{}.value", "f32": "np.float32({}.value)", "i64": "{}.value",
+                    "bool": "bool({}.value)"}[r.dtype]
+            result_exprs.append(conv.format(f"_o{k}"))
+    ret = result_exprs[0] if len(result_exprs) == 1 and not sig.tuple_result else \
+        "(" + ", ".join(result_exprs) + ("," if len(result_exprs) == 1 else "") + ")"
+    slow_call = [*slow, "    _err = (_ctypes.c_int64 * 3)()",
+                 f"    if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)",
+                 f"    return {ret}"]
+    if fast_addr is not None:
+        r = sig.results[0]
+        env["_fast"] = ctypes.CFUNCTYPE(CTYPES[r.dtype], *arg_ctypes)(fast_addr)
+        sentinel = {"f64": "_r != _r", "f32": "_r != _r", "i64": "_r == -9223372036854775808",
+                    "bool": "_r == 2"}[r.dtype]
+        conv = {"f64": "_r", "f32": "np.float32(_r)", "i64": "_r", "bool": "_r == 1"}[r.dtype]
+        lines.append(f"    _r = _fast({', '.join(call_args)})")
+        lines.append(f"    if not ({sentinel}): return {conv}")
+    lines += slow_call
+    src = "\n".join(lines) + "\n"
+    try:
+        exec(compile(src, f"<dad kernel {name}>", "exec"), env)
+    except SyntaxError as exc:  # pragma: no cover - generated code is ours
+        raise RuntimeError(f"internal error generating the caller of {name}: {exc}\n{src}") from exc
+    call = env["__call__"]
+    kernel_cls = type(f"Kernel_{name}", (Kernel,), {"__call__": call})
+    k = kernel_cls(name, sig)
+    k._cfunc = env.get("_fast", env["_centry"])
+    k._centry = env["_centry"]
+    k._caller_source = src
+    return k
+
+
+def _make_out_checker(sig: Signature, array_results: list[int]):
+    specs = [sig.results[k] for k in array_results]
+
+    def check_out(out, shapes):
+        arrays = out if isinstance(out, tuple) else (out,)
+        if len(arrays) != len(specs):
+            raise ValueError(f"out= needs {len(specs)} array(s), got {len(arrays)}")
+        for a, spec, shape in zip(arrays, specs, shapes):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"out= expects numpy arrays, got {type(a).__name__}")
+            if a.dtype != DTYPES[spec.dtype]:
+                raise TypeError(f"out= array has dtype {a.dtype}, expected {np.dtype(DTYPES[spec.dtype]).name}")
+            if a.shape != tuple(shape):
+                raise ValueError(f"out= array has shape {a.shape}, expected {tuple(shape)}")
+            if not (a.flags.c_contiguous and a.flags.writeable):
+                raise ValueError("out= array must be C-contiguous and writeable")
+        return arrays
+    return check_out
+
+
+class Kernel:
+    """A compiled function. Call it; read `signature`, `ir`, `llvm_ir`, `asm`."""
+
+    def __init__(self, name: str, sig: Signature):
+        self.name = name
+        self.sig = sig
+        self.signature = str(sig)
+        self.module = None  # set by the owning CompiledModule
+
+    @property
+    def ir(self) -> str:
+        return self.module.function_ir(self.name)
+
+    @property
+    def llvm_ir(self) -> str:
+        return self.module.function_llvm_ir(self.name)
+
+    @property
+    def asm(self) -> str:
+        return self.module.function_asm(self.name)
+
+    def __repr__(self) -> str:
+        return f"<dad function {self.name}{self.signature}>"

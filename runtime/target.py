@@ -1,0 +1,75 @@
+"""Target machines and the LLVM optimisation pipeline.
+
+`host_machine()` is the host CPU with all its features (cached); `machine(triple, cpu)` any
+other. `optimize(llvm_module, tm)` runs LLVM's O3 pipeline (new pass manager) with loop and
+SLP vectorisation. Code is generated position-independent so one object serves both the JIT
+and shared libraries.
+"""
+from __future__ import annotations
+
+import ctypes.util
+import functools
+
+import llvmlite.binding as llvm
+
+
+@functools.lru_cache(maxsize=None)
+def _init() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    llvm.initialize_native_asmparser()
+    libm = ctypes.util.find_library("m")
+    if libm:
+        llvm.load_library_permanently(libm)
+
+
+@functools.lru_cache(maxsize=None)
+def _all_targets() -> None:
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+
+
+def host_triple() -> str:
+    _init()
+    return llvm.get_process_triple()
+
+
+@functools.lru_cache(maxsize=None)
+def machine(triple: str | None = None, cpu: str | None = None, features: str | None = None):
+    """A target machine; the host (CPU name and features) when all arguments are None."""
+    _init()
+    if triple is None:
+        triple = llvm.get_process_triple()
+        if cpu is None:
+            cpu = llvm.get_host_cpu_name()
+            features = llvm.get_host_cpu_features().flatten()
+    else:
+        _all_targets()
+    if cpu == "generic" or cpu is None:
+        cpu, features = "generic" if cpu == "generic" else "", features or ""
+    target = llvm.Target.from_triple(triple)
+    return target.create_target_machine(cpu=cpu, features=features or "", opt=3,
+                                        reloc="pic", codemodel="default")
+
+
+def host_machine():
+    return machine()
+
+
+def optimize(mod, tm) -> None:
+    """O3 with loop and SLP vectorisation, in place."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+
+
+def parse(llvm_ir: str, tm):
+    _init()
+    mod = llvm.parse_assembly(llvm_ir)
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    mod.verify()
+    return mod
