@@ -1,2 +1,11 @@
-"""dad — a differentiable compiler for numerical programs."""
+"""dad — a differentiable compiler: `.dad` programs and their derivatives as native code.
+
+    import dad
+    mod = dad.compile_file("examples/rosenbrock.dad")
+    mod.rosen(x)
+"""
 __version__ = "0.1.0"
+
+from .api import CompileError, CompiledModule, compile, compile_file  # noqa: E402
+
+__all__ = ["compile", "compile_file", "CompileError", "CompiledModule", "__version__"]

@@ -55,10 +55,13 @@ class _Entry:
                 else:
                     sizes[d] = got
                     first[d] = p.name
+        for p, comps in zip(self.sig.params, self.params):  # `-> f64[k]` for a `k: i64`
+            if p.type.dtype == "i64" and not p.type.dims and p.name not in sizes:
+                sizes[p.name] = comps[0]
         return sizes
 
     def _require(self, ok, msg, d0, d1) -> None:
-        site = self.ml.site("ValueError", "", msg)
+        site = msg if isinstance(msg, int) else self.ml.site("ValueError", "", msg)
         fail = self.llfn.append_basic_block("bad")
         cont = self.llfn.append_basic_block("ok")
         self.b.cbranch(ok, cont, fail)
@@ -112,6 +115,8 @@ def build_c_entry(ml, fn: Function) -> ir.Function:
             msg = (f"the returned array has size {{d0}} along axis {axis}, "
                    f"but the signature declares {d} = {{d1}}")
             e._require(b.icmp_signed("==", comps[1 + axis], want), msg, comps[1 + axis], want)
+        missing = ml.site("MemoryError", "", "cannot allocate the result array")
+        e._require(b.icmp_unsigned("!=", out, ir.Constant(out.type, None)), missing, I64(0), I64(0))
         nbytes = I64(abi.ELEM_BYTES[t.elem.name])
         for d in comps[1:]:
             nbytes = b.mul(nbytes, d)

@@ -130,7 +130,9 @@ def _sitofp(lw, op):
 @rule("arith.fptosi")
 def _fptosi(lw, op):
     x = lw.one(op.operands[0])
-    fn = lw.m.module.declare_intrinsic("llvm.fptosi.sat", [I64, x.type])
+    name = "llvm.fptosi.sat.i64." + ("f64" if x.type == F64 else "f32")
+    mod = lw.m.module
+    fn = mod.globals.get(name) or ir.Function(mod, ir.FunctionType(I64, [x.type]), name)
     return [[lw.b.call(fn, [x])]]
 
 

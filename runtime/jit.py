@@ -30,7 +30,7 @@ class JitModule:
     @property
     def asm(self) -> str:
         if self._asm is None:
-            self._asm = self.tm.emit_assembly(llvm.parse_assembly(self.optimized_ir))
+            self._asm = target.shared_host_machine().emit_assembly(llvm.parse_assembly(self.optimized_ir))
         return self._asm
 
 

@@ -72,6 +72,21 @@ def check_float(value, name: str):
     raise TypeError(f"parameter '{name}' expects a float, got {type(value).__name__}")
 
 
+def alloc_out(shape, dtype):
+    """The result buffer, or None when the shape cannot be allocated: the compiled code then
+    reports its own error first (e.g. the negative size it was asked for), or MemoryError."""
+    if any(d < 0 for d in shape):
+        return None
+    try:
+        return np.empty(shape, dtype)
+    except (MemoryError, ValueError):
+        return None
+
+
+def data_address(a) -> int:
+    return 0 if a is None else a.ctypes.data
+
+
 def raise_error(sites, errinfo) -> None:
     site = sites[errinfo[0] - 1]
     raise ERRORS.get(site.kind, RuntimeError)(site.render(errinfo[1], errinfo[2]))
@@ -95,7 +110,7 @@ def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, si
     sig = parse_signature(sig_text)
     taken = {"self", "out", "np", "ctypes"}
     local = [_pyname(p.name, taken) for p in sig.params]
-    env: dict = {"np": np, "_as_array": as_array, "_check_bool": check_bool,
+    env: dict = {"np": np, "_as_array": as_array, "_alloc_out": alloc_out, "_data": data_address, "_check_bool": check_bool,
                  "_check_int": check_int, "_check_float": check_float,
                  "_raise": raise_error, "_sites": sites, "_ctypes": ctypes}
     arg_ctypes: list = []
@@ -135,6 +150,9 @@ def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, si
             else:
                 dims[d] = got
                 first[d] = p.name
+    for p, v in zip(sig.params, local):  # `-> f64[k]` for a `k: i64` parameter
+        if p.type.dtype == "i64" and not p.type.dims and p.name not in dims:
+            dims[p.name] = v
     params = ", ".join(local)
     cfunc_type = ctypes.CFUNCTYPE(ctypes.c_int64, *arg_ctypes,
                                   *([ctypes.c_void_p] * len(sig.results)), ctypes.c_void_p)
@@ -150,9 +168,9 @@ def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, si
         if r.rank:
             env[f"_rdt{k}"] = DTYPES[r.dtype]
             shape = _out_shape(r, dims)
-            slow.append(f"    _o{k} = np.empty({shape}, _rdt{k}) if _outs is None else "
+            slow.append(f"    _o{k} = _alloc_out({shape}, _rdt{k}) if _outs is None else "
                         f"_outs[{array_results.index(k)}]")
-            outs.append(f"_o{k}.ctypes.data")
+            outs.append(f"_data(_o{k})")
         else:
             env[f"_rct{k}"] = CTYPES[r.dtype]
             slow.append(f"    _o{k} = _rct{k}()")

@@ -34,9 +34,11 @@ def host_triple() -> str:
     return llvm.get_process_triple()
 
 
-@functools.lru_cache(maxsize=None)
 def machine(triple: str | None = None, cpu: str | None = None, features: str | None = None):
-    """A target machine; the host (CPU name and features) when all arguments are None."""
+    """A new target machine; the host (CPU name and features) when all arguments are None.
+
+    Not shared: an MCJIT engine takes ownership of the machine it is given.
+    """
     _init()
     if triple is None:
         triple = llvm.get_process_triple()
@@ -53,6 +55,12 @@ def machine(triple: str | None = None, cpu: str | None = None, features: str | N
 
 
 def host_machine():
+    return machine()
+
+
+@functools.lru_cache(maxsize=None)
+def shared_host_machine():
+    """One host machine for work that never hands it to an engine (assembly, objects)."""
     return machine()
 
 

@@ -1,0 +1,230 @@
+"""`dadc`, the command-line compiler.
+
+    dadc check FILE                      parse and type-check; report every error
+    dadc emit --stage STAGE FILE [-f F]  print ast | ir | opt-ir | llvm | asm
+    dadc run FILE -f F --arg x=[1,2,3]   compile, call F, print the result
+
+Exit status: 0 on success, 1 for an error in the program or its inputs (diagnostics on
+stderr, never a traceback), 2 for bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import ast as pyast
+import dataclasses
+import os
+import sys
+import time
+
+import numpy as np
+
+STAGES = ("ast", "ir", "opt-ir", "llvm", "asm")
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (exit 2)."""
+
+
+class InputError(Exception):
+    """A file or value the user gave cannot be read (exit 1)."""
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _dump_ast(node, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(node, list):
+        return "\n".join(_dump_ast(n, indent) for n in node)
+    if not dataclasses.is_dataclass(node):
+        return pad + repr(node)
+    fields = [f for f in dataclasses.fields(node) if f.name not in ("span",) and f.repr]
+    simple, nested = [], []
+    for f in fields:
+        v = getattr(node, f.name)
+        if dataclasses.is_dataclass(v) or (isinstance(v, list) and v and dataclasses.is_dataclass(v[0])):
+            nested.append((f.name, v))
+        else:
+            simple.append(f"{f.name}={v!r}")
+    span = getattr(node, "span", None)
+    where = f" @{span.line}:{span.col}" if span is not None and hasattr(span, "line") else ""
+    lines = [pad + type(node).__name__ + (" " + " ".join(simple) if simple else "") + where]
+    for name, v in nested:
+        lines.append(pad + "  " + name + ":")
+        lines.append(_dump_ast(v, indent + 2))
+    return "\n".join(lines)
+
+
+def _select(text_by_name: dict[str, str], name: str | None) -> str:
+    if name is None:
+        return "\n".join(text_by_name.values())
+    if name not in text_by_name:
+        raise UsageError(f"no function '{name}' (have: {', '.join(text_by_name) or 'none'})")
+    return text_by_name[name]
+
+
+def cmd_check(args) -> int:
+    from .frontend import compile_to_ir
+    source = _read(args.file)
+    m = compile_to_ir(source, args.file)
+    names = [f.name for f in m]
+    print(f"{args.file}: ok ({len(names)} function{'s' if len(names) != 1 else ''}: {', '.join(names)})")
+    return 0
+
+
+def cmd_emit(args) -> int:
+    from .frontend import compile_to_ir, parse
+    from .lang.printer import print_function
+    source = _read(args.file)
+    if args.stage == "ast":
+        program = parse(source, args.file)
+        print(_dump_ast(program))
+        return 0
+    m = compile_to_ir(source, args.file, fast_math=args.fast_math)
+    if args.stage == "ir":
+        print(_select({f.name: print_function(f) for f in m}, args.function), end="")
+        return 0
+    from .runtime.compiler import compile_module, optimize_ir
+    if args.stage == "opt-ir":
+        m = optimize_ir(m)
+        print(_select({f.name: print_function(f) for f in m}, args.function), end="")
+        return 0
+    cm = compile_module(m, filename=args.file)
+    if args.function is not None:
+        _select({k: k for k in cm.kernels}, args.function)
+        text = cm.function_llvm_ir(args.function) if args.stage == "llvm" else cm.function_asm(args.function)
+    else:
+        text = cm.llvm_ir if args.stage == "llvm" else cm.asm
+    print(text)
+    return 0
+
+
+def parse_arg_value(text: str, where: str):
+    """A value given on the command line: a Python/JSON literal, or a `.npy` file."""
+    if text.endswith(".npy"):
+        try:
+            return np.load(text.lstrip("@"), allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{where}: cannot load {text}: {exc}") from None
+    lowered = text.strip()
+    consts = {"true": True, "false": False, "inf": float("inf"), "-inf": float("-inf"),
+              "nan": float("nan")}
+    if lowered in consts:
+        return consts[lowered]
+    try:
+        return pyast.literal_eval(lowered.replace("true", "True").replace("false", "False"))
+    except (ValueError, SyntaxError):
+        raise InputError(f"{where}: cannot read the value {text!r} "
+                         "(use a number, true/false, a list like [1,2,3], or a .npy file)") from None
+
+
+def _format_result(v) -> str:
+    if isinstance(v, tuple):
+        return "\n".join(_format_result(x) for x in v)
+    if isinstance(v, np.ndarray):
+        return np.array2string(v, precision=17, max_line_width=100, threshold=10**6)
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def cmd_run(args) -> int:
+    from .api import compile as dad_compile
+    source = _read(args.file)
+    t0 = time.perf_counter()
+    mod = dad_compile(source, filename=args.file, fast_math=args.fast_math)
+    t1 = time.perf_counter()
+    if args.function not in mod.kernels:
+        raise UsageError(f"no function '{args.function}' in {args.file} "
+                         f"(have: {', '.join(mod.kernels) or 'none'})")
+    k = mod.kernels[args.function]
+    kwargs = {}
+    for item in args.arg or []:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"--arg {item!r}: expected NAME=VALUE")
+        kwargs[name.strip()] = parse_arg_value(value, f"--arg {name.strip()}")
+    names = [p.name for p in k.sig.params]
+    missing = [n for n in names if n not in kwargs]
+    unknown = [n for n in kwargs if n not in names]
+    if unknown:
+        raise UsageError(f"{args.function} has no parameter {', '.join(map(repr, unknown))} "
+                         f"(signature: {args.function}{k.signature})")
+    if missing:
+        raise UsageError(f"missing --arg for {', '.join(map(repr, missing))} "
+                         f"(signature: {args.function}{k.signature})")
+    try:
+        result = k(*[kwargs[n] for n in names])
+    except (TypeError, ValueError, IndexError, ZeroDivisionError, MemoryError, OverflowError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    t2 = time.perf_counter()
+    print(_format_result(result))
+    if args.time:
+        print(f"compile {1e3 * (t1 - t0):.1f} ms, run {1e3 * (t2 - t1):.3f} ms", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dadc", description="The dad compiler: differentiable "
+                                "numerical programs compiled to native code.")
+    p.add_argument("--version", action="version", version="dadc " + __import__("dad").__version__)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    c = sub.add_parser("check", help="parse and type-check a file, reporting every error",
+                       description="Parse and type-check FILE; print every error with its location.")
+    c.add_argument("file", metavar="FILE")
+    c.set_defaults(run=cmd_check)
+
+    e = sub.add_parser("emit", help="print one stage of the compilation",
+                       description="Print a stage of compiling FILE: ast (syntax tree), ir (IR from "
+                       "the front end), opt-ir (after IR optimisation), llvm (optimised LLVM IR), "
+                       "asm (host assembly).")
+    e.add_argument("--stage", choices=STAGES, required=True)
+    e.add_argument("file", metavar="FILE")
+    e.add_argument("-f", "--function", metavar="NAME", help="only this function")
+    e.add_argument("--fast-math", action="store_true", help="allow reassociation everywhere")
+    e.set_defaults(run=cmd_emit)
+
+    r = sub.add_parser("run", help="compile a file and call one function",
+                       description="Compile FILE, call function NAME with the given arguments and "
+                       "print its result. Values are numbers, true/false, nested lists "
+                       "([[1,2],[3,4]]) or .npy files.")
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("-f", "--function", metavar="NAME", required=True)
+    r.add_argument("--arg", action="append", metavar="NAME=VALUE", help="an argument (repeat)")
+    r.add_argument("--fast-math", action="store_true", help="allow reassociation everywhere")
+    r.add_argument("--time", action="store_true", help="print compile and run time on stderr")
+    r.set_defaults(run=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .frontend import CompileError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except CompileError as exc:
+        print(str(exc), file=sys.stderr)
+        n = len(exc.diagnostics)
+        print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"dadc: error: {exc}", file=sys.stderr)
+        return 2
+    except InputError as exc:
+        print(f"dadc: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
