@@ -42,7 +42,7 @@ INT_DIVISION = ["arith.floordivsi", "arith.floormodsi"]
 BOOL_BINARY = ["arith.andi", "arith.ori", "arith.xori"]
 CASTS = ["arith.sitofp", "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui"]
 MATH_UNARY = ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log",
-              "log1p", "expm1", "sqrt", "absf", "floor", "ceil", "erf", "lgamma", "digamma",
+              "log1p", "expm1", "sqrt", "absf", "floor", "ceil", "erf", "lgamma", "digamma", "trigamma",
               "sigmoid", "sign"]
 MATH_BINARY = ["atan2", "powf"]
 

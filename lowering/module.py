@@ -71,6 +71,8 @@ class ModuleLowering:
             FunctionLowering(self, fn, llfn).run()
             _mark_noalias(llfn, fn)
         for fn in self.ir_module:
+            if fn.attrs.get("internal"):
+                continue
             build_c_entry(self, fn)
             if has_fast_entry(fn):
                 fast[fn.name] = build_fast_entry(self, fn).name

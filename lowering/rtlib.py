@@ -4,8 +4,8 @@
   (a 16-byte header `{prev, next}` sits before the data); null when out of memory.
 - `dad_rt_free(ctx, ptr)`: unlinks and frees one array (null is ignored).
 - `dad_rt_free_all(ctx)`: frees everything still linked (the error path of an entry).
-- `dad_rt_digamma_f64(x)`: the digamma function (reflection, recurrence up to 10, then the
-  asymptotic series to x^-14: |error| < 1e-15 relative away from the poles).
+- `dad_rt_digamma_f64(x)`, `dad_rt_trigamma_f64(x)`: digamma and trigamma (reflection,
+  recurrence up to 10, then the asymptotic series: ~1e-15 relative away from the poles).
 All are `internal`, so a shared library built from the module needs only libc and libm.
 """
 from __future__ import annotations
@@ -52,6 +52,7 @@ def build(module: ir.Module) -> None:
     _build_free(module)
     _build_free_all(module)
     _build_digamma(module)
+    _build_trigamma(module)
 
 
 def _build_alloc(module):
@@ -168,3 +169,43 @@ def _build_digamma(module):
     val = b.fadd(val, acc)
     val = b.fsub(val, refl)
     b.ret(b.select(pole, F64(math.nan), val))
+
+
+def _build_trigamma(module):
+    fn = ir.Function(module, ir.FunctionType(F64, [F64]), "dad_rt_trigamma_f64")
+    fn.linkage = "internal"
+    x0, = fn.args
+    sin = module.declare_intrinsic("llvm.sin", [F64])
+    floor = module.declare_intrinsic("llvm.floor", [F64])
+    entry = fn.append_basic_block("entry")
+    b = ir.IRBuilder(entry)
+    # reflection for x < 0.5: psi1(x) = pi^2 / sin^2(pi x) - psi1(1 - x)
+    neg = b.fcmp_ordered("<", x0, F64(0.5))
+    s = b.call(sin, [b.fmul(F64(math.pi), x0)])
+    refl = b.select(neg, b.fdiv(F64(math.pi ** 2), b.fmul(s, s)), F64(0.0))
+    x1 = b.select(neg, b.fsub(F64(1.0), x0), x0)
+    pole = b.and_(b.fcmp_ordered("<=", x0, F64(0.0)), b.fcmp_ordered("==", b.call(floor, [x0]), x0))
+    loop = fn.append_basic_block("recur")
+    tail = fn.append_basic_block("series")
+    b.branch(loop)
+    b.position_at_end(loop)
+    x = b.phi(F64)
+    acc = b.phi(F64)
+    x.add_incoming(x1, entry)
+    acc.add_incoming(F64(0.0), entry)
+    body = fn.append_basic_block("step")
+    b.cbranch(b.fcmp_ordered("<", x, F64(10.0)), body, tail)
+    b.position_at_end(body)
+    acc.add_incoming(b.fadd(acc, b.fdiv(F64(1.0), b.fmul(x, x))), body)
+    x.add_incoming(b.fadd(x, F64(1.0)), body)
+    b.branch(loop)
+    b.position_at_end(tail)
+    inv = b.fdiv(F64(1.0), x)
+    z = b.fmul(inv, inv)
+    # 1/x + 1/(2x^2) + sum_k B_2k / x^(2k+1)
+    series = _poly(b, z, [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6])
+    val = b.fadd(b.fadd(inv, b.fmul(F64(0.5), z)), b.fmul(b.fmul(z, inv), series))
+    val = b.fadd(val, acc)
+    # for x < 0.5 the value above is psi1(1 - x)
+    val = b.select(neg, b.fsub(refl, val), val)
+    b.ret(b.select(pole, F64(math.inf), val))

@@ -191,10 +191,10 @@ def _lgamma(lw, op):
     return [[lw.b.call(fn, [x, slot])]]
 
 
-@rule("math.digamma")
-def _digamma(lw, op):
+@rule("math.digamma", "math.trigamma")
+def _polygamma(lw, op):
     x = lw.one(op.operands[0])
-    fn = lw.m.module.globals["dad_rt_digamma_f64"]
+    fn = lw.m.module.globals["dad_rt_%s_f64" % op.name[5:]]
     if x.type == F64:
         return [[lw.b.call(fn, [x])]]
     return [[lw.b.fptrunc(lw.b.call(fn, [lw.b.fpext(x, F64)]), x.type)]]

@@ -37,6 +37,8 @@ class CompiledModule:
         self.timings.update(lower=t1 - t0, llvm=t2 - t1)
         self.kernels = {}
         for fn in ir_module:
+            if fn.attrs.get("internal"):
+                continue
             fast = self.lowered.fast_entries.get(fn.name)
             k = make_kernel(fn.name, fn.attrs["sig"], self.jit.address(fn.name),
                             self.jit.address(fast) if fast else None, self.lowered.sites)

@@ -242,3 +242,14 @@ func.func @axpy(%a: f64, %x: memref<?xf64>, %y: memref<?xf64>) -> memref<?xf64> 
     asm = mod.axpy.asm
     assert "axpy" in asm
     assert any(reg in asm for reg in ("%ymm", "%zmm")) or "mulpd" in asm, asm
+
+
+def test_trigamma_against_identities():
+    mod = compile_ir(unary("math.trigamma"))
+    assert mod.f(1.0) == pytest.approx(math.pi ** 2 / 6, rel=1e-15)
+    assert mod.f(0.5) == pytest.approx(math.pi ** 2 / 2, rel=1e-15)
+    rng = np.random.default_rng(1)
+    for x in rng.uniform(-20, 30, 200):
+        # psi1(x) = psi1(x+1) + 1/x^2 and psi1(1-x) + psi1(x) = pi^2 / sin^2(pi x)
+        assert mod.f(x) == pytest.approx(mod.f(x + 1) + 1 / x ** 2, rel=1e-12)
+        assert mod.f(1 - x) + mod.f(x) == pytest.approx((math.pi / math.sin(math.pi * x)) ** 2, rel=1e-9)

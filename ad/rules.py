@@ -1,0 +1,221 @@
+"""The derivative-rule table: for each differentiable op, its tangent and adjoint side by side.
+
+`RULES[name](b, args, y) -> Rule` is called with a builder positioned where derivative code
+goes, the op's primal operands `args` and its primal result `y` (all valid at that point).
+`Rule.tangent(dots)` maps operand tangents (None = zero) to the result tangent (None = zero);
+`Rule.adjoint(ybar)` maps the result adjoint to one adjoint per operand (None = zero).
+
+Zero is exact: where a local derivative can be infinite or NaN (sqrt at 0, log at 0, a pole),
+the product with the incoming tangent or adjoint goes through `scale`, which gives exactly 0
+when the incoming derivative is 0 — a zero never turns into NaN.
+
+`NONDIFF` lists ops whose result has derivative 0 (comparisons, integer arithmetic, floor,
+...); `STRUCTURAL` lists the ops the transformations handle themselves (control flow, memory,
+calls). `tests/test_ad_rules.py` fails when an op of the catalogue is in none of the three.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from ..lang.ir import Builder, Value
+
+RULES: dict[str, Callable] = {}
+
+
+@dataclass
+class Rule:
+    tangent: Callable
+    adjoint: Callable
+
+
+def derivative(*names):
+    def deco(fn):
+        for n in names:
+            RULES[n] = fn
+        return fn
+    return deco
+
+
+NONDIFF = {
+    "arith.constant", "arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.minsi",
+    "arith.floordivsi", "arith.floormodsi", "arith.andi", "arith.ori", "arith.xori",
+    "arith.cmpf", "arith.cmpi", "arith.sitofp", "arith.fptosi", "arith.extui",
+    "math.floor", "math.ceil", "math.sign", "math.absi", "memref.dim", "dad.undef", "dad.check",
+}
+STRUCTURAL = {
+    "memref.alloc", "memref.dealloc", "memref.load", "memref.store", "memref.row",
+    "memref.slice", "memref.collapse", "memref.copy", "func.call", "func.return",
+    "scf.for", "scf.while", "scf.if", "scf.yield", "scf.condition",
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+def const(b: Builder, like: Value, c: float) -> Value:
+    return b.const(c, like.type)
+
+
+def add(b, x, y):
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return b.addf(x, y)
+
+
+def neg(b, x):
+    return None if x is None else b.negf(x)
+
+
+def mul(b, d, factor):
+    """d * factor, where `factor` is finite wherever it is used."""
+    return None if d is None else b.mulf(d, factor)
+
+
+def scale(b, d, factor):
+    """d * factor, but exactly 0 when d == 0 (factor may be inf or NaN there)."""
+    if d is None:
+        return None
+    zero = const(b, d, 0.0)
+    return b.select(b.cmpf("oeq", d, zero), zero, b.mulf(d, factor))
+
+
+def unary(tangent_factor: Callable, safe: bool = False):
+    """A rule for y = f(x) whose derivative is `tangent_factor(b, x, y)`."""
+    def make(b, args, y):
+        x, = args
+        f = tangent_factor(b, x, y)
+        apply = scale if safe else mul
+        return Rule(tangent=lambda dots: apply(b, dots[0], f),
+                    adjoint=lambda ybar: [apply(b, ybar, f)])
+    return make
+
+
+def _sqrt1m(b, x):
+    return b.math("sqrt", b.subf(const(b, x, 1.0), b.mulf(x, x)))
+
+
+# ----------------------------------------------------------------------------- arithmetic
+@derivative("arith.addf")
+def _addf(b, args, y):
+    return Rule(tangent=lambda d: add(b, d[0], d[1]), adjoint=lambda g: [g, g])
+
+
+@derivative("arith.subf")
+def _subf(b, args, y):
+    return Rule(tangent=lambda d: add(b, d[0], neg(b, d[1])), adjoint=lambda g: [g, neg(b, g)])
+
+
+@derivative("arith.mulf")
+def _mulf(b, args, y):
+    x1, x2 = args
+    return Rule(tangent=lambda d: add(b, mul(b, d[0], x2), mul(b, d[1], x1)),
+                adjoint=lambda g: [b.mulf(g, x2), b.mulf(g, x1)])
+
+
+@derivative("arith.divf")
+def _divf(b, args, y):
+    x1, x2 = args
+    inv = b.divf(const(b, x1, 1.0), x2)
+    dy2 = b.negf(b.mulf(y, inv))  # dy/dx2 = -y / x2
+    return Rule(tangent=lambda d: add(b, scale(b, d[0], inv), scale(b, d[1], dy2)),
+                adjoint=lambda g: [scale(b, g, inv), scale(b, g, dy2)])
+
+
+@derivative("arith.remf")
+def _remf(b, args, y):
+    x1, x2 = args
+    q = b.divf(x1, x2)
+    trunc = b.mulf(b.math("sign", q), b.math("floor", b.math("absf", q)))
+    return Rule(tangent=lambda d: add(b, d[0], neg(b, mul(b, d[1], trunc))),
+                adjoint=lambda g: [g, b.negf(b.mulf(g, trunc))])
+
+
+@derivative("arith.negf")
+def _negf(b, args, y):
+    return Rule(tangent=lambda d: neg(b, d[0]), adjoint=lambda g: [b.negf(g)])
+
+
+@derivative("arith.select")
+def _select(b, args, y):
+    c = args[0]
+
+    def tangent(d):
+        if d[1] is None and d[2] is None:
+            return None
+        zero = const(b, y, 0.0)
+        return b.select(c, d[1] if d[1] is not None else zero, d[2] if d[2] is not None else zero)
+
+    def adjoint(g):
+        zero = const(b, g, 0.0)
+        return [None, b.select(c, g, zero), b.select(c, zero, g)]
+    return Rule(tangent=tangent, adjoint=adjoint)
+
+
+@derivative("arith.extf")
+def _extf(b, args, y):
+    return Rule(tangent=lambda d: None if d[0] is None else b.cast("arith.extf", d[0], y.type),
+                adjoint=lambda g: [b.cast("arith.truncf", g, args[0].type)])
+
+
+@derivative("arith.truncf")
+def _truncf(b, args, y):
+    return Rule(tangent=lambda d: None if d[0] is None else b.cast("arith.truncf", d[0], y.type),
+                adjoint=lambda g: [b.cast("arith.extf", g, args[0].type)])
+
+
+# ----------------------------------------------------------------------------- elementary functions
+derivative("math.sin")(unary(lambda b, x, y: b.math("cos", x)))
+derivative("math.cos")(unary(lambda b, x, y: b.negf(b.math("sin", x))))
+derivative("math.tan")(unary(lambda b, x, y: b.addf(const(b, x, 1.0), b.mulf(y, y)), safe=True))
+derivative("math.asin")(unary(lambda b, x, y: b.divf(const(b, x, 1.0), _sqrt1m(b, x)), safe=True))
+derivative("math.acos")(unary(lambda b, x, y: b.divf(const(b, x, -1.0), _sqrt1m(b, x)), safe=True))
+derivative("math.atan")(unary(lambda b, x, y: b.divf(const(b, x, 1.0),
+                                                     b.addf(const(b, x, 1.0), b.mulf(x, x)))))
+derivative("math.sinh")(unary(lambda b, x, y: b.math("cosh", x), safe=True))
+derivative("math.cosh")(unary(lambda b, x, y: b.math("sinh", x), safe=True))
+derivative("math.tanh")(unary(lambda b, x, y: b.subf(const(b, x, 1.0), b.mulf(y, y))))
+derivative("math.exp")(unary(lambda b, x, y: y, safe=True))
+derivative("math.expm1")(unary(lambda b, x, y: b.addf(y, const(b, x, 1.0)), safe=True))
+derivative("math.log")(unary(lambda b, x, y: b.divf(const(b, x, 1.0), x), safe=True))
+derivative("math.log1p")(unary(lambda b, x, y: b.divf(const(b, x, 1.0), b.addf(x, const(b, x, 1.0))),
+                               safe=True))
+derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, x, 0.5), y), safe=True))
+derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x)))  # abs'(0) = sign(0) = 0
+derivative("math.erf")(unary(lambda b, x, y: b.mulf(const(b, x, 2.0 / math.sqrt(math.pi)),
+                                                    b.math("exp", b.negf(b.mulf(x, x))))))
+derivative("math.sigmoid")(unary(lambda b, x, y: b.mulf(y, b.subf(const(b, x, 1.0), y))))
+derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x), safe=True))
+derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x), safe=True))
+
+
+@derivative("math.atan2")
+def _atan2(b, args, y):
+    a, c = args  # y = atan2(a, c)
+    r2 = b.addf(b.mulf(a, a), b.mulf(c, c))
+    da = b.divf(c, r2)
+    dc = b.negf(b.divf(a, r2))
+    return Rule(tangent=lambda d: add(b, scale(b, d[0], da), scale(b, d[1], dc)),
+                adjoint=lambda g: [scale(b, g, da), scale(b, g, dc)])
+
+
+@derivative("math.powf")
+def _powf(b, args, y):
+    x, p = args
+    one = const(b, x, 1.0)
+    dx = b.mulf(p, b.math("powf", x, b.subf(p, one)))          # p x^(p-1)
+    zero = const(b, x, 0.0)
+    dp = b.select(b.cmpf("oeq", x, zero), zero, b.mulf(y, b.math("log", x)))  # 0 at x = 0
+    return Rule(tangent=lambda d: add(b, scale(b, d[0], dx), scale(b, d[1], dp)),
+                adjoint=lambda g: [scale(b, g, dx), scale(b, g, dp)])
+
+
+class HigherOrderError(Exception):
+    """A derivative the rule table deliberately does not provide."""
+
+
+@derivative("math.trigamma")
+def _trigamma(b, args, y):
+    raise HigherOrderError("lgamma is differentiable to second order only "
+                           "(its third derivative, tetragamma, is not provided)")
