@@ -1,0 +1,83 @@
+"""Small helpers shared by the passes: constants, value substitution, erasing.
+
+Contract: `Subst` maps replaced values to their replacements (following chains) and rewrites
+an op's operands on demand, so a pass walking in program order replaces uses without a
+second walk (structured dominance puts every use after its definition). `const_of(v)` is
+the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_CONST`.
+`erase_result`/`erase_arg` drop one result or block argument and renumber the rest.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..ir import Block, Function, Module, Op, Value
+
+NOT_CONST = object()
+
+
+def wrap64(x: int) -> int:
+    x &= (1 << 64) - 1
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def const_of(v: Value):
+    op = v.op
+    if op is None or op.name != "arith.constant" or "value" not in op.attrs:
+        return NOT_CONST
+    x, t = op.attrs["value"], v.type
+    if t.is_float:
+        return float(x)
+    if t.is_int:
+        return wrap64(int(x))
+    if t.is_bool:
+        return bool(x)
+    return NOT_CONST
+
+
+class Subst:
+    def __init__(self):
+        self.map: dict[Value, Value] = {}
+
+    def __setitem__(self, old: Value, new: Value) -> None:
+        if old is not new:
+            self.map[old] = new
+
+    def resolve(self, v: Value) -> Value:
+        while v in self.map:
+            v = self.map[v]
+        return v
+
+    def apply(self, op: Op) -> None:
+        if self.map:
+            op.operands = [self.resolve(v) for v in op.operands]
+
+
+def for_each_function(fn: Callable[[Function], None], name: str) -> Callable[[Module], Module]:
+    """Lift a per-function rewrite to a module pass called `name`."""
+    def run(module: Module) -> Module:
+        for f in module:
+            fn(f)
+        return module
+    run.__name__ = run.pass_name = name
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def erase_result(op: Op, j: int) -> None:
+    del op.results[j]
+    for k, r in enumerate(op.results):
+        r.index = k
+
+
+def erase_arg(block: Block, j: int) -> None:
+    del block.args[j]
+    for k, a in enumerate(block.args):
+        a.index = k
+
+
+def use_counts(block: Block, counts: dict[Value, int] | None = None) -> dict[Value, int]:
+    counts = {} if counts is None else counts
+    for op in block.walk():
+        for v in op.operands:
+            counts[v] = counts.get(v, 0) + 1
+    return counts

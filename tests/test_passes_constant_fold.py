@@ -1,0 +1,228 @@
+"""Golden tests for constant_fold: IR text in, CHECK lines on the printed result."""
+import math
+
+import numpy as np
+import pytest
+from filecheck import check_passes
+
+from dad.lang.irparser import parse_module
+from dad.lang.passes import constant_fold, dce
+from dad.lang.printer import print_module
+
+FOLD = [constant_fold, dce]
+
+
+def fold_value(op_line: str, rtype: str, consts: dict, args: list[str]):
+    """Fold one op over constants; return the folded value (or None if not folded)."""
+    lines = [f"  %{n} = arith.constant {{value = {v}}} : {t}" for n, (v, t) in consts.items()]
+    ir = ("func.func @f(" + ", ".join(args) + f") -> {rtype} {{\n" + "\n".join(lines) +
+          f"\n  %r = {op_line} : {rtype}\n  func.return %r : ()\n}}\n")
+    m = parse_module(ir)
+    from dad.lang.passes import PassManager
+    PassManager(FOLD, verify=True).run(m)
+    ops = m["f"].body.ops
+    if len(ops) == 2 and ops[0].name == "arith.constant":
+        return ops[0].attrs["value"]
+    return None
+
+
+def test_float_arithmetic_f64():
+    check_passes("""
+func.func @f() -> (f64, f64, f64, f64) {
+  %a = arith.constant {value = 1.5} : f64
+  %b = arith.constant {value = 0.0} : f64
+  %s = arith.addf %a, %a : f64
+  %q = arith.divf %a, %b : f64
+  %z = arith.divf %b, %b : f64
+  %n = arith.negf %b : f64
+  func.return %s, %q, %z, %n : ()
+}
+""", FOLD, """
+    CHECK: %s = arith.constant {value = 3.0} : f64
+    CHECK-NEXT: %q = arith.constant {value = inf} : f64
+    CHECK-NEXT: %z = arith.constant {value = nan} : f64
+    CHECK-NEXT: %n = arith.constant {value = -0.0} : f64
+    CHECK-NEXT: func.return %s, %q, %z, %n
+""")
+
+
+@pytest.mark.parametrize("op, a, b", [("arith.addf", 0.1, 0.2), ("arith.mulf", 0.1, 3.0),
+                                      ("arith.divf", 1.0, 3.0), ("arith.subf", 1e8, 0.3),
+                                      ("arith.remf", 5.5, -2.0)])
+def test_f32_rounds_like_float32(op, a, b):
+    got = fold_value(f"{op} %a, %b", "f32", {"a": (a, "f32"), "b": (b, "f32")}, [])
+    fn = {"arith.addf": np.add, "arith.mulf": np.multiply, "arith.divf": np.divide,
+          "arith.subf": np.subtract, "arith.remf": np.fmod}[op]
+    assert got == float(fn(np.float32(a), np.float32(b)))
+    assert got == float(np.float32(got))  # representable in f32
+
+
+def test_f64_add_is_double_not_float32():
+    assert fold_value("arith.addf %a, %b", "f64", {"a": (0.1, "f64"), "b": (0.2, "f64")}, []) \
+        == 0.1 + 0.2
+
+
+@pytest.mark.parametrize("op, a, b, want", [
+    ("arith.addi", 2**63 - 1, 1, -2**63),          # wraps
+    ("arith.muli", 2**62, 4, 0),
+    ("arith.subi", -2**63, 1, 2**63 - 1),
+    ("arith.floordivsi", -7, 2, -4),                 # Python floor semantics
+    ("arith.floormodsi", -7, 2, 1),
+    ("arith.floordivsi", -2**63, -1, -2**63),        # overflow wraps
+    ("arith.maxsi", -3, 5, 5),
+    ("arith.floordivsi", 7, 0, None),                # division by zero raises at run time
+    ("arith.floormodsi", 7, 0, None),
+])
+def test_integer_ops(op, a, b, want):
+    assert fold_value(f"{op} %a, %b", "i64", {"a": (a, "i64"), "b": (b, "i64")}, []) == want
+
+
+@pytest.mark.parametrize("pred, a, b, want", [
+    ("olt", 1.0, 2.0, True), ("oeq", "nan", "nan", False), ("une", "nan", "nan", True),
+    ("uno", 1.0, "nan", True), ("ord", 1.0, 2.0, True), ("oeq", 0.0, -0.0, True),
+    ("one", 1.0, "nan", False),
+])
+def test_cmpf(pred, a, b, want):
+    got = fold_value(f'arith.cmpf %a, %b {{pred = "{pred}"}}', "i1",
+                     {"a": (a, "f64"), "b": (b, "f64")}, [])
+    assert got is want
+
+
+@pytest.mark.parametrize("src, value, op, rtype, want", [
+    ("f64", "nan", "arith.fptosi", "i64", 0),
+    ("f64", "inf", "arith.fptosi", "i64", 2**63 - 1),
+    ("f64", "-2.9", "arith.fptosi", "i64", -2),
+    ("f64", "1e300", "arith.fptosi", "i64", 2**63 - 1),
+    ("i64", str(2**53 + 1), "arith.sitofp", "f64", float(2**53)),
+    ("f64", "0.1", "arith.truncf", "f32", float(np.float32(0.1))),
+    ("f64", "1e300", "arith.truncf", "f32", math.inf),
+    ("f32", "0.1", "arith.extf", "f64", float(np.float32(0.1))),
+    ("i1", "true", "arith.extui", "i64", 1),
+    ("f64", "-4.0", "math.sqrt", "f64", None),  # nan: checked below
+    ("f64", "-2.5", "math.floor", "f64", -3.0),
+    ("f64", "-0.5", "math.ceil", "f64", -0.0),
+    ("f64", "1.0", "math.sin", "f64", None),    # libm-dependent: not folded
+])
+def test_casts_and_exact_math(src, value, op, rtype, want):
+    got = fold_value(f"{op} %a", rtype, {"a": (value, src)}, [])
+    if op == "math.sqrt":
+        assert math.isnan(got)
+    elif isinstance(want, float):
+        assert got == want and math.copysign(1, got) == math.copysign(1, want)
+    else:
+        assert got == want
+
+
+def test_ieee_exact_identities_only():
+    check_passes("""
+func.func @f(%x: f64, %k: i64) -> (f64, f64, f64, f64, f64, f64, i64, i64) {
+  %one = arith.constant {value = 1.0} : f64
+  %zero = arith.constant {value = 0.0} : f64
+  %mzero = arith.constant {value = -0.0} : f64
+  %i0 = arith.constant {value = 0} : i64
+  %i1 = arith.constant {value = 1} : i64
+  %a = arith.mulf %x, %one : f64
+  %b = arith.divf %x, %one : f64
+  %c = arith.subf %x, %zero : f64
+  %d = arith.addf %x, %mzero : f64
+  %e = arith.addf %x, %zero : f64
+  %g = arith.subf %zero, %x : f64
+  %h = arith.addi %k, %i0 : i64
+  %j = arith.muli %i1, %k : i64
+  func.return %a, %b, %c, %d, %e, %g, %h, %j : ()
+}
+""", FOLD, """
+    CHECK-NOT: arith.mulf
+    CHECK-NOT: arith.divf
+    CHECK: %e = arith.addf %x, %zero : f64
+    CHECK-NEXT: %g = arith.subf %zero, %x : f64
+    CHECK-NEXT: func.return %x, %x, %x, %x, %e, %g, %k, %k : ()
+""")
+
+
+def test_select_and_if_with_constant_condition():
+    check_passes("""
+func.func @f(%x: f64, %y: f64) -> (f64, f64) {
+  %t = arith.constant {value = true} : i1
+  %s = arith.select %t, %x, %y : f64
+  %r = scf.if %t : f64 {
+  ^():
+    %p = arith.mulf %x, %y : f64
+    scf.yield %p : ()
+  } {
+  ^():
+    scf.yield %y : ()
+  }
+  func.return %s, %r : ()
+}
+""", FOLD, """
+    CHECK-NOT: scf.if
+    CHECK: %p = arith.mulf %x, %y : f64
+    CHECK-NEXT: func.return %x, %p : ()
+""")
+
+
+def test_if_inlined_then_folded():
+    check_passes("""
+func.func @f() -> f64 {
+  %c = arith.constant {value = false} : i1
+  %a = arith.constant {value = 2.0} : f64
+  %r = scf.if %c : f64 {
+  ^():
+    scf.yield %a : ()
+  } {
+  ^():
+    %p = arith.mulf %a, %a : f64
+    scf.yield %p : ()
+  }
+  func.return %r : ()
+}
+""", FOLD, """
+    CHECK: %p = arith.constant {value = 4.0} : f64
+    CHECK-NEXT: func.return %p : ()
+""")
+
+
+def test_dim_of_alloc_and_zero_trip_loop():
+    check_passes("""
+func.func @f(%n: i64) -> (i64, f64) {
+  %a = memref.alloc %n : memref<?xf64>
+  %d = memref.dim %a {index = 0} : i64
+  %c0 = arith.constant {value = 0} : i64
+  %c1 = arith.constant {value = 1} : i64
+  %z = arith.constant {value = 0.0} : f64
+  %s = scf.for %c1, %c0, %c1, %z : f64 {
+  ^(%i: i64, %acc: f64):
+    scf.yield %acc : ()
+  }
+  memref.dealloc %a : ()
+  func.return %d, %s : ()
+}
+""", FOLD, """
+    CHECK-NOT: memref.dim
+    CHECK-NOT: scf.for
+    CHECK: func.return %n, %z : ()
+""")
+
+
+def test_constants_are_not_folded_into_loops_with_dynamic_bounds():
+    out = check_passes("""
+func.func @f(%n: i64) -> f64 {
+  %c0 = arith.constant {value = 0} : i64
+  %c1 = arith.constant {value = 1} : i64
+  %z = arith.constant {value = 0.0} : f64
+  %s = scf.for %c0, %n, %c1, %z : f64 {
+  ^(%i: i64, %acc: f64):
+    %two = arith.constant {value = 2.0} : f64
+    %h = arith.mulf %two, %two : f64
+    %acc_1 = arith.addf %acc, %h : f64
+    scf.yield %acc_1 : ()
+  }
+  func.return %s : ()
+}
+""", FOLD, """
+    CHECK: scf.for
+    CHECK: %h = arith.constant {value = 4.0} : f64
+    CHECK-NEXT: %acc_1 = arith.addf %acc, %h : f64
+""")
+    assert print_module(parse_module(out)) == out
