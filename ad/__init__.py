@@ -1,1 +1,39 @@
-"""dad.ad"""
+"""dad.ad — automatic differentiation as IR-to-IR transformations.
+
+`derive(module, kind, fname, wrt, new_name)` adds the derived function `new_name` of
+`fname` to `module` and returns it; `kind` is one of `TRANSFORMS`. Input and output are IR:
+this package never imports the front end or the lowering.
+"""
+from __future__ import annotations
+
+from ..lang.ir import Function, Module
+from .activity import analyze, report
+from .forward import ADError, jvp_function, wrt_params
+from .jacobian import jacobian_forward
+from .rules import HigherOrderError
+
+TRANSFORMS = ("jvp", "jacobian")
+PLANNED = ("grad", "value_and_grad", "vjp", "hessian", "hvp")
+
+
+def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str) -> Function:
+    if fname not in module.functions:
+        raise ADError(f"no function '{fname}' to differentiate")
+    try:
+        if kind == "jvp":
+            return jvp_function(module, fname, wrt, new_name)
+        if kind == "jacobian":
+            return jacobian_forward(module, fname, wrt, new_name)
+    except HigherOrderError as exc:
+        raise ADError(str(exc)) from None
+    if kind in PLANNED:
+        raise ADError(f"'{kind}' is not implemented yet")
+    raise ADError(f"unknown transform '{kind}'")
+
+
+def activity_report(module: Module, fname: str, wrt: list[str] | None) -> str:
+    fn = module[fname]
+    return report(analyze(fn, wrt_params(fn, wrt)))
+
+
+__all__ = ["ADError", "TRANSFORMS", "derive", "activity_report"]

@@ -77,7 +77,8 @@ class _Entry:
     def call(self) -> list[list]:
         b = self.b
         impl = self.ml.internal(self.fn.name)
-        r = b.call(impl, [self.ctx] + [c for cs in self.params for c in cs])
+        # the body is compiled once, in the implementation, not again inlined into each entry
+        r = b.call(impl, [self.ctx] + [c for cs in self.params for c in cs], attrs=("noinline",))
         status = b.load(b.gep(self.ctx, [I32(0), I32(0)]))
         cont = self.llfn.append_basic_block("called")
         b.cbranch(b.icmp_signed("==", status, I64(0)), cont, self.fail_block)

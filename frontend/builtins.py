@@ -1,0 +1,70 @@
+"""The builtin functions of `.dad`: one table row per name, used by the type checker and the
+emitter.
+
+Contract: `BUILTINS[name]` gives the kind (which typing rule applies), the accepted number of
+positional arguments and, for math functions, the IR op of the scalar case. Typing rules live in
+`frontend.typecheck` (keyed by kind), lowering rules in `frontend.lower_builtins` (keyed by kind or
+name). Everything elementwise (`math1`, `math2`, binary `min`/`max`, `cast`) is applied per
+element when given arrays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BuiltinSig:
+    kind: str
+    min_args: int
+    max_args: int | None  # None: unbounded
+    op: str | None = None
+    kwargs: tuple = ()
+
+
+_SAME = object()
+
+
+def _row(kind, lo, hi=_SAME, op=None, kwargs=()):
+    return BuiltinSig(kind, lo, lo if hi is _SAME else hi, op, kwargs)
+
+
+BUILTINS: dict[str, BuiltinSig] = {}
+for _n in ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log",
+           "log1p", "expm1", "sqrt", "floor", "ceil", "erf", "lgamma", "digamma", "sigmoid", "sign"]:
+    BUILTINS[_n] = _row("math1", 1, op="math." + _n)
+BUILTINS["abs"] = _row("math1", 1, op="math.absf")
+BUILTINS["atan2"] = _row("math2", 2, op="math.atan2")
+BUILTINS["pow"] = _row("math2", 2, op="math.powf")
+BUILTINS["min"] = _row("minmax", 1, 2)
+BUILTINS["max"] = _row("minmax", 1, 2)
+for _n in ["sum", "prod"]:
+    BUILTINS[_n] = _row("reduce", 1)
+for _n in ["logsumexp", "norm"]:
+    BUILTINS[_n] = _row("reduce_float", 1)
+BUILTINS["dot"] = _row("dot", 2)
+BUILTINS["matvec"] = _row("matvec", 2)
+BUILTINS["matmul"] = _row("matmul", 2)
+BUILTINS["transpose"] = _row("transpose", 1)
+BUILTINS["outer"] = _row("outer", 2)
+BUILTINS["len"] = _row("size", 1)
+BUILTINS["rows"] = _row("size", 1)
+BUILTINS["cols"] = _row("size", 1)
+BUILTINS["zeros"] = _row("make", 1, None, kwargs=("dtype",))
+BUILTINS["ones"] = _row("make", 1, None, kwargs=("dtype",))
+BUILTINS["full"] = _row("full", 2, None, kwargs=("dtype",))
+BUILTINS["copy"] = _row("copy", 1)
+BUILTINS["select"] = _row("select", 3)
+for _n in ["float", "int", "f32", "f64"]:
+    BUILTINS[_n] = _row("cast", 1)
+
+CAST_TARGET = {"float": "f64", "f64": "f64", "f32": "f32", "int": "i64"}
+CONSTANTS = {"pi": 3.141592653589793, "inf": float("inf"), "nan": float("nan")}
+ELEMENTWISE_KINDS = {"math1", "math2", "cast"}  # plus minmax with two arguments
+TRANSFORMS = {"grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp"}
+
+
+def is_elementwise_call(name: str, nargs: int) -> bool:
+    sig = BUILTINS.get(name)
+    if sig is None:
+        return False
+    return sig.kind in ELEMENTWISE_KINDS or (sig.kind == "minmax" and nargs == 2)

@@ -1,0 +1,272 @@
+"""Lowering of builtin calls: one rule per builtin kind (`LOWER[kind](emitter, call)`).
+
+Contract: each rule emits IR through `em.b` and returns the call's Value. Elementwise rules
+(`math1`, `math2`, binary `min`/`max`, `cast`) are scalar rules: on arrays the emitter's fusion
+calls them per element. Reductions and matvec/matmul accumulate in `scf.for` loops whose
+accumulating float op carries `fastmath = "reassoc"`; `max(x)`/`min(x)` keep the first extreme
+element (ValueError on an empty array); `logsumexp` is max-shifted. Loads in these loops are
+in range by construction (`checked = false`); shape agreements are `dad.check`s.
+"""
+from __future__ import annotations
+
+from ..lang import ir
+from . import ast as A
+from .builtins import BUILTINS, CAST_TARGET
+from .types import SCALARS, ir_type
+
+REASSOC = {"fastmath": "reassoc"}
+
+
+def _loop(em, lb, ub, inits, body, iv="i"):
+    """scf.for lb..ub step 1 with carried `inits`; body(i, carried) -> new carried."""
+    op, blk = em.b.for_(lb, ub, em.b.i(1), inits, iv_name=iv)
+    prev = em.b
+    em.b = ir.Builder(blk)
+    out = body(blk.args[0], list(blk.args[1:]))
+    em.b.yield_(out)
+    em.b = prev
+    return op.results
+
+
+def _load(em, a, idx):
+    return em.b.load(a, idx, checked=False)
+
+
+def _add_acc(em, acc, v):
+    if acc.type.is_float:
+        return em.b.addf(acc, v, **REASSOC)
+    return em.b.addi(acc, v)
+
+
+# ----------------------------------------------------------------------------- elementwise scalars
+def math1(em, e: A.Call):
+    v = em.ev(e.args[0])
+    if e.func == "abs" and v.type.is_int:
+        return em.b.one("math.absi", [v], v.type)
+    return em.b.one(BUILTINS[e.func].op, [v], v.type)
+
+
+def math2(em, e: A.Call):
+    a, b = em.ev(e.args[0]), em.ev(e.args[1])
+    return em.b.one(BUILTINS[e.func].op, [a, b], a.type)
+
+
+def minmax(em, e: A.Call):
+    if len(e.args) == 1:
+        return extreme(em, e)
+    a, b = em.ev(e.args[0]), em.ev(e.args[1])
+    if a.type.is_int:
+        return em.b.one("arith.maxsi" if e.func == "max" else "arith.minsi", [a, b], a.type)
+    c = em.b.cmpf("oge" if e.func == "max" else "ole", a, b)  # ties pick `a`
+    return em.b.select(c, a, b)
+
+
+_CASTS = {  # (from, to) -> op
+    ("i64", "f64"): "arith.sitofp", ("i64", "f32"): "arith.sitofp",
+    ("f64", "i64"): "arith.fptosi", ("f32", "i64"): "arith.fptosi",
+    ("f32", "f64"): "arith.extf", ("f64", "f32"): "arith.truncf",
+    ("i1", "i64"): "arith.extui",
+}
+
+
+def cast(em, e: A.Call):
+    v = em.ev(e.args[0])
+    to = ir_type(SCALARS[CAST_TARGET[e.func]])
+    if v.type == to:
+        return v
+    return em.b.cast(_CASTS[(v.type.name, to.name)], v, to)
+
+
+def select(em, e: A.Call):
+    c, a, b = (em.ev(x) for x in e.args)
+    return em.b.select(c, a, b)
+
+
+# ----------------------------------------------------------------------------- reductions
+def _flat(em, e):
+    v = em.ev(e)
+    f = em.collapse(v)
+    return f, em.b.dim(f, 0)
+
+
+def reduce(em, e: A.Call):
+    f, n = _flat(em, e.args[0])
+    t = f.type.elem
+    if e.func == "sum":
+        init, step = em.b.const(0, t), lambda acc, v: _add_acc(em, acc, v)
+    else:  # prod
+        init = em.b.const(1, t)
+        step = (lambda acc, v: em.b.mulf(acc, v, **REASSOC)) if t.is_float else (lambda acc, v: em.b.muli(acc, v))
+    return _loop(em, em.b.i(0), n, [init], lambda i, c: [step(c[0], _load(em, f, [i]))])[0]
+
+
+def extreme(em, e: A.Call, f=None, n=None):
+    """max(x)/min(x): the first extreme element; ValueError on an empty array."""
+    if f is None:
+        f, n = _flat(em, e.args[0])
+    t = f.type.elem
+    em.emit_check([em.b.cmpi("sgt", n, em.b.i(0))], f"{e.func}() of an empty array", e.span)
+    first = _load(em, f, [em.b.i(0)])
+    big = e.func in ("max", "logsumexp")
+
+    def body(i, c):
+        v = _load(em, f, [i])
+        better = (em.b.cmpf("ogt" if big else "olt", v, c[0]) if t.is_float
+                  else em.b.cmpi("sgt" if big else "slt", v, c[0]))
+        return [em.b.select(better, v, c[0])]
+    return _loop(em, em.b.i(1), n, [first], body)[0]
+
+
+def reduce_float(em, e: A.Call):
+    f, n = _flat(em, e.args[0])
+    t = f.type.elem
+    if e.func == "norm":
+        def body(i, c):
+            v = _load(em, f, [i])
+            return [em.b.addf(c[0], em.b.mulf(v, v), **REASSOC)]
+        s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
+        return em.b.math("sqrt", s)
+    # logsumexp: m + log(sum(exp(x - m))), m = max(x) (0 when infinite)
+    m = extreme(em, e, f, n)
+    is_inf = em.b.cmpf("oeq", em.b.math("absf", m), em.b.const(float("inf"), t))
+    m = em.b.select(is_inf, em.b.const(0, t), m)
+
+    def body(i, c):
+        v = _load(em, f, [i])
+        return [em.b.addf(c[0], em.b.math("exp", em.b.subf(v, m)), **REASSOC)]
+    s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
+    return em.b.addf(m, em.b.math("log", s))
+
+
+def dot(em, e: A.Call):
+    a, b = em.ev(e.args[0]), em.ev(e.args[1])
+    if e.info == "shape_check":
+        em.emit_check([em.b.cmpi("eq", em.b.dim(a, k), em.b.dim(b, k)) for k in range(a.type.rank)],
+                      f"shape mismatch in 'dot': {e.args[0].ty} and {e.args[1].ty}", e.span)
+    fa, fb = em.collapse(a), em.collapse(b)
+    n = em.b.dim(fa, 0)
+
+    def body(i, c):
+        return [em.b.addf(c[0], em.b.mulf(_load(em, fa, [i]), _load(em, fb, [i])), **REASSOC)]
+    return _loop(em, em.b.i(0), n, [em.b.const(0, fa.type.elem)], body)[0]
+
+
+# ----------------------------------------------------------------------------- linear algebra
+def _inner_check(em, e, da, db):
+    if e.info == "shape_check":
+        em.emit_check([em.b.cmpi("eq", da, db)],
+                      f"shape mismatch in '{e.func}': {e.args[0].ty} and {e.args[1].ty}", e.span)
+
+
+def matvec(em, e: A.Call):
+    A_, x = em.ev(e.args[0]), em.ev(e.args[1])
+    n, m = em.b.dim(A_, 0), em.b.dim(A_, 1)
+    _inner_check(em, e, m, em.b.dim(x, 0))
+    t = x.type.elem
+    y = em.own_temp(em.b.alloc(t, [n]))
+
+    def row(i, _):
+        def col(j, c):
+            return [em.b.addf(c[0], em.b.mulf(_load(em, A_, [i, j]), _load(em, x, [j])), **REASSOC)]
+        acc = _loop(em, em.b.i(0), m, [em.b.const(0, t)], col, iv="j")[0]
+        em.b.store(acc, y, [i], checked=False)
+        return []
+    _loop(em, em.b.i(0), n, [], row)
+    return y
+
+
+def matmul(em, e: A.Call):
+    A_, B = em.ev(e.args[0]), em.ev(e.args[1])
+    n, k, m = em.b.dim(A_, 0), em.b.dim(A_, 1), em.b.dim(B, 1)
+    _inner_check(em, e, k, em.b.dim(B, 0))
+    t = A_.type.elem
+    C = em.own_temp(em.b.alloc(t, [n, m]))
+
+    def row(i, _):
+        def col(j, _):
+            def inner(p, c):
+                return [em.b.addf(c[0], em.b.mulf(_load(em, A_, [i, p]), _load(em, B, [p, j])), **REASSOC)]
+            acc = _loop(em, em.b.i(0), k, [em.b.const(0, t)], inner, iv="p")[0]
+            em.b.store(acc, C, [i, j], checked=False)
+            return []
+        _loop(em, em.b.i(0), m, [], col, iv="j")
+        return []
+    _loop(em, em.b.i(0), n, [], row)
+    return C
+
+
+def transpose(em, e: A.Call):
+    A_ = em.ev(e.args[0])
+    n, m = em.b.dim(A_, 0), em.b.dim(A_, 1)
+    T = em.own_temp(em.b.alloc(A_.type.elem, [m, n]))
+
+    def row(i, _):
+        def col(j, _):
+            em.b.store(_load(em, A_, [i, j]), T, [j, i], checked=False)
+            return []
+        _loop(em, em.b.i(0), m, [], col, iv="j")
+        return []
+    _loop(em, em.b.i(0), n, [], row)
+    return T
+
+
+def outer(em, e: A.Call):
+    a, b = em.ev(e.args[0]), em.ev(e.args[1])
+    n, m = em.b.dim(a, 0), em.b.dim(b, 0)
+    O = em.own_temp(em.b.alloc(a.type.elem, [n, m]))
+
+    def row(i, _):
+        ai = _load(em, a, [i])
+
+        def col(j, _):
+            em.b.store(em.b.mulf(ai, _load(em, b, [j])), O, [i, j], checked=False)
+            return []
+        _loop(em, em.b.i(0), m, [], col, iv="j")
+        return []
+    _loop(em, em.b.i(0), n, [], row)
+    return O
+
+
+# ----------------------------------------------------------------------------- sizes and construction
+def size(em, e: A.Call):
+    v = em.ev(e.args[0])
+    return em.b.dim(v, 1 if e.func == "cols" else 0)
+
+
+def _fill(em, buf, value):
+    f = em.collapse(buf)
+
+    def body(i, _):
+        em.b.store(value, f, [i], checked=False)
+        return []
+    _loop(em, em.b.i(0), em.b.dim(f, 0), [], body)
+
+
+def make(em, e: A.Call):
+    t = ir_type(e.ty.elem)
+    dims = [em.ev(a) for a in e.args]
+    buf = em.own_temp(em.b.alloc(t, dims, loc=e.span.loc))
+    if e.func == "ones":
+        _fill(em, buf, em.b.const(1, t))
+    return buf
+
+
+def full(em, e: A.Call):
+    t = ir_type(e.ty.elem)
+    dims = [em.ev(a) for a in e.args[:-1]]
+    value = em.ev(e.args[-1])
+    buf = em.own_temp(em.b.alloc(t, dims, loc=e.span.loc))
+    _fill(em, buf, value)
+    return buf
+
+
+def copy(em, e: A.Call):
+    return em.own_temp(em.copy_array(em.ev(e.args[0])))
+
+
+LOWER = {
+    "math1": math1, "math2": math2, "minmax": minmax, "cast": cast, "select": select,
+    "reduce": reduce, "reduce_float": reduce_float, "dot": dot,
+    "matvec": matvec, "matmul": matmul, "transpose": transpose, "outer": outer,
+    "size": size, "make": make, "full": full, "copy": copy,
+}

@@ -1,0 +1,271 @@
+"""Expression lowering (mixed into `frontend.emit.FnEmitter`).
+
+Contract: `ev(expr)` emits IR for a typed expression at the current insertion point and returns
+its Value; fresh arrays are registered as statement temporaries (`own_temp`), views remember
+their base (`view_root`). Elementwise array expressions (arithmetic, unary minus, elementwise
+builtins) are fused into one `scf.for` over the collapsed arrays, after one `dad.check` per
+operation whose operand shapes are not statically equal. Scalar operators are tables keyed by
+operator; integer `/` and `%` are `arith.floordivsi`/`floormodsi` carrying `loc`; indexing loads
+are checked with the `loc` of the indexing expression. Builtins are in `lower_builtins`.
+"""
+from __future__ import annotations
+
+from ..lang import ir
+from . import ast as A
+from . import lower_builtins as LB
+from .builtins import BUILTINS, CONSTANTS, is_elementwise_call
+from .types import Array, elem, ir_type, is_array
+
+FLOAT_BIN = {"+": "arith.addf", "-": "arith.subf", "*": "arith.mulf", "/": "arith.divf", "%": "arith.remf"}
+INT_BIN = {"+": "arith.addi", "-": "arith.subi", "*": "arith.muli", "/": "arith.floordivsi",
+           "%": "arith.floormodsi"}
+CMPF = {"<": "olt", "<=": "ole", ">": "ogt", ">=": "oge", "==": "oeq", "!=": "une"}
+CMPI = {"<": "slt", "<=": "sle", ">": "sgt", ">=": "sge", "==": "eq", "!=": "ne"}
+ARITH = set(FLOAT_BIN) | {"**"}
+
+
+def is_ew(n: A.Expr) -> bool:
+    """An elementwise array operation (fused into one loop)."""
+    if not is_array(n.ty):
+        return False
+    if isinstance(n, A.Binary):
+        return n.op in ARITH
+    if isinstance(n, A.Unary):
+        return n.op == "-"
+    return isinstance(n, A.Call) and n.kind == "builtin" and is_elementwise_call(n.func, len(n.args))
+
+
+def ew_children(n: A.Expr):
+    if isinstance(n, A.Binary):
+        return [n.left, n.right]
+    if isinstance(n, A.Unary):
+        return [n.operand]
+    return list(n.args)
+
+
+class ExprLowering:
+    # ------------------------------------------------------------------ dispatch
+    def ev(self, e: A.Expr) -> ir.Value:
+        if self.in_ew and id(e) in self.ew_env:
+            return self.ew_env[id(e)]
+        if not self.in_ew and is_ew(e):
+            return self.elementwise(e)
+        return getattr(self, "x_" + type(e).__name__)(e)
+
+    def scalar_type(self, e: A.Expr) -> ir.ScalarType:
+        return ir_type(elem(e.ty))
+
+    def x_IntLit(self, e):
+        return self.b.const(e.value, self.scalar_type(e))
+
+    def x_FloatLit(self, e):
+        return self.b.const(e.value, self.scalar_type(e))
+
+    def x_BoolLit(self, e):
+        return self.b.const(e.value, ir.BOOL)
+
+    def x_Name(self, e: A.Name):
+        if e.kind == "const":
+            return self.b.const(CONSTANTS[e.id], self.scalar_type(e))
+        return self.lookup(e.id).value
+
+    def x_Unary(self, e: A.Unary):
+        if e.op == "not":
+            return self.b.noti(self.ev(e.operand))
+        t = self.scalar_type(e)
+        if isinstance(e.operand, (A.IntLit, A.FloatLit)) and not self.in_ew:
+            return self.b.const(-e.operand.value, t)
+        v = self.ev(e.operand)
+        if t.is_float:
+            return self.b.negf(v)
+        return self.b.subi(self.b.i(0), v)
+
+    def x_Binary(self, e: A.Binary):
+        if e.op in ("and", "or"):
+            return self.logical(e)
+        if e.op in CMPF:
+            a, b = self.ev(e.left), self.ev(e.right)
+            if a.type.is_float:
+                return self.b.cmpf(CMPF[e.op], a, b)
+            return self.b.cmpi(CMPI[e.op], a, b)
+        if e.op == "**":
+            return self.power(e)
+        a, b = self.ev(e.left), self.ev(e.right)
+        return self.binop(e.op, a, b, e.ty, e.span)
+
+    def binop(self, op: str, a: ir.Value, b: ir.Value, ty, span: A.Span) -> ir.Value:
+        t = ir_type(elem(ty))
+        if t.is_float:
+            return self.b.one(FLOAT_BIN[op], [a, b], t)
+        if op in ("/", "%"):
+            return self.b.one(INT_BIN[op], [a, b], t, loc=span.loc)
+        return self.b.one(INT_BIN[op], [a, b], t)
+
+    def power(self, e: A.Binary) -> ir.Value:
+        base = self.ev(e.left)
+        n = e.right.value if isinstance(e.right, A.IntLit) else None
+        if base.type.is_int or (n is not None and 1 <= n <= 4):
+            if n == 0:
+                return self.b.const(1, base.type)
+            mul = self.b.mulf if base.type.is_float else self.b.muli
+            result, sq, k = None, base, n
+            while k:  # square and multiply
+                if k & 1:
+                    result = sq if result is None else mul(result, sq)
+                k >>= 1
+                if k:
+                    sq = mul(sq, sq)
+            return result
+        return self.b.math("powf", base, self.ev(e.right))
+
+    def logical(self, e: A.Binary) -> ir.Value:
+        """Short-circuit `and`/`or`: a plain andi/ori when the right side is pure, else scf.if."""
+        from ..lang.ops import is_pure
+        a = self.ev(e.left)
+        scratch = ir.Block()
+        prev, saved_temps = self.b, self.temps
+        self.b, self.temps = ir.Builder(scratch), []
+        r = self.ev(e.right)
+        temps, self.temps, self.b = self.temps, saved_temps, prev
+        if not temps and all(is_pure(op.name) and not op.regions for op in scratch.ops):
+            for op in scratch.ops:
+                self.b.insert(op)
+            return self.b.andi(a, r) if e.op == "and" else self.b.ori(a, r)
+        op, tb, eb = self.b.if_(a, [ir.BOOL])
+        taken, other = (tb, eb) if e.op == "and" else (eb, tb)
+        for o in scratch.ops:
+            taken.append(o)
+        bt = ir.Builder(taken)
+        for t in reversed(temps):
+            bt.dealloc(t)
+        bt.yield_([r])
+        ir.Builder(other).yield_([ir.Builder(other).const(e.op == "or", ir.BOOL)])
+        return op.result
+
+    # ------------------------------------------------------------------ arrays
+    def x_Index(self, e: A.Index) -> ir.Value:
+        base = self.ev(e.base)
+        loc = e.span.loc
+        if len(e.indices) == 1 and isinstance(e.indices[0], A.Slice):
+            sl = e.indices[0]
+            a, b = self.ev(sl.start), self.ev(sl.stop)
+            v = self.b.one("memref.slice", [base, a, b], base.type, loc=loc)
+            self.view_root[v] = base
+            return v
+        idx = [self.ev(i) for i in e.indices]
+        if len(idx) == base.type.rank:
+            return self.b.load(base, idx, checked=True, loc=loc)
+        v = base
+        for i in idx:
+            nv = self.b.one("memref.row", [v, i], ir.MemRefType(v.type.elem, v.type.rank - 1), loc=loc)
+            self.view_root[nv] = v
+            v = nv
+        return v
+
+    def collapse(self, v: ir.Value) -> ir.Value:
+        if v.type.rank == 1:
+            return v
+        c = self.b.one("memref.collapse", [v], ir.MemRefType(v.type.elem, 1))
+        self.view_root[c] = v
+        return c
+
+    def elementwise(self, e: A.Expr) -> ir.Value:
+        leaves: dict[int, ir.Value] = {}
+        arrays: list[tuple[A.Expr, ir.Value]] = []
+
+        def collect(n):
+            if is_ew(n):
+                for c in ew_children(n):
+                    collect(c)
+                return
+            v = self.ev(n)
+            leaves[id(n)] = v
+            if is_array(n.ty):
+                arrays.append((n, v))
+
+        collect(e)
+        self.elementwise_checks(e, leaves)
+        rep = arrays[0][1]
+        out = self.own_temp(self.b.alloc(ir_type(e.ty.elem), [self.b.dim(rep, k) for k in range(rep.type.rank)]))
+        flat_out = self.collapse(out)
+        flats = {id(n): self.collapse(v) for n, v in arrays}
+        total = self.b.dim(flat_out, 0)
+        op, blk = self.b.for_(self.b.i(0), total, self.b.i(1), [], iv_name="k")
+        prev = self.b
+        self.b = ir.Builder(blk)
+        k = blk.args[0]
+        env = dict(leaves)
+        for n, _ in arrays:
+            env[id(n)] = self.b.load(flats[id(n)], [k], checked=False)
+        saved = (self.in_ew, self.ew_env)
+        self.in_ew, self.ew_env = True, env
+        v = self.ev(e)
+        self.in_ew, self.ew_env = saved
+        self.b.store(v, flat_out, [k], checked=False)
+        self.b.yield_([])
+        self.b = prev
+        return out
+
+    def elementwise_checks(self, e: A.Expr, leaves):
+        """One dad.check per elementwise operation whose operand shapes may differ."""
+        def rep(n):
+            if id(n) in leaves:
+                return leaves[id(n)] if is_array(n.ty) else None
+            for c in ew_children(n):
+                r = rep(c)
+                if r is not None:
+                    return r
+            return None
+
+        def walk(n):
+            if not is_ew(n):
+                return
+            kids = ew_children(n)
+            for c in kids:
+                walk(c)
+            needs = getattr(n, "shape_check", False) or getattr(n, "info", None) == "shape_check"
+            arrs = [c for c in kids if is_array(c.ty)]
+            if needs and len(arrs) == 2:
+                a, b = rep(arrs[0]), rep(arrs[1])
+                conds = [self.b.cmpi("eq", self.b.dim(a, k), self.b.dim(b, k)) for k in range(a.type.rank)]
+                what = n.op if isinstance(n, A.Binary) else n.func
+                self.emit_check(conds, f"shape mismatch in '{what}': {arrs[0].ty} and {arrs[1].ty}", n.span)
+        walk(e)
+
+    # ------------------------------------------------------------------ calls
+    def x_Call(self, e: A.Call) -> ir.Value:
+        if e.kind == "user":
+            vals = self.user_call(e)
+            return vals[0]
+        sig = BUILTINS[e.func]
+        return LB.LOWER[sig.kind](self, e)
+
+    def ev_multi(self, e: A.Expr) -> list[ir.Value]:
+        return self.user_call(e)
+
+    def user_call(self, e: A.Call) -> list[ir.Value]:
+        info = self.mod.checked.functions[e.func]
+        args = [self.ev(a) for a in e.args]
+        # size variables must agree (the callee reads them from the first parameter naming them)
+        conds, first = [], {}
+        for a, v, (pname, pt) in zip(e.args, args, info.params):
+            if not isinstance(pt, Array):
+                continue
+            for axis, (dp, da) in enumerate(zip(pt.dims, a.ty.dims)):
+                if isinstance(dp, int):
+                    if da != dp:
+                        conds.append(self.b.cmpi("eq", self.b.dim(v, axis), self.b.i(dp)))
+                elif dp in first:
+                    v0, axis0, da0 = first[dp]
+                    from .types import same_dim
+                    if not same_dim(da0, da):
+                        conds.append(self.b.cmpi("eq", self.b.dim(v, axis), self.b.dim(v0, axis0)))
+                else:
+                    first[dp] = (v, axis, da)
+        self.emit_check(conds, f"size mismatch in call to '{e.func}': the arguments do not agree with "
+                               f"{info.signature}", e.span)
+        results = self.b.call(e.func, args, [ir_type(t) for t in info.results])
+        for r in results:
+            if isinstance(r.type, ir.MemRefType):
+                self.own_temp(r)
+        return results

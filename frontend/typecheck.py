@@ -1,0 +1,885 @@
+"""Names, types and symbolic shapes of a parsed `.dad` program.
+
+Contract: `check(program)` annotates every expression with its type (`expr.ty`, see
+`frontend.types`; no literal types remain afterwards), every `Name` with its binding kind, and
+returns a `CheckedProgram` holding each function's signature; it raises one `CompileError` with
+every mistake found, each at the offending expression. Rules: let/params/loop variables and
+size variables are immutable, element updates only on `var` arrays, no shadowing of a visible
+name, every path returns, int literals become floats where a float is expected and float
+literals take the float type of their context, size variables agree at calls. Builtin typing
+rules are a table keyed by `builtins.BUILTINS[name].kind`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..lang.signature import Param as SigParam, Signature
+from . import ast as A
+from .builtins import BUILTINS, CAST_TARGET, CONSTANTS, TRANSFORMS, is_elementwise_call
+from .diagnostics import Reporter
+from .types import (BOOL, ERROR, F32, F64, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Dyn, Scalar,
+                    Tuple, conflicting_dim, default, elem, is_array, same_dim, spec)
+
+ARITH = {"+", "-", "*", "/", "%", "**"}
+COMPARE = {"<", "<=", ">", ">=", "==", "!="}
+LOGIC = {"and", "or"}
+
+
+@dataclass
+class FnInfo:
+    name: str
+    node: A.FnDef
+    params: list[tuple[str, object]]   # (name, type)
+    results: list[object]              # flattened result types
+    tuple_result: bool
+    size_vars: dict[str, tuple[int, int]] = field(default_factory=dict)  # var -> (param, axis)
+    signature: Signature | None = None
+
+    @property
+    def ret_type(self):
+        return Tuple(tuple(self.results)) if self.tuple_result else self.results[0]
+
+
+@dataclass
+class CheckedProgram:
+    program: A.Program
+    functions: dict[str, FnInfo]
+    derived: list[A.DerivedDef]
+
+
+@dataclass
+class Var:
+    kind: str      # param sizevar let var loop
+    ty: object
+    span: A.Span
+    dim: object = None  # a symbolic dimension this i64 is known to equal
+
+
+def _children(e: A.Expr):
+    """Sub-expressions whose literal type follows the parent's (for `fix`)."""
+    if isinstance(e, A.Unary) and e.op == "-":
+        return [e.operand]
+    if isinstance(e, A.Binary) and e.op in ARITH:
+        return [e.left, e.right] if e.op != "**" else [e.left, e.right]
+    if isinstance(e, A.Call) and e.kind == "builtin" and is_elementwise_call(e.func, len(e.args)) \
+            and BUILTINS[e.func].kind != "cast":
+        return list(e.args)
+    if isinstance(e, A.Call) and e.func == "select" and e.kind == "builtin":
+        return list(e.args[1:])
+    return []
+
+
+class Checker:
+    def __init__(self, program: A.Program):
+        self.prog = program
+        self.rep = Reporter(program.source)
+        self.functions: dict[str, FnInfo] = {}
+        self.scopes: list[dict[str, Var]] = []
+        self.loops = 0
+        self.fn: FnInfo | None = None
+
+    def err(self, span: A.Span, msg: str):
+        self.rep.error(span, msg)
+        return ERROR
+
+    # ------------------------------------------------------------------ program
+    def run(self) -> CheckedProgram:
+        derived = []
+        defined: dict[str, A.Span] = {}
+        for item in self.prog.items:
+            if item.name in defined:
+                self.err(item.name_span, f"duplicate definition of function '{item.name}'")
+                continue
+            if item.name in BUILTINS:
+                self.err(item.name_span, f"'{item.name}' is a builtin function and cannot be redefined")
+                continue
+            defined[item.name] = item.name_span
+            if isinstance(item, A.FnDef):
+                info = self.signature(item)
+                if info is not None:
+                    self.functions[item.name] = info
+            else:
+                derived.append(item)
+        for d in derived:
+            self.check_transform(d.transform, defined)
+        for info in self.functions.values():
+            self.check_body(info)
+        self.rep.raise_if_any()
+        return CheckedProgram(self.prog, self.functions, derived)
+
+    def check_transform(self, t: A.Transform, defined):
+        if isinstance(t.fn, A.Transform):
+            self.check_transform(t.fn, defined)
+        elif t.fn not in defined:
+            self.err(t.fn_span, f"unknown function '{t.fn}'")
+        if t.name not in TRANSFORMS:
+            self.err(t.name_span, f"unknown transform '{t.name}' (expected one of: {', '.join(sorted(TRANSFORMS))})")
+        else:
+            self.err(t.name_span, f"'{t.name}' is not implemented yet")
+
+    def resolve_type(self, t: A.TypeExpr, allow_dyn=False):
+        if t.name not in SCALARS:
+            return self.err(t.span, f"unknown type '{t.name}'")
+        s = SCALARS[t.name]
+        if t.dims is None:
+            return s
+        return Array(s, tuple(d.value for d in t.dims))
+
+    def signature(self, fn: A.FnDef) -> FnInfo | None:
+        params, seen, ok = [], {}, True
+        size_vars: dict[str, tuple[int, int]] = {}
+        for p in fn.params:
+            if p.name in seen:
+                self.err(p.span, f"duplicate parameter '{p.name}'")
+                ok = False
+            seen[p.name] = p
+            ty = self.resolve_type(p.type)
+            ok &= ty is not ERROR
+            params.append((p.name, ty))
+        for k, (pname, ty) in enumerate(params):
+            if isinstance(ty, Array):
+                for axis, d in enumerate(ty.dims):
+                    if isinstance(d, str):
+                        if d in seen:
+                            dspan = fn.params[k].type.dims[axis].span
+                            self.err(dspan, f"size variable '{d}' has the same name as a parameter")
+                            ok = False
+                        size_vars.setdefault(d, (k, axis))
+        rets = fn.ret.items if isinstance(fn.ret, A.TupleTypeExpr) else [fn.ret]
+        results = []
+        for r in rets:
+            ty = self.resolve_type(r)
+            ok &= ty is not ERROR
+            if isinstance(ty, Array):
+                for d, dn in zip(ty.dims, r.dims):
+                    if isinstance(d, str) and d not in size_vars:
+                        self.err(dn.span, f"size variable '{d}' in the return type is not bound by any parameter")
+                        ok = False
+            results.append(ty)
+        if not ok:
+            return None
+        sig = Signature(tuple(SigParam(n, spec(t)) for n, t in params), tuple(spec(t) for t in results),
+                        tuple_result=isinstance(fn.ret, A.TupleTypeExpr))
+        return FnInfo(fn.name, fn, params, results, isinstance(fn.ret, A.TupleTypeExpr), size_vars, sig)
+
+    # ------------------------------------------------------------------ scopes
+    def lookup(self, name: str) -> Var | None:
+        for s in reversed(self.scopes):
+            if name in s:
+                return s[name]
+        return None
+
+    def declare(self, name: str, var: Var):
+        if self.lookup(name) is not None:
+            self.err(var.span, f"'{name}' is already defined")
+        self.scopes[-1][name] = var
+
+    def check_body(self, info: FnInfo):
+        self.fn = info
+        self.scopes = [{}]
+        for (name, ty), p in zip(info.params, info.node.params):
+            self.scopes[0][name] = Var("param", ty, p.span)
+        for sv in info.size_vars:
+            self.scopes[0][sv] = Var("sizevar", I64, info.node.name_span, dim=sv)
+        self.block(info.node.body)
+        if not self.always_returns(info.node.body.stmts):
+            self.err(info.node.name_span, f"function '{info.name}' may reach its end without returning a value")
+
+    def always_returns(self, stmts) -> bool:
+        for s in stmts:
+            if isinstance(s, A.Return):
+                return True
+            if isinstance(s, A.If) and s.orelse is not None and \
+                    self.always_returns(s.then.stmts) and self.always_returns(s.orelse.stmts):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ statements
+    def block(self, b: A.Block, extra: dict[str, Var] | None = None):
+        self.scopes.append(dict(extra or {}))
+        for s in b.stmts:
+            getattr(self, "s_" + type(s).__name__)(s)
+        self.scopes.pop()
+
+    def s_Let(self, s: A.Let):
+        if s.destructure:
+            if s.type is not None:
+                self.err(s.type.span, "a type annotation cannot be used when destructuring")
+            t = self.infer(s.value)
+            if isinstance(s.value, A.TupleExpr):
+                for item in s.value.items:
+                    self.fix(item, None)
+            if t is ERROR:
+                types = [ERROR] * len(s.names)
+            elif not isinstance(t, Tuple):
+                self.err(s.value.span, f"cannot destructure a value of type {t}: it is not a tuple")
+                types = [ERROR] * len(s.names)
+            elif len(t.items) != len(s.names):
+                self.err(s.value.span, f"cannot destructure a tuple of {len(t.items)} values into {len(s.names)} names")
+                types = [ERROR] * len(s.names)
+            else:
+                types = [default(x) for x in t.items]
+        else:
+            if s.type is not None:
+                target = self.resolve_type(s.type)
+                if isinstance(target, Array):
+                    for d, dn in zip(target.dims, s.type.dims):
+                        if isinstance(d, str) and self.lookup(d) is None:
+                            self.err(dn.span, f"unknown size variable '{d}'")
+                self.expect(s.value, target)
+                t = target
+            else:
+                t = self.value(s.value)
+                if isinstance(t, Tuple):
+                    self.err(s.value.span, f"a tuple of {len(t.items)} values must be destructured: "
+                                           f"{'var' if s.mutable else 'let'} (a, b, ...) = ...")
+                    t = ERROR
+            types = [t]
+        kind = "var" if s.mutable else "let"
+        for name, span, ty in zip(s.names, s.name_spans, types):
+            dim = self.dim_of(s.value) if (ty == I64 and not s.mutable and not s.destructure) else None
+            self.declare(name, Var(kind, ty, span, dim=dim if not isinstance(dim, Dyn) else None))
+
+    def s_Assign(self, s: A.Assign):
+        tgt = s.target
+        if isinstance(tgt, A.Name):
+            v = self.lookup(tgt.id)
+            if v is None:
+                self.err(tgt.span, f"unknown name '{tgt.id}'")
+                self.value(s.value)
+                return
+            tgt.kind, tgt.ty = v.kind, v.ty
+            msg = {"param": f"cannot assign to parameter '{tgt.id}'",
+                   "let": f"cannot assign to '{tgt.id}': it is declared with 'let' (use 'var' for a mutable variable)",
+                   "loop": f"cannot assign to loop variable '{tgt.id}'",
+                   "sizevar": f"cannot assign to size variable '{tgt.id}'"}.get(v.kind)
+            if msg:
+                self.err(tgt.span, msg)
+                self.value(s.value)
+                return
+            self.assign_value(s, v.ty)
+            return
+        # element update a[i, j] op= e
+        base = tgt.base
+        v = self.lookup(base.id)
+        if v is None:
+            self.err(base.span, f"unknown name '{base.id}'")
+            self.value(s.value)
+            return
+        base.kind, base.ty = v.kind, v.ty
+        if not isinstance(v.ty, Array):
+            if v.ty is not ERROR:
+                self.err(base.span, f"cannot index '{base.id}' of type {v.ty}")
+            self.value(s.value)
+            return
+        if v.kind != "var":
+            how = {"param": "it is a parameter", "let": "it is declared with 'let'"}.get(v.kind, "it is immutable")
+            self.err(tgt.span, f"cannot update an element of '{base.id}': {how} (only 'var' arrays can be updated)")
+        if any(isinstance(i, A.Slice) for i in tgt.indices):
+            self.err(tgt.span, "cannot assign to a slice; update elements one by one")
+            self.value(s.value)
+            return
+        if len(tgt.indices) != v.ty.rank:
+            self.err(tgt.span, f"element update of '{base.id}' needs {v.ty.rank} "
+                               f"ind{'ex' if v.ty.rank == 1 else 'ices'}, got {len(tgt.indices)}")
+            self.value(s.value)
+            return
+        for i in tgt.indices:
+            self.index_expr(i)
+        tgt.ty = v.ty.elem
+        self.assign_value(s, v.ty.elem)
+
+    def assign_value(self, s: A.Assign, ty):
+        if ty is ERROR:
+            self.value(s.value)
+            return
+        if s.op == "=":
+            self.expect(s.value, ty)
+            return
+        op = s.op[0]
+        t = self.infer(s.value)
+        if t is ERROR:
+            return
+        res = self.arith(op, ty, t, A.Name(s.target.span, "_", ty=ty), s.value, s.span)
+        if res is ERROR:
+            return
+        if isinstance(res, Array) != isinstance(ty, Array) or elem(res) != elem(ty):
+            self.err(s.span, f"type mismatch: '{s.op}' on {ty} with {t} gives {res}")
+        self.fix(s.value, elem(ty))
+
+    def s_If(self, s: A.If):
+        self.cond(s.cond)
+        self.block(s.then)
+        if s.orelse is not None:
+            self.block(s.orelse)
+
+    def s_For(self, s: A.For):
+        self.expect(s.start, I64, "loop bound")
+        self.expect(s.stop, I64, "loop bound")
+        if s.step is not None:
+            if not (isinstance(s.step, A.IntLit) and s.step.value > 0):
+                self.err(s.step.span, "the step of a for loop must be a positive integer literal")
+            else:
+                s.step.ty = I64
+        self.loops += 1
+        if self.lookup(s.var) is not None:
+            self.err(s.var_span, f"'{s.var}' is already defined")
+        self.block(s.body, {s.var: Var("loop", I64, s.var_span)})
+        self.loops -= 1
+
+    def s_While(self, s: A.While):
+        self.cond(s.cond)
+        self.loops += 1
+        self.block(s.body)
+        self.loops -= 1
+
+    def s_Break(self, s):
+        if not self.loops:
+            self.err(s.span, "'break' outside a loop")
+
+    def s_Continue(self, s):
+        if not self.loops:
+            self.err(s.span, "'continue' outside a loop")
+
+    def s_Return(self, s: A.Return):
+        info = self.fn
+        if info.tuple_result:
+            if isinstance(s.value, A.TupleExpr):
+                if len(s.value.items) != len(info.results):
+                    self.err(s.value.span, f"return type mismatch: '{info.name}' returns {len(info.results)} values, got {len(s.value.items)}")
+                    return
+                for item, rt in zip(s.value.items, info.results):
+                    self.expect(item, rt, "return value")
+                s.value.ty = Tuple(tuple(info.results))
+                return
+            t = self.infer(s.value)
+            if t is not ERROR and t != Tuple(tuple(info.results)):
+                if not (isinstance(t, Tuple) and len(t.items) == len(info.results) and
+                        all(self.compatible(a, b) for a, b in zip(t.items, info.results))):
+                    self.err(s.value.span, f"return type mismatch: expected {info.ret_type}, found {t}")
+            return
+        if isinstance(s.value, A.TupleExpr):
+            self.err(s.value.span, f"return type mismatch: expected {info.results[0]}, found a tuple")
+            return
+        self.expect(s.value, info.results[0], "return value")
+
+    # ------------------------------------------------------------------ expressions: entry points
+    def value(self, e: A.Expr):
+        """Infer and fix literal types to their defaults."""
+        t = self.infer(e)
+        if isinstance(t, Tuple):
+            return t
+        self.fix(e, None)
+        return e.ty
+
+    def cond(self, e: A.Expr):
+        t = self.value(e)
+        if t is not ERROR and t != BOOL:
+            self.err(e.span, f"condition must be bool, found {t}")
+
+    def index_expr(self, e: A.Expr):
+        t = self.infer(e)
+        if t is ERROR:
+            return
+        if t == LIT_INT or t == I64:
+            self.fix(e, I64)
+            return
+        self.fix(e, None)
+        self.err(e.span, f"index must be i64, found {e.ty}")
+
+    def compatible(self, actual, target) -> bool:
+        if isinstance(target, Array):
+            return isinstance(actual, Array) and actual.elem == target.elem and actual.rank == target.rank \
+                and not any(conflicting_dim(a, b) for a, b in zip(actual.dims, target.dims))
+        return actual == target
+
+    def expect(self, e: A.Expr, target, what: str = "value"):
+        """Check that `e` can be used where `target` is expected (fixing literals)."""
+        t = self.infer(e)
+        if t is ERROR or target is ERROR:
+            self.fix(e, None)
+            return
+        if isinstance(target, Scalar) and isinstance(t, Scalar) and t.is_literal:
+            if t == LIT_FLOAT and not target.is_float:
+                self.fix(e, None)
+                self.err(e.span, f"type mismatch: expected {target}, found a float")
+                return
+            if t == LIT_INT and target.is_bool:
+                self.fix(e, None)
+                self.err(e.span, f"type mismatch: expected {target}, found an integer")
+                return
+            self.fix(e, target)
+            return
+        if isinstance(t, Array) and t.elem.is_literal:
+            self.fix(e, target.elem if isinstance(target, Array) else None)
+            t = e.ty
+        else:
+            self.fix(e, None)
+        if isinstance(t, Tuple) or not self.compatible(t, target):
+            if isinstance(t, Array) and isinstance(target, Array) and t.elem == target.elem and t.rank == target.rank:
+                self.err(e.span, f"shape mismatch: expected {target}, found {t}")
+            else:
+                self.err(e.span, f"type mismatch: expected {target}, found {t}")
+
+    def fix(self, e: A.Expr, target: Scalar | None):
+        """Give literal-typed sub-expressions their final type (`target`, or the default)."""
+        t = e.ty
+        if isinstance(t, Scalar) and t.is_literal:
+            new = target if target is not None and not (t == LIT_FLOAT and target.is_int) else default(t)
+            if isinstance(e, A.Binary) and e.op in COMPARE | LOGIC:
+                new = BOOL
+            e.ty = new
+            for c in _children(e):
+                self.fix(c, new)
+        elif isinstance(t, Array) and t.elem.is_literal:
+            e.ty = Array(target or default(t.elem), t.dims)
+            for c in _children(e):
+                self.fix(c, target or default(t.elem))
+        else:
+            for c in _children(e):
+                if c.ty is not None and elem(c.ty).is_literal:
+                    self.fix(c, elem(t) if isinstance(t, (Scalar, Array)) and t is not ERROR else None)
+
+    def infer(self, e: A.Expr):
+        if e.ty is not None:
+            return e.ty
+        e.ty = getattr(self, "e_" + type(e).__name__)(e)
+        return e.ty
+
+    # ------------------------------------------------------------------ expressions: nodes
+    def e_IntLit(self, e): return LIT_INT
+    def e_FloatLit(self, e): return LIT_FLOAT
+    def e_BoolLit(self, e): return BOOL
+
+    def e_Name(self, e: A.Name):
+        v = self.lookup(e.id)
+        if v is not None:
+            e.kind = v.kind
+            return v.ty
+        if e.id in CONSTANTS:
+            e.kind = "const"
+            return LIT_FLOAT
+        if e.id in self.functions or e.id in BUILTINS:
+            return self.err(e.span, f"'{e.id}' is a function; call it with ({'...'})")
+        return self.err(e.span, f"unknown name '{e.id}'")
+
+    def e_Unary(self, e: A.Unary):
+        t = self.infer(e.operand)
+        if t is ERROR:
+            return ERROR
+        if e.op == "not":
+            if t != BOOL:
+                return self.err(e.operand.span, f"'not' needs a bool operand, found {t}")
+            return BOOL
+        if isinstance(t, Tuple) or not elem(t).is_numeric:
+            return self.err(e.operand.span, f"unary '-' needs a number, found {t}")
+        return t
+
+    def e_Binary(self, e: A.Binary):
+        lt, rt = self.infer(e.left), self.infer(e.right)
+        if lt is ERROR or rt is ERROR:
+            return ERROR
+        for side, t in ((e.left, lt), (e.right, rt)):
+            if isinstance(t, Tuple):
+                return self.err(side.span, "a tuple cannot be used in an expression")
+        if e.op in LOGIC:
+            for side, t in ((e.left, lt), (e.right, rt)):
+                if t != BOOL:
+                    return self.err(side.span, f"'{e.op}' needs bool operands, found {t}")
+            return BOOL
+        if e.op in COMPARE:
+            if is_array(lt) or is_array(rt):
+                return self.err(e.span, f"comparison '{e.op}' needs scalars, found {lt} and {rt}")
+            if lt == BOOL or rt == BOOL:
+                if lt != rt or e.op not in ("==", "!="):
+                    return self.err(e.span, f"cannot compare {lt} with {rt} using '{e.op}'")
+                return BOOL
+            r = self.unify_scalars(lt, rt, e.left, e.right, e.span, f"'{e.op}'")
+            if r is not ERROR and r.is_literal:
+                self.fix(e.left, default(r)), self.fix(e.right, default(r))
+            return BOOL if r is not ERROR else ERROR
+        return self.arith(e.op, lt, rt, e.left, e.right, e.span, node=e)
+
+    def unify_scalars(self, lt: Scalar, rt: Scalar, l, r, span, what):
+        if lt == rt:
+            return lt
+        if lt.is_literal and rt.is_literal:
+            return LIT_FLOAT
+        if lt.is_literal or rt.is_literal:
+            lit, conc, lit_e = (lt, rt, l) if lt.is_literal else (rt, lt, r)
+            if conc.is_bool or (lit == LIT_FLOAT and not conc.is_float):
+                return self.err(span, f"type mismatch in {what}: {lt} and {rt}")
+            self.fix(lit_e, conc)
+            return conc
+        return self.err(span, f"type mismatch in {what}: {lt} and {rt} (no implicit conversion; "
+                              f"use float(), int(), f32() or f64())")
+
+    def arith(self, op, lt, rt, l, r, span, node: A.Binary | None = None):
+        """Type of an arithmetic (elementwise when arrays are involved) binary operation."""
+        el, er = elem(lt), elem(rt)
+        if el.is_bool or er.is_bool:
+            return self.err(span, f"arithmetic '{op}' on bool ({lt} and {rt})")
+        if op == "**" and (el.is_int and er.is_int) and not (el.is_literal and er.is_literal):
+            if not (isinstance(r, A.IntLit)):
+                return self.err(span, "integer '**' needs a non-negative integer literal exponent "
+                                      "(use float() for a float power)")
+        if is_array(lt) and is_array(rt):
+            s = el if el == er else self.err(span, f"type mismatch in '{op}': {lt} and {rt}")
+        else:
+            s = self.unify_scalars(el, er, l, r, span, f"'{op}'")
+        if s is ERROR:
+            return ERROR
+        if is_array(lt) and is_array(rt):
+            if lt.rank != rt.rank:
+                return self.err(span, f"shape mismatch in '{op}': {lt} and {rt} have different ranks")
+            dims = []
+            for a, b in zip(lt.dims, rt.dims):
+                if conflicting_dim(a, b):
+                    return self.err(span, f"shape mismatch in '{op}': {lt} and {rt}")
+                if not same_dim(a, b) and node is not None:
+                    node.shape_check = True
+                dims.append(b if isinstance(a, Dyn) else a)
+            return Array(s, tuple(dims))
+        if is_array(lt):
+            return Array(s, lt.dims)
+        if is_array(rt):
+            return Array(s, rt.dims)
+        if s.is_literal and op == "/" and lt == LIT_INT and rt == LIT_INT:
+            return LIT_INT
+        return s
+
+    def e_Index(self, e: A.Index):
+        t = self.infer(e.base)
+        for i in e.indices:
+            if isinstance(i, A.Slice):
+                self.index_expr(i.start), self.index_expr(i.stop)
+                i.ty = I64
+            else:
+                self.index_expr(i)
+        if t is ERROR:
+            return ERROR
+        if not isinstance(t, Array):
+            return self.err(e.base.span, f"cannot index a value of type {t}")
+        if any(isinstance(i, A.Slice) for i in e.indices):
+            if len(e.indices) != 1:
+                return self.err(e.span, "a slice must be the only index")
+            return Array(t.elem, (Dyn(),) + t.dims[1:])
+        if len(e.indices) > t.rank:
+            return self.err(e.span, f"index rank mismatch: array of type {t} has rank {t.rank}, "
+                                    f"indexed with {len(e.indices)} indices")
+        if len(e.indices) == t.rank:
+            return t.elem
+        return Array(t.elem, t.dims[len(e.indices):])
+
+    def e_Slice(self, e):
+        return self.err(e.span, "a range is only allowed in 'for' loops and slices")
+
+    def e_TupleExpr(self, e: A.TupleExpr):
+        items = [self.infer(i) for i in e.items]
+        if ERROR in items:
+            return ERROR
+        return Tuple(tuple(items))
+
+    def e_Call(self, e: A.Call):
+        if e.func in self.functions:
+            return self.user_call(e, self.functions[e.func])
+        if e.func in BUILTINS:
+            e.kind = "builtin"
+            return self.builtin_call(e, BUILTINS[e.func])
+        for a in e.args:
+            self.value(a)
+        if e.func in {d.name for d in self.prog.items}:
+            return ERROR  # a derived function (already reported) or a function with a bad signature
+        if e.func in TRANSFORMS:
+            return self.err(e.func_span, f"'{e.func}' can only be used in a derived-function declaration: fn g = {e.func}(f);")
+        return self.err(e.func_span, f"unknown function '{e.func}'")
+
+    def user_call(self, e: A.Call, f: FnInfo):
+        e.kind = "user"
+        pnames = [n for n, _ in f.params]
+        args: list = list(e.args)
+        if e.kwargs:
+            args = args + [None] * (len(pnames) - len(args)) if len(args) < len(pnames) else args
+            for kw in e.kwargs:
+                if kw.name not in pnames:
+                    self.err(kw.span, f"'{f.name}' has no parameter '{kw.name}'")
+                    continue
+                k = pnames.index(kw.name)
+                if k < len(args) and args[k] is not None:
+                    self.err(kw.span, f"parameter '{kw.name}' given twice")
+                    continue
+                args[k] = kw.value
+            if None in args:
+                missing = [pnames[k] for k, a in enumerate(args) if a is None]
+                return self.err(e.span, f"missing argument '{missing[0]}' in call to '{f.name}'")
+            e.args, e.kwargs = args, []
+        if len(e.args) != len(f.params):
+            for a in e.args:
+                self.value(a)
+            return self.err(e.span, f"'{f.name}' takes {len(f.params)} argument{'s' * (len(f.params) != 1)}, got {len(e.args)}")
+        bound: dict[str, object] = {}
+        ok = True
+        for a, (pname, pt) in zip(e.args, f.params):
+            if isinstance(pt, Array):
+                at = self.value(a)
+                if at is ERROR:
+                    ok = False
+                    continue
+                if not (isinstance(at, Array) and at.elem == pt.elem and at.rank == pt.rank):
+                    self.err(a.span, f"argument '{pname}' of '{f.name}' must be {pt}, found {at}")
+                    ok = False
+                    continue
+                for d_p, d_a in zip(pt.dims, at.dims):
+                    if isinstance(d_p, int):
+                        if conflicting_dim(d_p, d_a):
+                            self.err(a.span, f"argument '{pname}' of '{f.name}' must be {pt}, found {at}")
+                            ok = False
+                    elif d_p in bound:
+                        if conflicting_dim(bound[d_p], d_a):
+                            self.err(a.span, f"conflicting sizes for size variable '{d_p}' in call to "
+                                             f"'{f.name}': {bound[d_p]} and {d_a}")
+                            ok = False
+                    else:
+                        bound[d_p] = d_a
+            else:
+                self.expect(a, pt, f"argument '{pname}'")
+        if not ok:
+            return ERROR
+
+        def subst(t):
+            if isinstance(t, Array):
+                return Array(t.elem, tuple(bound.get(d, d) if isinstance(d, str) else d for d in t.dims))
+            return t
+        results = [subst(t) for t in f.results]
+        return Tuple(tuple(results)) if f.tuple_result else results[0]
+
+    # ------------------------------------------------------------------ builtins (table by kind)
+    def builtin_call(self, e: A.Call, sig):
+        n = len(e.args)
+        if n < sig.min_args or (sig.max_args is not None and n > sig.max_args):
+            for a in e.args:
+                self.value(a)
+            want = (f"{sig.min_args}" if sig.min_args == sig.max_args else
+                    f"{sig.min_args} or {sig.max_args}" if sig.max_args else f"at least {sig.min_args}")
+            return self.err(e.span, f"'{e.func}' takes {want} argument{'s' * (want != '1')}, got {n}")
+        for kw in e.kwargs:
+            if kw.name not in sig.kwargs:
+                self.err(kw.span, f"'{e.func}' has no keyword argument '{kw.name}'")
+                return ERROR
+        return getattr(self, "b_" + sig.kind)(e)
+
+    def _array_arg(self, e, a, what="an array", rank=None, floating=False):
+        t = self.value(a)
+        if t is ERROR:
+            return ERROR
+        if not isinstance(t, Array) or (rank is not None and t.rank != rank) or \
+                (floating and not t.elem.is_float) or t.elem.is_bool:
+            return self.err(a.span, f"'{e.func}' expects {what}, found {t}")
+        return t
+
+    def b_math1(self, e):
+        a = e.args[0]
+        t = self.infer(a)
+        if t is ERROR:
+            return ERROR
+        if isinstance(t, Tuple) or not elem(t).is_numeric:
+            return self.err(a.span, f"'{e.func}' expects a float argument, found {t}")
+        el = elem(t)
+        if el.is_int and not el.is_literal and e.func != "abs":
+            return self.err(a.span, f"'{e.func}' expects a float argument, found {t} (use float())")
+        if el == LIT_INT and e.func != "abs":
+            return LIT_FLOAT
+        return t
+
+    def b_math2(self, e):
+        lt, rt = self.infer(e.args[0]), self.infer(e.args[1])
+        if ERROR in (lt, rt):
+            return ERROR
+        for a, t in zip(e.args, (lt, rt)):
+            if isinstance(t, Tuple) or not elem(t).is_numeric or (elem(t).is_int and not elem(t).is_literal):
+                return self.err(a.span, f"'{e.func}' expects float arguments, found {t}")
+        r = self.arith(e.func, lt, rt, e.args[0], e.args[1], e.span)
+        if r is not ERROR and elem(r) == LIT_INT:
+            r = LIT_FLOAT
+        if isinstance(lt, Array) and isinstance(rt, Array) and any(not same_dim(a, b) for a, b in zip(lt.dims, rt.dims)):
+            e.info = "shape_check"
+        return r
+
+    def b_minmax(self, e):
+        if len(e.args) == 1:
+            t = self._array_arg(e, e.args[0], "a numeric array (or two scalars)")
+            return t.elem if t is not ERROR else ERROR
+        lt, rt = self.infer(e.args[0]), self.infer(e.args[1])
+        if ERROR in (lt, rt):
+            return ERROR
+        r = self.arith(e.func, lt, rt, e.args[0], e.args[1], e.span)
+        if isinstance(lt, Array) and isinstance(rt, Array) and any(not same_dim(a, b) for a, b in zip(lt.dims, rt.dims)):
+            e.info = "shape_check"
+        return r
+
+    def b_reduce(self, e):
+        t = self._array_arg(e, e.args[0], "a numeric array")
+        return t.elem if t is not ERROR else ERROR
+
+    def b_reduce_float(self, e):
+        t = self._array_arg(e, e.args[0], "a float array", floating=True)
+        return t.elem if t is not ERROR else ERROR
+
+    def b_dot(self, e):
+        a = self._array_arg(e, e.args[0], "float arrays", floating=True)
+        b = self._array_arg(e, e.args[1], "float arrays", floating=True)
+        if ERROR in (a, b):
+            return ERROR
+        r = self.arith("dot", a, b, e.args[0], e.args[1], e.span)
+        if r is not ERROR and any(not same_dim(x, y) for x, y in zip(a.dims, b.dims)):
+            e.info = "shape_check"
+        return a.elem if r is not ERROR else ERROR
+
+    def _inner(self, e, da, db, ta, tb):
+        if conflicting_dim(da, db):
+            return self.err(e.span, f"shape mismatch in '{e.func}': {ta} and {tb}")
+        if not same_dim(da, db):
+            e.info = "shape_check"
+        return None
+
+    def b_matvec(self, e):
+        A_ = self._array_arg(e, e.args[0], "a 2-D float array", rank=2, floating=True)
+        x = self._array_arg(e, e.args[1], "a 1-D float array", rank=1, floating=True)
+        if ERROR in (A_, x):
+            return ERROR
+        if A_.elem != x.elem:
+            return self.err(e.span, f"type mismatch in 'matvec': {A_} and {x}")
+        if self._inner(e, A_.dims[1], x.dims[0], A_, x) is ERROR:
+            return ERROR
+        return Array(A_.elem, (A_.dims[0],))
+
+    def b_matmul(self, e):
+        A_ = self._array_arg(e, e.args[0], "a 2-D float array", rank=2, floating=True)
+        B = self._array_arg(e, e.args[1], "a 2-D float array", rank=2, floating=True)
+        if ERROR in (A_, B):
+            return ERROR
+        if A_.elem != B.elem:
+            return self.err(e.span, f"type mismatch in 'matmul': {A_} and {B}")
+        if self._inner(e, A_.dims[1], B.dims[0], A_, B) is ERROR:
+            return ERROR
+        return Array(A_.elem, (A_.dims[0], B.dims[1]))
+
+    def b_transpose(self, e):
+        t = self.value(e.args[0])
+        if t is ERROR:
+            return ERROR
+        if not isinstance(t, Array) or t.rank != 2:
+            return self.err(e.args[0].span, f"'transpose' expects a 2-D array, found {t}")
+        return Array(t.elem, (t.dims[1], t.dims[0]))
+
+    def b_outer(self, e):
+        a = self._array_arg(e, e.args[0], "1-D float arrays", rank=1, floating=True)
+        b = self._array_arg(e, e.args[1], "1-D float arrays", rank=1, floating=True)
+        if ERROR in (a, b):
+            return ERROR
+        if a.elem != b.elem:
+            return self.err(e.span, f"type mismatch in 'outer': {a} and {b}")
+        return Array(a.elem, (a.dims[0], b.dims[0]))
+
+    def b_size(self, e):
+        t = self.value(e.args[0])
+        if t is ERROR:
+            return ERROR
+        rank = 2 if e.func in ("rows", "cols") else None
+        if not isinstance(t, Array) or (rank and t.rank != rank):
+            return self.err(e.args[0].span, f"'{e.func}' expects {'a 2-D array' if rank else 'an array'}, found {t}")
+        return I64
+
+    def _dtype(self, e, default_=F64):
+        for kw in e.kwargs:
+            if kw.name == "dtype":
+                if isinstance(kw.value, A.Name) and kw.value.id in SCALARS:
+                    kw.value.ty = SCALARS[kw.value.id]
+                    return SCALARS[kw.value.id]
+                name = kw.value.id if isinstance(kw.value, A.Name) else "?"
+                self.err(kw.value.span, f"unknown dtype '{name}' (expected f64, f32, i64 or bool)")
+                return ERROR
+        return default_
+
+    def _dims(self, args):
+        dims, ok = [], True
+        for a in args:
+            t = self.infer(a)
+            if t is ERROR:
+                ok = False
+                continue
+            if t not in (I64, LIT_INT):
+                self.fix(a, None)
+                self.err(a.span, f"an array size must be i64, found {a.ty}")
+                ok = False
+                continue
+            self.fix(a, I64)
+            dims.append(self.dim_of(a))
+        return tuple(dims) if ok else ERROR
+
+    def b_make(self, e):
+        dt = self._dtype(e)
+        dims = self._dims(e.args)
+        if ERROR in (dt, dims):
+            return ERROR
+        return Array(dt, dims)
+
+    def b_full(self, e):
+        dt = self._dtype(e)
+        dims = self._dims(e.args[:-1])
+        if ERROR in (dt, dims):
+            self.value(e.args[-1])
+            return ERROR
+        self.expect(e.args[-1], dt, "fill value")
+        return Array(dt, dims)
+
+    def b_copy(self, e):
+        t = self.value(e.args[0])
+        if t is ERROR:
+            return ERROR
+        if not isinstance(t, Array):
+            return self.err(e.args[0].span, f"'copy' expects an array, found {t}")
+        return t
+
+    def b_select(self, e):
+        c, a, b = e.args
+        ct = self.value(c)
+        if ct is not ERROR and ct != BOOL:
+            self.err(c.span, f"the condition of 'select' must be bool, found {ct}")
+        at, bt = self.infer(a), self.infer(b)
+        if ERROR in (at, bt, ct):
+            return ERROR
+        if is_array(at) or is_array(bt) or isinstance(at, Tuple) or isinstance(bt, Tuple):
+            return self.err(e.span, f"'select' expects scalars, found {at} and {bt}")
+        return self.unify_scalars(at, bt, a, b, e.span, "'select'")
+
+    def b_cast(self, e):
+        t = self.value(e.args[0])
+        if t is ERROR:
+            return ERROR
+        if not isinstance(t, Scalar):
+            return self.err(e.args[0].span, f"'{e.func}' expects a scalar, found {t}")
+        if t.is_bool and e.func != "int":
+            return self.err(e.args[0].span, f"'{e.func}' cannot convert bool (use select)")
+        return SCALARS[CAST_TARGET[e.func]]
+
+    # ------------------------------------------------------------------ symbolic dims
+    def dim_of(self, e: A.Expr):
+        if isinstance(e, A.IntLit):
+            return e.value
+        if isinstance(e, A.Name):
+            v = self.lookup(e.id)
+            if v is not None and v.dim is not None:
+                return v.dim
+        if isinstance(e, A.Call) and e.func in ("len", "rows", "cols") and e.kind == "builtin" \
+                and len(e.args) == 1 and isinstance(e.args[0].ty, Array):
+            t = e.args[0].ty
+            k = 1 if e.func == "cols" else 0
+            if k < t.rank:
+                return t.dims[k]
+        return Dyn()
+
+
+def check(program: A.Program) -> CheckedProgram:
+    """Type-check `program` in place; raises CompileError with every mistake."""
+    return Checker(program).run()
