@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ..lang.ir import Function, Module
 from .activity import analyze, report
-from .forward import ADError, jvp_function, wrt_params
+from .forward import jvp_function, wrt_params
+from .signatures import ADError, derived_signature
 from .jacobian import jacobian_forward
 from .rules import HigherOrderError
 
@@ -36,4 +37,4 @@ def activity_report(module: Module, fname: str, wrt: list[str] | None) -> str:
     return report(analyze(fn, wrt_params(fn, wrt)))
 
 
-__all__ = ["ADError", "TRANSFORMS", "derive", "activity_report"]
+__all__ = ["ADError", "TRANSFORMS", "derive", "derived_signature", "activity_report"]

@@ -18,18 +18,8 @@ from __future__ import annotations
 from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Module, Op, Value
 from ..lang.signature import Param, Signature, TypeSpec, parse_signature
 from .activity import Activity, analyze
-from .rules import NONDIFF, RULES, STRUCTURAL
-
-
-class ADError(Exception):
-    """A function cannot be differentiated as asked (the message says why)."""
-
-
-def unique_name(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
+from .rules import NONDIFF, RULES
+from .signatures import ADError, derived_signature, unique_name
 
 
 class _Forward:
@@ -282,6 +272,8 @@ def wrt_params(fn: Function, wrt: list[str] | None) -> list[Value]:
 
 
 def jvp_signature(sig: Signature, wrt: list[str], width: int = 1) -> Signature:
+    if width == 1:
+        return derived_signature("jvp", sig, wrt)
     taken = {p.name for p in sig.params}
     by_name = {p.name: p for p in sig.params}
     extra = []

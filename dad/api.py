@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import time
 
-from .frontend.diagnostics import CompileError
+from .ad import ADError
+from .frontend.diagnostics import CompileError, Diagnostic
 from .runtime.compiler import CompiledModule, compile_module
 
 
@@ -17,7 +18,14 @@ def compile(source: str, *, fast_math: bool = False, filename: str = "<string>")
     from .frontend import compile_to_ir
     t0 = time.perf_counter()
     ir_module = compile_to_ir(source, filename, fast_math=fast_math)
-    return compile_module(ir_module, filename=filename, timings={"frontend": time.perf_counter() - t0})
+    try:
+        return compile_module(ir_module, filename=filename,
+                              timings={"frontend": time.perf_counter() - t0})
+    except ADError as exc:
+        d = getattr(exc, "derivation", None)
+        if d is None:
+            raise
+        raise CompileError([Diagnostic(d.span, f"cannot derive '{d.name}': {exc}")], source) from None
 
 
 def compile_file(path: str | os.PathLike, *, fast_math: bool = False) -> CompiledModule:

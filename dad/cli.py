@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-STAGES = ("ast", "ir", "opt-ir", "llvm", "asm")
+STAGES = ("ast", "ir", "activity", "ad", "opt-ir", "llvm", "asm")
 
 
 class UsageError(Exception):
@@ -89,9 +89,11 @@ def cmd_emit(args) -> int:
     if args.stage == "ir":
         print(_select({f.name: print_function(f) for f in m}, args.function), end="")
         return 0
-    from .runtime.compiler import compile_module, optimize_ir
+    from .runtime.compiler import compile_module, derive_all, optimize_ir
+    if args.stage in ("activity", "ad"):
+        return _emit_derived(m, args)
     if args.stage == "opt-ir":
-        m = optimize_ir(m)
+        m = optimize_ir(derive_all(m))
         print(_select({f.name: print_function(f) for f in m}, args.function), end="")
         return 0
     cm = compile_module(m, filename=args.file)
@@ -101,6 +103,24 @@ def cmd_emit(args) -> int:
     else:
         text = cm.llvm_ir if args.stage == "llvm" else cm.asm
     print(text)
+    return 0
+
+
+def _emit_derived(m, args) -> int:
+    """`activity`: what the derived function NAME differentiates, value by value;
+    `ad`: NAME's IR as the AD transformation made it (before the clean-up passes)."""
+    from .ad import activity_report
+    from .lang.printer import print_function
+    from .runtime.compiler import derive_all
+    names = [d.name for d in m.derivations if not d.internal]
+    if args.function is None or args.function not in names:
+        what = f"'{args.function}' is not a derived function" if args.function else "-f NAME is required"
+        raise UsageError(f"--stage {args.stage}: {what} (derived functions: {', '.join(names) or 'none'})")
+    d = derive_all(m, stop_at=args.function)
+    if args.stage == "activity":
+        print(activity_report(m, d.target, d.wrt), end="")
+    else:
+        print(print_function(m[args.function]), end="")
     return 0
 
 
@@ -184,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("emit", help="print one stage of the compilation",
                        description="Print a stage of compiling FILE: ast (syntax tree), ir (IR from "
-                       "the front end), opt-ir (after IR optimisation), llvm (optimised LLVM IR), "
+                       "the front end), activity (for a derived function -f NAME: the activity of "
+                       "every value of the function it differentiates), ad (a derived function's IR "
+                       "as made by AD), opt-ir (after IR optimisation), llvm (optimised LLVM IR), "
                        "asm (host assembly).")
     e.add_argument("--stage", choices=STAGES, required=True)
     e.add_argument("file", metavar="FILE")

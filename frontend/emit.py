@@ -567,7 +567,9 @@ class ModuleEmitter:
     def emit(self) -> Module:
         m = Module()
         for info in self.checked.functions.values():
-            m.add(FnEmitter(self, info).emit())
+            if info.node is not None:  # derived functions are made from the IR, after emission
+                m.add(FnEmitter(self, info).emit())
+        m.derivations = list(self.checked.derivations)
         return m
 
 

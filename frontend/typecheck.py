@@ -18,7 +18,7 @@ from . import ast as A
 from .builtins import BUILTINS, CAST_TARGET, CONSTANTS, TRANSFORMS, is_elementwise_call
 from .diagnostics import Reporter
 from .types import (BOOL, ERROR, F32, F64, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Dyn, Scalar,
-                    Tuple, conflicting_dim, default, elem, is_array, same_dim, spec)
+                    Tuple, conflicting_dim, default, elem, from_spec, is_array, same_dim, spec)
 
 ARITH = {"+", "-", "*", "/", "%", "**"}
 COMPARE = {"<", "<=", ">", ">=", "==", "!="}
@@ -41,10 +41,22 @@ class FnInfo:
 
 
 @dataclass
+class Derivation:
+    """`name = kind(target, wrt=...)`, one transform (nested ones are split, inner first)."""
+    name: str
+    kind: str
+    target: str
+    wrt: list[str] | None
+    span: A.Span
+    internal: bool = False
+
+
+@dataclass
 class CheckedProgram:
     program: A.Program
     functions: dict[str, FnInfo]
     derived: list[A.DerivedDef]
+    derivations: list[Derivation] = field(default_factory=list)
 
 
 @dataclass
@@ -100,22 +112,86 @@ class Checker:
                     self.functions[item.name] = info
             else:
                 derived.append(item)
-        for d in derived:
-            self.check_transform(d.transform, defined)
+        self.derivations: list[Derivation] = []
+        self.check_derived(derived, defined)
         for info in self.functions.values():
-            self.check_body(info)
+            if info.node is not None:
+                self.check_body(info)
         self.rep.raise_if_any()
-        return CheckedProgram(self.prog, self.functions, derived)
+        return CheckedProgram(self.prog, self.functions, derived, self.derivations)
 
-    def check_transform(self, t: A.Transform, defined):
-        if isinstance(t.fn, A.Transform):
-            self.check_transform(t.fn, defined)
-        elif t.fn not in defined:
-            self.err(t.fn_span, f"unknown function '{t.fn}'")
+    def check_derived(self, derived: list[A.DerivedDef], defined) -> None:
+        """Signatures of derived functions, in an order where each target comes first."""
+        pending = {d.name: d for d in derived}
+        visiting: set[str] = set()
+
+        def resolve(name: str, span) -> bool:
+            if name in self.functions:
+                return True
+            if name not in pending:
+                if name not in defined:
+                    self.err(span, f"unknown function '{name}'")
+                return False
+            if name in visiting:
+                self.err(pending[name].name_span, f"derived function '{name}' is defined in terms of itself")
+                return False
+            visiting.add(name)
+            d = pending.pop(name)
+            ok = self.derive_transform(d.transform, d.name, internal=False)
+            visiting.discard(name)
+            return ok
+
+        def derive_transform_targets(t: A.Transform) -> bool:
+            if isinstance(t.fn, A.Transform):
+                return derive_transform_targets(t.fn)
+            return resolve(t.fn, t.fn_span)
+
+        self._resolve_target = derive_transform_targets
+        for d in derived:
+            if d.name in pending:
+                resolve(d.name, d.name_span)
+
+    def derive_transform(self, t: A.Transform, name: str, internal: bool) -> bool:
+        from ..ad.signatures import ADError, derived_signature
         if t.name not in TRANSFORMS:
             self.err(t.name_span, f"unknown transform '{t.name}' (expected one of: {', '.join(sorted(TRANSFORMS))})")
-        else:
+            return False
+        from ..ad import TRANSFORMS as IMPLEMENTED
+        if t.name not in IMPLEMENTED:
             self.err(t.name_span, f"'{t.name}' is not implemented yet")
+            return False
+        if isinstance(t.fn, A.Transform):
+            target = f"{name}.{t.fn.name}"
+            if not self.derive_transform(t.fn, target, internal=True):
+                return False
+        else:
+            if not self._resolve_target(t):
+                return False
+            target = t.fn
+        wrt = None
+        for opt in t.options:
+            if opt.name != "wrt":
+                self.err(opt.span, f"unknown option '{opt.name}' for '{t.name}' (expected wrt=)")
+                return False
+            wrt = [opt.value] if isinstance(opt.value, str) else list(opt.value)
+        tinfo = self.functions[target]
+        try:
+            sig = derived_signature(t.name, tinfo.signature, wrt)
+        except ADError as exc:
+            self.err(t.span, f"cannot derive '{name}' = {t.name}({target}): {exc}")
+            return False
+        params = [(p.name, from_spec(p.type)) for p in sig.params]
+        results = [from_spec(r) for r in sig.results]
+        size_vars = {}
+        for k, (_, ty) in enumerate(params):
+            if isinstance(ty, Array):
+                for axis, d in enumerate(ty.dims):
+                    if isinstance(d, str):
+                        size_vars.setdefault(d, (k, axis))
+        self.functions[name] = FnInfo(name, None, params, results, sig.tuple_result or len(results) != 1,
+                                      size_vars, sig)
+        self.derivations.append(Derivation(name, t.name, target, wrt, t.span, internal))
+        return True
 
     def resolve_type(self, t: A.TypeExpr, allow_dyn=False):
         if t.name not in SCALARS:

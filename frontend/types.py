@@ -114,6 +114,12 @@ def spec(t) -> TypeSpec:
     return TypeSpec(t.name)
 
 
+def from_spec(t: TypeSpec):
+    """The inverse of `spec`: a signature type as a front-end type."""
+    s = SCALARS[t.dtype]
+    return Array(s, tuple(t.dims)) if t.dims else s
+
+
 def same_dim(a: Dim, b: Dim) -> bool:
     """Statically known to be equal."""
     if isinstance(a, Dyn) or isinstance(b, Dyn):

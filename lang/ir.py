@@ -188,8 +188,14 @@ class Function:
 
 
 class Module:
+    """Functions by name. `derivations` lists derived functions still to be made from the IR
+    (requests from the front end, carried out by the compile pipeline), `fast_math` whether
+    the front end was asked for it."""
+
     def __init__(self, functions: Iterable[Function] = ()):
         self.functions: dict[str, Function] = {}
+        self.derivations: list = []
+        self.fast_math = False
         for f in functions:
             self.add(f)
 

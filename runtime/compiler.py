@@ -22,6 +22,43 @@ def optimize_ir(m: Module) -> Module:
     return PassManager(default_pipeline()).run(m)
 
 
+def _callees(m: Module, name: str, seen: set[str]) -> None:
+    if name in seen or name not in m.functions:
+        return
+    seen.add(name)
+    for op in m[name].walk():
+        if op.name == "func.call":
+            _callees(m, op.attrs["callee"], seen)
+
+
+def derive_all(m: Module, stop_at: str | None = None):
+    """Make every derived function the front end asked for, in order: each target (and what
+    it calls) is optimised first, so AD sees clean IR; the caller optimises again after.
+    With `stop_at`, stop after that derived function and return its derivation request."""
+    from ..ad import ADError, derive
+    from ..lang.passes import default_pipeline, PassManager
+    optimized: set[str] = set()
+    for d in m.derivations:
+        group: set[str] = set()
+        _callees(m, d.target, group)
+        todo = [m[n] for n in sorted(group - optimized)]
+        if todo:
+            PassManager(default_pipeline(), verify=False).run(Module(todo))
+            optimized |= group
+        try:
+            fn = derive(m, d.kind, d.target, d.wrt, d.name)
+        except ADError as exc:
+            exc.derivation = d
+            raise
+        if d.internal:
+            fn.attrs["internal"] = True
+        optimized.add(d.name)
+        if d.name == stop_at:
+            return d
+    m.derivations = []
+    return m
+
+
 class CompiledModule:
     def __init__(self, ir_module: Module, source_ir: str, *, filename: str = "<string>",
                  timings: dict | None = None):
@@ -84,6 +121,7 @@ def compile_module(m: Module, *, filename: str = "<string>", timings: dict | Non
                    optimize: bool = True) -> CompiledModule:
     source_ir = print_module(m)
     t0 = time.perf_counter()
+    derive_all(m)
     if optimize:
         m = optimize_ir(m)
     timings = dict(timings or {}, ir_passes=time.perf_counter() - t0)
