@@ -17,14 +17,16 @@ TRANSFORMS = ("jvp", "jacobian")
 PLANNED = ("grad", "value_and_grad", "vjp", "hessian", "hvp")
 
 
-def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str) -> Function:
+def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str,
+           width: int | None = None) -> Function:
+    """`width`: tangents per sweep of vector mode (jacobian); chosen by the compiler when None."""
     if fname not in module.functions:
         raise ADError(f"no function '{fname}' to differentiate")
     try:
         if kind == "jvp":
             return jvp_function(module, fname, wrt, new_name)
         if kind == "jacobian":
-            return jacobian_forward(module, fname, wrt, new_name)
+            return jacobian_forward(module, fname, wrt, new_name, width)
     except HigherOrderError as exc:
         raise ADError(str(exc)) from None
     if kind in PLANNED:

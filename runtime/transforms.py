@@ -24,9 +24,10 @@ def _normalize_wrt(wrt) -> tuple[str, ...] | None:
     return tuple(wrt)
 
 
-def derive_kernel(kernel, kind: str, wrt=None):
+def derive_kernel(kernel, kind: str, wrt=None, **options):
+    """`options` go to `dad.ad.derive` (e.g. `width=1` for one tangent per sweep)."""
     from .compiler import compile_module
-    key = (kind, _normalize_wrt(wrt))
+    key = (kind, _normalize_wrt(wrt), tuple(sorted(options.items())))
     with _lock:
         cache = kernel.__dict__.setdefault("_derived", {})
         if key in cache:
@@ -38,7 +39,7 @@ def derive_kernel(kernel, kind: str, wrt=None):
         name = f"{kernel.name}_{kind}"
         while name in m.functions:
             name += "_"
-        derive(m, kind, kernel.name, list(key[1]) if key[1] is not None else None, name)
+        derive(m, kind, kernel.name, list(key[1]) if key[1] is not None else None, name, **options)
         compiled = compile_module(m, filename=kernel.module.filename)
         k = compiled.kernels[name]
         cache[key] = k
