@@ -11,10 +11,11 @@ from .activity import analyze, report
 from .forward import jvp_function, wrt_params
 from .signatures import ADError, derived_signature
 from .jacobian import jacobian_forward
+from .reverse import grad_function, vjp_function
 from .rules import HigherOrderError
 
-TRANSFORMS = ("jvp", "jacobian")
-PLANNED = ("grad", "value_and_grad", "vjp", "hessian", "hvp")
+TRANSFORMS = ("jvp", "jacobian", "vjp", "grad", "value_and_grad")
+PLANNED = ("hessian", "hvp")
 
 
 def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str,
@@ -27,6 +28,10 @@ def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_nam
             return jvp_function(module, fname, wrt, new_name)
         if kind == "jacobian":
             return jacobian_forward(module, fname, wrt, new_name, width)
+        if kind == "vjp":
+            return vjp_function(module, fname, wrt, new_name)
+        if kind in ("grad", "value_and_grad"):
+            return grad_function(module, fname, wrt, new_name, with_value=kind == "value_and_grad")
     except HigherOrderError as exc:
         raise ADError(str(exc)) from None
     if kind in PLANNED:

@@ -2,6 +2,9 @@
 
 `RULES[name](b, args, y) -> Rule` is called with a builder positioned where derivative code
 goes, the op's primal operands `args` and its primal result `y` (all valid at that point).
+Reverse mode passes `args` as a lazy sequence (an operand is fetched from the tape or
+recomputed only when a rule reads it) and `y` only for ops in `USES_RESULT`; rules read
+nothing else, so what the reverse sweep needs is exactly what the rules touch.
 `Rule.tangent(dots)` maps operand tangents (None = zero) to the result tangent (None = zero);
 `Rule.adjoint(ybar)` maps the result adjoint to one adjoint per operand (None = zero).
 
@@ -19,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..lang.ir import Builder, Value
+from ..lang.ir import F32, F64, Builder, Value
 
 RULES: dict[str, Callable] = {}
 
@@ -48,6 +51,7 @@ STRUCTURAL = {
     "memref.alloc", "memref.dealloc", "memref.load", "memref.store", "memref.row",
     "memref.slice", "memref.collapse", "memref.copy", "func.call", "func.return",
     "scf.for", "scf.while", "scf.if", "scf.yield", "scf.condition",
+    "dad.tape_push", "dad.tape_pop",
 }
 
 
@@ -82,10 +86,10 @@ def scale(b, d, factor):
 
 
 def unary(tangent_factor: Callable, safe: bool = False):
-    """A rule for y = f(x) whose derivative is `tangent_factor(b, x, y)`."""
+    """A rule for y = f(x) whose derivative is `tangent_factor(b, x, y)`, where `x()` gives the
+    operand (fetched only when the factor uses it)."""
     def make(b, args, y):
-        x, = args
-        f = tangent_factor(b, x, y)
+        f = tangent_factor(b, lambda: args[0], y)
         apply = scale if safe else mul
         return Rule(tangent=lambda dots: apply(b, dots[0], f),
                     adjoint=lambda ybar: [apply(b, ybar, f)])
@@ -94,6 +98,10 @@ def unary(tangent_factor: Callable, safe: bool = False):
 
 def _sqrt1m(b, x):
     return b.math("sqrt", b.subf(const(b, x, 1.0), b.mulf(x, x)))
+
+
+USES_RESULT = {"arith.divf", "math.tan", "math.tanh", "math.exp", "math.expm1", "math.sqrt",
+               "math.sigmoid", "math.powf"}
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -116,8 +124,8 @@ def _mulf(b, args, y):
 
 @derivative("arith.divf")
 def _divf(b, args, y):
-    x1, x2 = args
-    inv = b.divf(const(b, x1, 1.0), x2)
+    x2 = args[1]
+    inv = b.divf(const(b, x2, 1.0), x2)
     dy2 = b.negf(b.mulf(y, inv))  # dy/dx2 = -y / x2
     return Rule(tangent=lambda d: add(b, scale(b, d[0], inv), scale(b, d[1], dy2)),
                 adjoint=lambda g: [scale(b, g, inv), scale(b, g, dy2)])
@@ -154,40 +162,40 @@ def _select(b, args, y):
 
 
 @derivative("arith.extf")
-def _extf(b, args, y):
-    return Rule(tangent=lambda d: None if d[0] is None else b.cast("arith.extf", d[0], y.type),
-                adjoint=lambda g: [b.cast("arith.truncf", g, args[0].type)])
+def _extf(b, args, y):  # f32 -> f64
+    return Rule(tangent=lambda d: None if d[0] is None else b.cast("arith.extf", d[0], F64),
+                adjoint=lambda g: [b.cast("arith.truncf", g, F32)])
 
 
 @derivative("arith.truncf")
-def _truncf(b, args, y):
-    return Rule(tangent=lambda d: None if d[0] is None else b.cast("arith.truncf", d[0], y.type),
-                adjoint=lambda g: [b.cast("arith.extf", g, args[0].type)])
+def _truncf(b, args, y):  # f64 -> f32
+    return Rule(tangent=lambda d: None if d[0] is None else b.cast("arith.truncf", d[0], F32),
+                adjoint=lambda g: [b.cast("arith.extf", g, F64)])
 
 
 # ----------------------------------------------------------------------------- elementary functions
-derivative("math.sin")(unary(lambda b, x, y: b.math("cos", x)))
-derivative("math.cos")(unary(lambda b, x, y: b.negf(b.math("sin", x))))
-derivative("math.tan")(unary(lambda b, x, y: b.addf(const(b, x, 1.0), b.mulf(y, y)), safe=True))
-derivative("math.asin")(unary(lambda b, x, y: b.divf(const(b, x, 1.0), _sqrt1m(b, x)), safe=True))
-derivative("math.acos")(unary(lambda b, x, y: b.divf(const(b, x, -1.0), _sqrt1m(b, x)), safe=True))
-derivative("math.atan")(unary(lambda b, x, y: b.divf(const(b, x, 1.0),
-                                                     b.addf(const(b, x, 1.0), b.mulf(x, x)))))
-derivative("math.sinh")(unary(lambda b, x, y: b.math("cosh", x), safe=True))
-derivative("math.cosh")(unary(lambda b, x, y: b.math("sinh", x), safe=True))
-derivative("math.tanh")(unary(lambda b, x, y: b.subf(const(b, x, 1.0), b.mulf(y, y))))
+derivative("math.sin")(unary(lambda b, x, y: b.math("cos", x())))
+derivative("math.cos")(unary(lambda b, x, y: b.negf(b.math("sin", x()))))
+derivative("math.tan")(unary(lambda b, x, y: b.addf(const(b, y, 1.0), b.mulf(y, y)), safe=True))
+derivative("math.asin")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), _sqrt1m(b, x())), safe=True))
+derivative("math.acos")(unary(lambda b, x, y: b.divf(const(b, x(), -1.0), _sqrt1m(b, x())), safe=True))
+derivative("math.atan")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0),
+                                                     b.addf(const(b, x(), 1.0), b.mulf(x(), x())))))
+derivative("math.sinh")(unary(lambda b, x, y: b.math("cosh", x()), safe=True))
+derivative("math.cosh")(unary(lambda b, x, y: b.math("sinh", x()), safe=True))
+derivative("math.tanh")(unary(lambda b, x, y: b.subf(const(b, y, 1.0), b.mulf(y, y))))
 derivative("math.exp")(unary(lambda b, x, y: y, safe=True))
-derivative("math.expm1")(unary(lambda b, x, y: b.addf(y, const(b, x, 1.0)), safe=True))
-derivative("math.log")(unary(lambda b, x, y: b.divf(const(b, x, 1.0), x), safe=True))
-derivative("math.log1p")(unary(lambda b, x, y: b.divf(const(b, x, 1.0), b.addf(x, const(b, x, 1.0))),
+derivative("math.expm1")(unary(lambda b, x, y: b.addf(y, const(b, y, 1.0)), safe=True))
+derivative("math.log")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), x()), safe=True))
+derivative("math.log1p")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), b.addf(x(), const(b, x(), 1.0))),
                                safe=True))
-derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, x, 0.5), y), safe=True))
-derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x)))  # abs'(0) = sign(0) = 0
-derivative("math.erf")(unary(lambda b, x, y: b.mulf(const(b, x, 2.0 / math.sqrt(math.pi)),
-                                                    b.math("exp", b.negf(b.mulf(x, x))))))
-derivative("math.sigmoid")(unary(lambda b, x, y: b.mulf(y, b.subf(const(b, x, 1.0), y))))
-derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x), safe=True))
-derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x), safe=True))
+derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, y, 0.5), y), safe=True))
+derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x())))  # abs'(0) = sign(0) = 0
+derivative("math.erf")(unary(lambda b, x, y: b.mulf(const(b, x(), 2.0 / math.sqrt(math.pi)),
+                                                    b.math("exp", b.negf(b.mulf(x(), x()))))))
+derivative("math.sigmoid")(unary(lambda b, x, y: b.mulf(y, b.subf(const(b, y, 1.0), y))))
+derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x()), safe=True))
+derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x()), safe=True))
 
 
 @derivative("math.atan2")

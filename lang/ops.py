@@ -20,7 +20,8 @@ Semantics in brief (see docs/IR.md for the long form):
   `scf.condition(cond, values...)` and an `after` block ending in `scf.yield`; `if(cond)` has
   `then` and `else` blocks ending in `scf.yield`.
 - func.call(args) {callee}, func.return(values).
-- dad.undef: a value of any type that is never read. dad.check(cond) {kind, msg, loc}:
+- dad.undef: a value of any type that is never read. dad.tape_push(v) / dad.tape_pop: a
+  per-call LIFO stack the reverse mode records values on (any type, memrefs included). dad.check(cond) {kind, msg, loc}:
   raises `kind` with `msg` when `cond` is false.
 """
 from __future__ import annotations
@@ -81,6 +82,8 @@ OPS.update({
     "scf.yield": OpInfo(None, pure=False, terminator=True),
     "scf.condition": OpInfo(None, pure=False, terminator=True),
     "dad.undef": OpInfo(0),
+    "dad.tape_push": OpInfo(1, pure=False),  # AD: push a value on the call's tape
+    "dad.tape_pop": OpInfo(0, pure=False),   # AD: pop the last pushed value
     "dad.check": OpInfo(1, pure=False),
 })
 

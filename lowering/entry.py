@@ -37,6 +37,8 @@ class _Entry:
             del args[:n]
         self.rest = args
         self.fail_block = llfn.append_basic_block("fail")
+        self._bad_block: ir.Block | None = None
+        self._bad_phis: list = []
         self.sizes = self._bind_sizes()
 
     def _bind_sizes(self) -> dict[str, ir.Value]:
@@ -61,18 +63,21 @@ class _Entry:
         return sizes
 
     def _require(self, ok, msg, d0, d1) -> None:
+        """Continue when `ok`; otherwise report `msg` (a site number or a ValueError message)
+        through the entry's one shared `bad` block, whose phis pick the site and details."""
         site = msg if isinstance(msg, int) else self.ml.site("ValueError", "", msg)
-        fail = self.llfn.append_basic_block("bad")
+        if self._bad_block is None:
+            self._bad_block = self.llfn.append_basic_block("bad")
+            b = ir.IRBuilder(self._bad_block)
+            self._bad_phis = [b.phi(I64, name=n) for n in ("site", "d0", "d1")]
+            for k, v in enumerate(self._bad_phis):
+                b.store(v, b.gep(self.ctx, [I32(0), I32(k)]))
+            b.branch(self.fail_block)
         cont = self.llfn.append_basic_block("ok")
-        self.b.cbranch(ok, cont, fail)
-        self.b.position_at_end(fail)
-        self._set_status(site, d0, d1)
-        self.b.branch(self.fail_block)
+        self.b.cbranch(ok, cont, self._bad_block)
+        for phi, v in zip(self._bad_phis, (I64(site), d0, d1)):
+            phi.add_incoming(v, self.b.block)
         self.b.position_at_end(cont)
-
-    def _set_status(self, site, d0, d1):
-        for k, v in enumerate((I64(site), d0, d1)):
-            self.b.store(v, self.b.gep(self.ctx, [I32(0), I32(k)]))
 
     def call(self) -> list[list]:
         b = self.b

@@ -5,8 +5,11 @@
 because they need the block structure. A rule receives the lowering and the op and returns
 the LLVM components of the op's results (a list per result).
 
-Errors: `fail(site, d0, d1)` stores the site and details into the context and branches to
-the function's error exit, which returns undef; a caller checks `ctx.status` after each call.
+Errors: `check(ok, site, d0, d1)` branches, when `ok` is false, to the function's one shared
+failure block, whose phis pick the site and details of the failing check; it stores them into
+the context and goes to the error exit, which returns undef (a caller checks `ctx.status` after
+each call). One failure block per function, not one per check, keeps the IR that LLVM
+optimises small: a check costs a compare and a branch.
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ class FunctionLowering:
         self.b = ir.IRBuilder(llfn.append_basic_block("entry"))
         self.ctx = llfn.args[0]
         self._error_block: ir.Block | None = None
+        self._fail_block: ir.Block | None = None
+        self._fail_phis: list = []
         args = list(llfn.args[1:])
         for p in fn.params:
             n = len(abi.components(p.type))
@@ -64,21 +69,29 @@ class FunctionLowering:
             self._error_block = blk
         return self._error_block
 
-    def set_status(self, site: int, d0=None, d1=None) -> None:
-        b = self.b
-        b.store(I64(site), b.gep(self.ctx, [I32(0), I32(0)]))
-        b.store(d0 if d0 is not None else I64(0), b.gep(self.ctx, [I32(0), I32(1)]))
-        b.store(d1 if d1 is not None else I64(0), b.gep(self.ctx, [I32(0), I32(2)]))
+    @property
+    def fail_block(self) -> ir.Block:
+        """The shared failure block: `(site, d0, d1)` arrive through phis, go to the context."""
+        if self._fail_block is None:
+            blk = self.llfn.append_basic_block("fail")
+            b = ir.IRBuilder(blk)
+            self._fail_phis = [b.phi(I64, name=n) for n in ("site", "d0", "d1")]
+            for k, v in enumerate(self._fail_phis):
+                b.store(v, b.gep(self.ctx, [I32(0), I32(k)]))
+            b.branch(self.error_block)
+            self._fail_block = blk
+        return self._fail_block
 
     def check(self, ok, site: int, d0=None, d1=None) -> None:
-        """Continue when `ok` (an i1) holds; otherwise fail at `site`."""
-        fail = self.llfn.append_basic_block("fail")
+        """Continue when `ok` (an i1) holds; otherwise fail at `site` with details d0, d1."""
+        fail = self.fail_block
         cont = self.llfn.append_basic_block("ok")
         br = self.b.cbranch(ok, cont, fail)
         br.set_weights([1 << 20, 1])
-        self.b.position_at_end(fail)
-        self.set_status(site, d0, d1)
-        self.b.branch(self.error_block)
+        here = self.b.block
+        for phi, v in zip(self._fail_phis, (I64(site), d0 if d0 is not None else I64(0),
+                                            d1 if d1 is not None else I64(0))):
+            phi.add_incoming(v, here)
         self.b.position_at_end(cont)
 
     def check_status(self) -> None:

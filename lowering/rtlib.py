@@ -3,10 +3,13 @@
 - `dad_rt_alloc(ctx, nbytes) -> ptr`: zero-filled heap memory linked into the call's list
   (a 16-byte header `{prev, next}` sits before the data); null when out of memory.
 - `dad_rt_free(ctx, ptr)`: unlinks and frees one array (null is ignored).
-- `dad_rt_free_all(ctx)`: frees everything still linked (the error path of an entry).
+- `dad_rt_free_all(ctx)`: frees everything still linked and the AD tape (end of an entry).
 - `dad_rt_digamma_f64(x)`, `dad_rt_trigamma_f64(x)`: digamma and trigamma (reflection,
   recurrence up to 10, then the asymptotic series: ~1e-15 relative away from the poles).
 All are `internal`, so a shared library built from the module needs only libc and libm.
+`build` defines the memory helpers, which are `noinline` (the calloc/free they wrap dominates
+their cost, and inlining them at every allocation only gives LLVM more code to optimise);
+the special functions are defined on first use, through `function(module, name)`.
 """
 from __future__ import annotations
 
@@ -51,8 +54,17 @@ def build(module: ir.Module) -> None:
     _build_alloc(module)
     _build_free(module)
     _build_free_all(module)
-    _build_digamma(module)
-    _build_trigamma(module)
+    from . import tape
+    tape.build(module)
+    for name in ("dad_rt_alloc", "dad_rt_free", "dad_rt_free_all"):
+        module.globals[name].attributes.add("noinline")
+
+
+def function(module: ir.Module, name: str) -> ir.Function:
+    """The helper `name` of `module`, defined there on first use."""
+    if name not in module.globals:
+        _ON_DEMAND[name](module)
+    return module.globals[name]
 
 
 def _build_alloc(module):
@@ -120,6 +132,8 @@ def _build_free_all(module):
     b.branch(loop)
     b.position_at_end(done)
     b.store(ir.Constant(PTR, None), head_slot)
+    from .tape import free_tape
+    free_tape(b, module, ctx)
     b.ret_void()
 
 
@@ -209,3 +223,6 @@ def _build_trigamma(module):
     # for x < 0.5 the value above is psi1(1 - x)
     val = b.select(neg, b.fsub(refl, val), val)
     b.ret(b.select(pole, F64(math.inf), val))
+
+
+_ON_DEMAND = {"dad_rt_digamma_f64": _build_digamma, "dad_rt_trigamma_f64": _build_trigamma}

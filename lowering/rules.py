@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from . import abi
+from . import abi, rtlib
 from .abi import F64, I1, I32, I64, I8
 
 RULES = {}
@@ -194,7 +194,7 @@ def _lgamma(lw, op):
 @rule("math.digamma", "math.trigamma")
 def _polygamma(lw, op):
     x = lw.one(op.operands[0])
-    fn = lw.m.module.globals["dad_rt_%s_f64" % op.name[5:]]
+    fn = rtlib.function(lw.m.module, "dad_rt_%s_f64" % op.name[5:])
     if x.type == F64:
         return [[lw.b.call(fn, [x])]]
     return [[lw.b.fptrunc(lw.b.call(fn, [lw.b.fpext(x, F64)]), x.type)]]
@@ -242,4 +242,4 @@ def _check(lw, op):
     return None
 
 
-from . import memory  # noqa: E402,F401  (registers the memref rules)
+from . import memory, tape  # noqa: E402,F401  (register the memref and tape rules)

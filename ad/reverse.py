@@ -1,0 +1,644 @@
+"""Reverse mode: a function's adjoint program, as a transformation from IR to IR.
+
+`vjp_function(module, name, wrt, new_name)` adds `new_name(params..., out_bar...) ->
+(results..., p_bar...)`: an *augmented forward sweep* (the primal, plus shadow arrays and
+tape records) followed by a *reverse sweep* that accumulates adjoints (`%x.bar`) from the
+results back to the `wrt` parameters, op by op in reverse order.
+
+What the reverse sweep needs. Each nested block (loop body, branch) is reversed in a block
+of its own, where the forward block's values are not visible. A value a derivative rule
+reads there is, in order of preference: visible (defined in an enclosing block; at the top
+level everything the forward sweep computed is visible), recomputed (cheap pure ops, and
+loads from arrays nothing ever stores into), or recorded: pushed on the call's tape at the
+end of the forward block and popped at the start of its reverse block (LIFO order matches
+because the reverse sweep visits blocks in exactly the reverse order). Rules fetch operands
+lazily, so a value is recorded only when an adjoint actually reads it (`ad.rules.USES_RESULT`).
+
+Loops run backwards over their trip count (`scf.for`) or over an iteration count the forward
+sweep keeps (`scf.while`); adjoints of loop-carried values and of outer values used inside
+are carried by the reverse loop. `scf.if` reverses into an `scf.if` on the same condition.
+Arrays: every active array has a zero-filled shadow; a load's reverse accumulates into the
+shadow, a store's reverse moves the shadow element into the stored value's adjoint and
+zeroes it (an overwritten element's history is carried by the tape of the loaded values,
+not by restoring memory). Arrays the reverse sweep still reads are freed there, not in the
+forward sweep. A call reverses through the callee's own adjoint function (derived once per
+set of active arguments), which recomputes the callee's forward sweep.
+"""
+from __future__ import annotations
+
+from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, Value
+from ..lang.signature import parse_signature
+from .activity import Activity, analyze
+from .forward import derived_name, wrt_params
+from .rules import NONDIFF, RULES, USES_RESULT
+from .signatures import ADError, derived_signature
+
+CHEAP = {"arith.constant", "arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.negf",
+         "arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.minsi", "arith.andi",
+         "arith.ori", "arith.xori", "arith.cmpf", "arith.cmpi", "arith.select", "arith.sitofp",
+         "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui", "math.absf", "math.absi",
+         "memref.dim", "memref.row", "memref.slice", "memref.collapse", "dad.undef"}
+VIEWS = ("memref.row", "memref.slice", "memref.collapse")
+
+
+def _is_float_scalar(v: Value) -> bool:
+    return getattr(v.type, "is_float", False)
+
+
+def _block_of(key) -> Block:
+    if isinstance(key, Value):
+        return key.owner if isinstance(key.owner, Block) else key.owner.parent
+    tag, x = key
+    if tag == "shadow":
+        return _block_of(x)
+    return x.parent  # ("count", while op)
+
+
+class _PrefixBuilder(Builder):
+    """Inserts at the front part of a block (its prefix), keeping insertion order."""
+
+    def __init__(self, ctx: "_Ctx"):
+        super().__init__(ctx.rblock)
+        self.ctx = ctx
+
+    def insert(self, op: Op) -> Op:
+        op.parent = self.block
+        self.block.ops.insert(self.ctx.prefix_at, op)
+        self.ctx.prefix_at += 1
+        return op
+
+
+class _Args:
+    """An op's operands, fetched from the reverse context only when a rule reads them."""
+
+    def __init__(self, ctx: "_Ctx", operands):
+        self.ctx, self.operands = ctx, operands
+
+    def __getitem__(self, k):
+        return self.ctx.get(self.operands[k])
+
+    def __iter__(self):
+        return (self.ctx.get(o) for o in self.operands)
+
+    def __len__(self):
+        return len(self.operands)
+
+
+class _Ctx:
+    """The reverse of one block: where its code goes, how it gets primal values, adjoints."""
+
+    def __init__(self, rev: "_Reverse", parent: "_Ctx | None", old: Block, rblock: Block,
+                 b: Builder | None = None):
+        self.rev, self.parent, self.old, self.rblock = rev, parent, old, rblock
+        self.b = b or Builder(rblock)
+        self.env: dict = {}
+        self.bar: dict[Value, Value] = {}
+        self.pops: list = []
+        self.prefix_at = len(rblock.ops)
+        self.pre = _PrefixBuilder(self)
+
+    @property
+    def top(self) -> bool:
+        return self.parent is None
+
+    # ------------------------------------------------------------------ primal values
+    def get(self, key):
+        if key in self.env:
+            return self.env[key]
+        if self.top:
+            v = self.rev.fwd(key)
+        elif _block_of(key) is not self.old:
+            v = self.parent.get(key)
+        else:
+            v = self.recompute(key)
+            if v is None:
+                v = self.pre.op("dad.tape_pop", [], [self.rev.key_type(key)],
+                                names=[self.rev.key_name(key)]).results[0]
+                self.pops.append(key)
+        self.env[key] = v
+        if isinstance(key, Value) and isinstance(key.type, MemRefType):
+            self.rev.requested.add(key)
+        return v
+
+    def recompute(self, key):
+        """Re-emit a cheap pure op (or a load from a never-written array), or None."""
+        if isinstance(key, tuple):
+            tag, v = key
+            if tag == "shadow" and v.op is not None and v.op.name in VIEWS:
+                op = v.op
+                base = self.get(("shadow", op.operands[0]))
+                rest = [self.get(o) for o in op.operands[1:]]
+                return self.pre.op(op.name, [base, *rest], [v.type], **op.attrs).results[0]
+            return None
+        op = key.op
+        if op is None:
+            return None
+        if op.name == "memref.load" and self.rev.stable(op.operands[0]):
+            pass
+        elif op.name not in CHEAP:
+            return None
+        args = [self.get(o) for o in op.operands]
+        new = self.pre.op(op.name, args, [r.type for r in op.results],
+                          names=[r.name for r in op.results], **op.attrs)
+        for r, nr in zip(op.results, new.results):
+            if r is not key:
+                self.env.setdefault(r, nr)
+        return new.results[op.results.index(key)]
+
+    def shadow(self, v: Value) -> Value:
+        return self.get(("shadow", v))
+
+    # ------------------------------------------------------------------ adjoints
+    def acc(self, v: Value, g: Value | None) -> None:
+        if g is None or not _is_float_scalar(v) or not self.rev.act.active(v):
+            return
+        cur = self.bar.get(v)
+        if cur is None and not self.top and _block_of(v) is not self.old:
+            raise ADError(f"internal error: adjoint of an outer value {v!r} is not carried")
+        self.bar[v] = g if cur is None else self.b.addf(cur, g)
+
+    def zero(self, t) -> Value:
+        return self.b.const(0.0, t)
+
+    def bar_or_zero(self, v: Value) -> Value:
+        g = self.bar.get(v)
+        return g if g is not None else self.zero(v.type)
+
+    # ------------------------------------------------------------------ the sweep
+    def reverse_ops(self, ops: list[Op]) -> None:
+        for op in reversed(ops):
+            self.rev.reverse_op(self, op)
+
+
+class _Reverse:
+    def __init__(self, module: Module, fn: Function, act: Activity):
+        self.module, self.fn, self.act = module, fn, act
+        self.fwd_env: dict = {}
+        self.fwd_blocks: dict[Block, Block] = {}
+        self.fwd_deallocs: dict[Value, Op] = {}
+        self.requested: set[Value] = set()
+        self.stored_classes = {act.find(op.operands[1 if op.name == "memref.store" else 1])
+                               for op in fn.walk() if op.name in ("memref.store", "memref.copy")}
+        self.ctxs: list[_Ctx] = []
+
+    # ------------------------------------------------------------------ helpers
+    def active(self, v: Value) -> bool:
+        return self.act.active(v)
+
+    def stable(self, arr: Value) -> bool:
+        """Nothing ever stores into this array: a load from it can simply be repeated."""
+        return self.act.find(arr) not in self.stored_classes
+
+    def fwd(self, key):
+        if key not in self.fwd_env:
+            raise ADError(f"internal error: no forward value for {key!r}")
+        return self.fwd_env[key]
+
+    def key_type(self, key):
+        if isinstance(key, Value):
+            return key.type
+        tag, x = key
+        return x.type if tag == "shadow" else I64
+
+    def key_name(self, key):
+        if isinstance(key, Value):
+            return key.name
+        tag, x = key
+        return f"{x.name}.bar" if tag == "shadow" and x.name else None
+
+    # ------------------------------------------------------------------ forward sweep
+    def forward_block(self, old: Block, new: Block) -> None:
+        self.fwd_blocks[old] = new
+        b = Builder(new)
+        for op in old.ops:
+            self.forward_op(op, b)
+
+    def forward_op(self, op: Op, b: Builder) -> None:
+        n = op.name
+        if n == "func.return" and op.parent is self.fn.body:
+            return
+        if n == "scf.for":
+            lb, ub, st, *inits = (self.fwd_env[o] for o in op.operands)
+            body = op.regions[0].block
+            new, nbody = b.for_(lb, ub, st, inits, body.args[0].name,
+                                [a.name for a in body.args[1:]], [r.name for r in op.results])
+            self._bind(body.args, nbody.args)
+            self._bind(op.results, new.results)
+            self.forward_block(body, nbody)
+            return
+        if n == "scf.if":
+            arrays = [k for k, r in enumerate(op.results) if isinstance(r.type, MemRefType) and self.active(r)]
+            types = [r.type for r in op.results] + [op.results[k].type for k in arrays]
+            new, nt, ne = b.if_(self.fwd_env[op.operands[0]], types, [r.name for r in op.results] +
+                                [f"{op.results[k].name}.bar" if op.results[k].name else None for k in arrays])
+            for old, nb in zip((r.block for r in op.regions), (nt, ne)):
+                self.fwd_blocks[old] = nb
+                bb = Builder(nb)
+                for o in old.ops[:-1]:
+                    self.forward_op(o, bb)
+                y = old.terminator.operands
+                bb.yield_([self.fwd_env[v] for v in y] + [self._shadow_or_zero(bb, y[k]) for k in arrays])
+            self._bind(op.results, new.results)
+            for i, k in enumerate(arrays):
+                self.fwd_env[("shadow", op.results[k])] = new.results[len(op.results) + i]
+            return
+        if n == "scf.while":
+            before, after = (r.block for r in op.regions)
+            zero = b.i(0)
+            new, nb, na = b.while_([self.fwd_env[o] for o in op.operands] + [zero],
+                                   [a.name for a in before.args] + ["trips"])
+            self._bind(before.args, nb.args)
+            self._bind(after.args, na.args)
+            self._bind(op.results, new.results)
+            self.fwd_env[("count", op)] = new.results[-1]
+            self.fwd_blocks[before] = nb
+            bb = Builder(nb)
+            for o in before.ops[:-1]:
+                self.forward_op(o, bb)
+            cond = before.terminator.operands
+            bb.op("scf.condition", [self.fwd_env[v] for v in cond] + [nb.args[-1]])
+            self.fwd_blocks[after] = na
+            ba = Builder(na)
+            for o in after.ops[:-1]:
+                self.forward_op(o, ba)
+            ba.yield_([self.fwd_env[v] for v in after.terminator.operands] + [ba.addi(na.args[-1], ba.i(1))])
+            return
+        new = b.op(n, [self.fwd_env[o] for o in op.operands], [r.type for r in op.results],
+                   names=[r.name for r in op.results], **op.attrs)
+        self._bind(op.results, new.results)
+        if n == "memref.dealloc":
+            self.fwd_deallocs[op.operands[0]] = new
+        elif n == "memref.alloc" and self.active(op.results[0]):
+            t = op.results[0].type
+            self.fwd_env[("shadow", op.results[0])] = b.alloc(t.elem, list(new.operands), _bar_name(op.results[0]))
+        elif n in VIEWS and self.active(op.results[0]):
+            base = self.fwd_env[("shadow", op.operands[0])]
+            self.fwd_env[("shadow", op.results[0])] = b.op(n, [base, *new.operands[1:]], [new.results[0].type],
+                                                          **op.attrs).results[0]
+        elif n == "func.call":
+            for r, nr in zip(op.results, new.results):
+                if isinstance(r.type, MemRefType) and self.active(r):
+                    self.fwd_env[("shadow", r)] = _zeros_like(b, nr, _bar_name(r))
+        elif n == "dad.undef" and isinstance(op.results[0].type, MemRefType):
+            self.fwd_env[("shadow", op.results[0])] = b.op("dad.undef", [], [op.results[0].type]).results[0]
+
+    def _bind(self, olds, news):
+        for o, nw in zip(olds, news):
+            self.fwd_env[o] = nw
+
+    def _shadow_or_zero(self, b, v):
+        key = ("shadow", v)
+        if key in self.fwd_env:
+            return self.fwd_env[key]
+        return _zeros_like(b, self.fwd_env[v], None)
+
+    # ------------------------------------------------------------------ reverse sweep
+    def reverse_op(self, c: _Ctx, op: Op) -> None:
+        n = op.name
+        if n in ("scf.yield", "scf.condition", "func.return"):
+            return
+        handler = getattr(self, "rev_" + n.replace(".", "_"), None)
+        if handler is not None:
+            handler(c, op)
+            return
+        if n in NONDIFF or n in VIEWS:
+            return
+        if n not in RULES:
+            raise ADError(f"reverse mode has no rule for op '{n}'")
+        r = op.results[0]
+        g = c.bar.get(r)
+        if g is None or not self.active(r):
+            return
+        y = c.get(r) if n in USES_RESULT else None
+        rule = RULES[n](c.b, _Args(c, op.operands), y)
+        for o, a in zip(op.operands, rule.adjoint(g)):
+            c.acc(o, a)
+
+    def rev_memref_load(self, c, op):
+        r = op.results[0]
+        g = c.bar.get(r)
+        if g is None or not self.active(op.operands[0]):
+            return
+        sh = c.shadow(op.operands[0])
+        idx = [c.get(i) for i in op.operands[1:]]
+        c.b.store(c.b.addf(c.b.load(sh, idx), g), sh, idx)
+
+    def rev_memref_store(self, c, op):
+        v, arr = op.operands[0], op.operands[1]
+        if not self.active(arr):
+            return
+        sh = c.shadow(arr)
+        idx = [c.get(i) for i in op.operands[2:]]
+        if self.active(v):
+            c.acc(v, c.b.load(sh, idx))
+        c.b.store(c.zero(arr.type.elem), sh, idx)
+
+    def rev_memref_copy(self, c, op):
+        src, dst = op.operands
+        if not self.active(dst):
+            return
+        dsh = c.shadow(dst)
+        ssh = c.shadow(src) if self.active(src) else None
+        _elementwise(c.b, dsh, ssh)
+
+    def rev_memref_alloc(self, c, op):
+        r = op.results[0]
+        if r in self.requested and r in self.fwd_deallocs:
+            d = self.fwd_deallocs.pop(r)
+            d.parent.ops.remove(d)
+            c.b.dealloc(c.get(r))
+        if self.active(r):
+            c.b.dealloc(c.shadow(r))
+
+    def rev_memref_dealloc(self, c, op):
+        pass
+
+    def rev_dad_undef(self, c, op):
+        pass
+
+    def _release(self, c, op):
+        """Free the call's array results here if the reverse sweep kept them alive."""
+        for r in op.results:
+            if r in self.requested and r in self.fwd_deallocs:
+                d = self.fwd_deallocs.pop(r)
+                d.parent.ops.remove(d)
+                c.b.dealloc(c.get(r))
+            if ("shadow", r) in self.fwd_env:
+                c.b.dealloc(c.shadow(r))
+
+    def rev_func_call(self, c, op):
+        self._call_adjoint(c, op)
+        self._release(c, op)
+
+    def _call_adjoint(self, c, op):
+        callee = self.module[op.attrs["callee"]]
+        mask = [self.active(o) for o in op.operands]
+        if not any(mask) or not any(self.active(r) for r in op.results):
+            return
+        wrt = [p.name for p, m in zip(callee.params, mask) if m]
+        name = derived_name(callee.name, "vjp", wrt)
+        if name not in self.module.functions:
+            vjp_function(self.module, callee.name, wrt, name, internal=True)
+        b = c.b
+        args = [c.get(o) for o in op.operands]
+        bars = []
+        for r in op.results:
+            if isinstance(r.type, MemRefType):
+                bars.append(c.shadow(r) if self.active(r) else _zeros_like(b, c.get(r), None))
+            else:
+                bars.append(c.bar_or_zero(r) if r.type.is_float else b.const(0, r.type))
+        derived = self.module[name]
+        res = b.op("func.call", args + bars, derived.result_types, callee=name).results
+        outs, pbars = res[:len(op.results)], res[len(op.results):]
+        for r, o in zip(op.results, outs):
+            if isinstance(r.type, MemRefType):
+                b.dealloc(o)
+        k = 0
+        for o, m in zip(op.operands, mask):
+            if not m:
+                continue
+            pb = pbars[k]
+            k += 1
+            if isinstance(o.type, MemRefType):
+                _elementwise(b, pb, c.shadow(o), accumulate_only=True)
+                b.dealloc(pb)
+            else:
+                c.acc(o, pb)
+
+    def outer_scalars(self, op: Op) -> list[Value]:
+        """Active float scalars defined outside `op` that ops inside it use."""
+        inside: set[Value] = set()
+        for o in op.walk():
+            if o is not op:
+                inside.update(o.results)
+            for r in o.regions:
+                inside.update(r.block.args)
+        out: list[Value] = []
+        for o in op.walk():
+            if o is op:
+                continue
+            for v in o.operands:
+                if v not in inside and _is_float_scalar(v) and self.active(v) and v not in out:
+                    out.append(v)
+        return out
+
+    def _child(self, c: _Ctx, old: Block, rblock: Block) -> _Ctx:
+        child = _Ctx(self, c, old, rblock)
+        self.ctxs.append(child)
+        return child
+
+    def rev_scf_for(self, c, op):
+        body = op.regions[0].block
+        n = len(op.results)
+        for k in range(n):
+            if isinstance(op.results[k].type, MemRefType) and self.active(op.results[k]):
+                raise ADError("reverse mode does not support arrays carried through loops yet")
+        act = [k for k in range(n) if _is_float_scalar(op.results[k]) and
+               (self.active(op.results[k]) or self.active(body.args[1 + k]))]
+        S = self.outer_scalars(op)
+        if not act and not S and not self._has_active(op):
+            return
+        b = c.b
+        lb, ub, st = (c.get(o) for o in op.operands[:3])
+        trips = b.one("arith.floordivsi", [b.addi(b.subi(ub, lb), b.subi(st, b.i(1))), st], I64)
+        trips = b.one("arith.maxsi", [trips, b.i(0)], I64)
+        inits = [c.bar_or_zero(op.results[k]) for k in act] + [c.bar_or_zero(s) for s in S]
+        names = [_bar_name(body.args[1 + k]) for k in act] + [_bar_name(s) for s in S]
+        rloop, rbody = b.for_(b.i(0), trips, b.i(1), inits, "it", names)
+        child = self._child(c, body, rbody)
+        p = child.pre
+        r = p.subi(p.subi(trips, p.i(1)), rbody.args[0])
+        child.env[body.args[0]] = p.addi(lb, p.muli(r, st))
+        for i, s in enumerate(S):
+            child.bar[s] = rbody.args[1 + len(act) + i]
+        y = body.terminator.operands
+        for i, k in enumerate(act):
+            child.acc(y[k], rbody.args[1 + i])
+        child.reverse_ops(body.ops[:-1])
+        child.b.yield_([child.bar_or_zero(body.args[1 + k]) for k in act] + [child.bar_or_zero(s) for s in S])
+        for i, k in enumerate(act):
+            c.acc(op.operands[3 + k], rloop.results[i])
+        for i, s in enumerate(S):
+            c.bar[s] = rloop.results[len(act) + i]
+
+    def _has_active(self, op: Op) -> bool:
+        return any(self.active(r) for o in op.walk() for r in o.results) or \
+            any(o.name in ("memref.store", "memref.copy") and self.active(o.operands[1]) for o in op.walk())
+
+    def rev_scf_if(self, c, op):
+        act = [k for k, r in enumerate(op.results) if _is_float_scalar(r) and self.active(r)]
+        S = self.outer_scalars(op)
+        if not act and not S and not self._has_active(op):
+            return
+        b = c.b
+        for s in S:
+            c.bar[s] = c.bar_or_zero(s)
+        seeds = {k: c.bar.get(op.results[k]) for k in act}
+        rif, rt, re_ = b.if_(c.get(op.operands[0]), [s.type for s in S], [_bar_name(s) for s in S])
+        for old, rblock in zip((r.block for r in op.regions), (rt, re_)):
+            child = self._child(c, old, rblock)
+            for s in S:
+                child.bar[s] = c.bar[s]
+            y = old.terminator.operands
+            for k in act:
+                child.acc(y[k], seeds[k])
+            child.reverse_ops(old.ops[:-1])
+            child.b.yield_([child.bar[s] for s in S])
+        for i, s in enumerate(S):
+            c.bar[s] = rif.results[i]
+
+    def rev_scf_while(self, c, op):
+        before, after = (r.block for r in op.regions)
+        n = len(op.results)
+        for k in range(n):
+            if isinstance(op.results[k].type, MemRefType) and self.active(op.results[k]):
+                raise ADError("reverse mode does not support arrays carried through loops yet")
+        act = [k for k in range(n) if _is_float_scalar(op.results[k]) and
+               any(self.active(v) for v in (op.results[k], before.args[k], after.args[k]))]
+        S = self.outer_scalars(op)
+        if not act and not S and not self._has_active(op):
+            return
+        b = c.b
+        trips = c.get(("count", op))
+        inits = [c.bar_or_zero(op.results[k]) for k in act] + [c.bar_or_zero(s) for s in S]
+        rloop, rbody = b.for_(b.i(0), b.addi(trips, b.i(1)), b.i(1), inits, "it",
+                              [_bar_name(op.results[k]) for k in act] + [_bar_name(s) for s in S])
+        # the reverse of `before` (run N+1 times), then of `after` (all but the last time)
+        bc = self._child(c, before, rbody)
+        for i, s in enumerate(S):
+            bc.bar[s] = rbody.args[1 + len(act) + i]
+        cond = before.terminator.operands[1:]
+        for i, k in enumerate(act):
+            bc.acc(cond[k], rbody.args[1 + i])
+        bc.reverse_ops(before.ops[:-1])
+        argbar = [bc.bar_or_zero(before.args[k]) for k in act]
+        for s in S:
+            bc.bar[s] = bc.bar_or_zero(s)
+        more = bc.b.cmpi("slt", rbody.args[0], trips)
+        types = [op.results[k].type for k in act] + [s.type for s in S]
+        rif, rt, re_ = bc.b.if_(more, types)
+        ac = self._child(c, after, rt)
+        for s in S:
+            ac.bar[s] = bc.bar[s]
+        y = after.terminator.operands
+        for i, k in enumerate(act):
+            ac.acc(y[k], argbar[i])
+        ac.reverse_ops(after.ops[:-1])
+        ac.b.yield_([ac.bar_or_zero(after.args[k]) for k in act] + [ac.bar[s] for s in S])
+        Builder(re_).yield_(argbar + [bc.bar[s] for s in S])
+        bc.b.yield_(list(rif.results))
+        for i, k in enumerate(act):
+            c.acc(op.operands[k], rloop.results[i])
+        for i, s in enumerate(S):
+            c.bar[s] = rloop.results[len(act) + i]
+
+    # ------------------------------------------------------------------ records
+    def insert_pushes(self) -> None:
+        """Each nested block pushes, at its end, what its reverse block pops (LIFO order)."""
+        done: set[Block] = set()
+        for ctx in self.ctxs:
+            if not ctx.pops:
+                continue
+            if ctx.old in done:
+                continue
+            done.add(ctx.old)
+            fblock = self.fwd_blocks[ctx.old]
+            term = fblock.ops.pop()
+            b = Builder(fblock)
+            for key in reversed(ctx.pops):
+                b.op("dad.tape_push", [self.fwd(key)])
+            fblock.append(term)
+
+
+def _bar_name(v: Value) -> str | None:
+    return f"{v.name}.bar" if v.name else None
+
+
+def _zeros_like(b: Builder, arr: Value, name: str | None) -> Value:
+    t = arr.type
+    return b.alloc(t.elem, [b.dim(arr, d) for d in range(t.rank)], name)
+
+
+def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: bool = False) -> None:
+    """dst += src over all elements; then src = 0 unless `accumulate_only`."""
+    t = src.type
+    flat = MemRefType(t.elem, 1)
+    s = b.one("memref.collapse", [src], flat)
+    d = b.one("memref.collapse", [dst], flat) if dst is not None else None
+    n = b.dim(s, 0)
+    _, body = b.for_(b.i(0), n, b.i(1), [], "k")
+    lb = Builder(body)
+    k = body.args[0]
+    v = lb.load(s, [k])
+    if d is not None:
+        lb.store(lb.addf(lb.load(d, [k]), v), d, [k])
+    if not accumulate_only:
+        lb.store(lb.const(0.0, t.elem), s, [k])
+    lb.yield_([])
+
+
+def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
+                 internal: bool = False) -> Function:
+    fn = module[name]
+    wrt_vals = wrt_params(fn, wrt)
+    wrt_names = [p.name for p in wrt_vals]
+    act = analyze(fn, wrt_vals)
+    sig = derived_signature("vjp", parse_signature(fn.attrs["sig"]), wrt_names)
+    params = list(fn.param_types) + list(fn.result_types)
+    results = list(fn.result_types) + [p.type for p in wrt_vals]
+    attrs = {"sig": str(sig)}
+    if internal:
+        attrs["internal"] = True
+    new = module.add(Function(new_name, params, results, [p.name for p in sig.params], attrs))
+    rev = _Reverse(module, fn, act)
+    n = len(fn.params)
+    rev._bind(fn.params, new.params)
+    b = Builder(new.body)
+    for p in wrt_vals:
+        if isinstance(p.type, MemRefType):
+            rev.fwd_env[("shadow", p)] = _zeros_like(b, rev.fwd_env[p], _bar_name(p))
+    rev.forward_block(fn.body, new.body)
+    ret = fn.body.terminator
+    if ret is None or ret.name != "func.return":
+        raise ADError(f"'{name}' does not end in a return")
+    top = _Ctx(rev, None, fn.body, new.body)
+    for k, r in enumerate(ret.operands):
+        seed = new.params[n + k]
+        if not rev.active(r):
+            continue
+        if isinstance(r.type, MemRefType):
+            _elementwise(b, seed, top.shadow(r), accumulate_only=True)
+        else:
+            top.acc(r, seed)
+    top.reverse_ops(fn.body.ops[:-1])
+    outs = [rev.fwd_env[r] for r in ret.operands]
+    bars = []
+    for p in wrt_vals:
+        if isinstance(p.type, MemRefType):
+            bars.append(rev.fwd_env[("shadow", p)])
+        else:
+            bars.append(top.bar_or_zero(p))
+    b.ret(outs + bars)
+    rev.insert_pushes()
+    return new
+
+
+def grad_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
+                  with_value: bool = False) -> Function:
+    """`grad` (or `value_and_grad`): the adjoint function seeded with 1 for the result."""
+    fn = module[name]
+    kind = "value_and_grad" if with_value else "grad"
+    sig = derived_signature(kind, parse_signature(fn.attrs["sig"]), wrt)
+    wrt_names = [p.name for p in wrt_params(fn, wrt)]
+    vname = derived_name(name, "vjp", wrt_names)
+    if vname not in module.functions:
+        vjp_function(module, name, wrt_names, vname, internal=True)
+    v = module[vname]
+    rt = fn.result_types[0]
+    results = ([rt] if with_value else []) + v.result_types[1:]
+    new = module.add(Function(new_name, fn.param_types, results, [p.name for p in sig.params],
+                              {"sig": str(sig)}))
+    b = Builder(new.body)
+    res = b.call(vname, list(new.params) + [b.const(1.0, rt)], v.result_types)
+    b.ret(res if with_value else res[1:])
+    return new
