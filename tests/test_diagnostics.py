@@ -67,7 +67,7 @@ def test_several_errors_all_reported():
     x = 2.0;
     return foo(a);
 }
-fn g = grad(f);
+fn g = hvp(f);
 """
     with pytest.raises(CompileError) as ei:
         compile_to_ir(src, "many.dad")
