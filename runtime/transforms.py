@@ -52,8 +52,23 @@ def jvp(fn, wrt=None):
 
 
 def jacobian(fn, wrt=None):
-    """The dense Jacobian of a compiled function (forward vector mode)."""
+    """The dense Jacobian of a compiled function: `J[out..., x...]`."""
     return derive_kernel(fn, "jacobian", wrt)
 
 
-__all__ = ["ADError", "derive_kernel", "jvp", "jacobian"]
+def vjp(fn, wrt=None):
+    """The vector-Jacobian product (reverse mode): `vjp(mod.f, wrt="x")(x, ..., out_bar)`."""
+    return derive_kernel(fn, "vjp", wrt)
+
+
+def grad(fn, wrt=None):
+    """The gradient of a function returning a float scalar (reverse mode)."""
+    return derive_kernel(fn, "grad", wrt)
+
+
+def value_and_grad(fn, wrt=None):
+    """`(f(...), gradient...)` in one call (reverse mode)."""
+    return derive_kernel(fn, "value_and_grad", wrt)
+
+
+__all__ = ["ADError", "derive_kernel", "jvp", "jacobian", "vjp", "grad", "value_and_grad"]
