@@ -4,6 +4,8 @@
     dadc emit --stage STAGE FILE [-f F]  print ast | ir | opt-ir | llvm | asm
     dadc run FILE -f F --arg x=[1,2,3]   compile, call F, print the result
 
+STAGE `activity` and `ad` show a derived function (`fn g = jvp(f, wrt=x);`) and need -f.
+Argument values: numbers, true/false, inf/nan, nested lists of those, or a `.npy` file.
 Exit status: 0 on success, 1 for an error in the program or its inputs (diagnostics on
 stderr, never a traceback), 2 for bad usage.
 """
@@ -34,7 +36,19 @@ def _read(path: str) -> str:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                         f"at offset {exc.start})") from None
+
+
+def _derive_error(exc, source: str):
+    """An ADError raised while deriving as a CompileError at the declaration (as dad.compile)."""
+    from .frontend.diagnostics import CompileError, Diagnostic
+    d = getattr(exc, "derivation", None)
+    if d is None:
+        return InputError(str(exc))
+    return CompileError([Diagnostic(d.span, f"cannot derive '{d.name}': {exc}")], source)
 
 
 def _dump_ast(node, indent: int = 0) -> str:
@@ -43,7 +57,8 @@ def _dump_ast(node, indent: int = 0) -> str:
         return "\n".join(_dump_ast(n, indent) for n in node)
     if not dataclasses.is_dataclass(node):
         return pad + repr(node)
-    fields = [f for f in dataclasses.fields(node) if f.name not in ("span",) and f.repr]
+    fields = [f for f in dataclasses.fields(node)
+              if f.name not in ("span", "name_span", "source") and f.repr]
     simple, nested = [], []
     for f in fields:
         v = getattr(node, f.name)
@@ -60,20 +75,28 @@ def _dump_ast(node, indent: int = 0) -> str:
     return "\n".join(lines)
 
 
-def _select(text_by_name: dict[str, str], name: str | None) -> str:
+def _select(text_by_name: dict[str, str], name: str | None, derived=()) -> str:
     if name is None:
         return "\n".join(text_by_name.values())
     if name not in text_by_name:
-        raise UsageError(f"no function '{name}' (have: {', '.join(text_by_name) or 'none'})")
+        hint = " (a derived function: see it with --stage ad or later)" if name in derived else ""
+        raise UsageError(f"no function '{name}'{hint} (have: {', '.join(text_by_name) or 'none'})")
     return text_by_name[name]
 
 
 def cmd_check(args) -> int:
     from .frontend import compile_to_ir
+    from .ad import ADError
+    from .runtime.compiler import derive_all
     source = _read(args.file)
     m = compile_to_ir(source, args.file)
-    names = [f.name for f in m]
-    print(f"{args.file}: ok ({len(names)} function{'s' if len(names) != 1 else ''}: {', '.join(names)})")
+    names = [f.name for f in m] + [d.name for d in m.derivations if not d.internal]
+    try:
+        derive_all(m)  # derived functions are checked by making them
+    except ADError as exc:
+        raise _derive_error(exc, source) from None
+    print(f"{args.file}: ok ({len(names)} function{'s' if len(names) != 1 else ''}"
+          + (f": {', '.join(names)})" if names else ")"))
     return 0
 
 
@@ -83,20 +106,26 @@ def cmd_emit(args) -> int:
     source = _read(args.file)
     if args.stage == "ast":
         program = parse(source, args.file)
-        print(_dump_ast(program))
+        print(_select({item.name: _dump_ast(item) for item in program.items}, args.function)
+              if args.function else _dump_ast(program))
         return 0
     m = compile_to_ir(source, args.file, fast_math=args.fast_math)
     if args.stage == "ir":
-        print(_select({f.name: print_function(f) for f in m}, args.function), end="")
+        derived = [d.name for d in m.derivations]
+        print(_select({f.name: print_function(f) for f in m}, args.function, derived), end="")
         return 0
+    from .ad import ADError
     from .runtime.compiler import compile_module, derive_all, optimize_ir
-    if args.stage in ("activity", "ad"):
-        return _emit_derived(m, args)
-    if args.stage == "opt-ir":
-        m = optimize_ir(derive_all(m))
-        print(_select({f.name: print_function(f) for f in m}, args.function), end="")
-        return 0
-    cm = compile_module(m, filename=args.file)
+    try:
+        if args.stage in ("activity", "ad"):
+            return _emit_derived(m, args)
+        if args.stage == "opt-ir":
+            m = optimize_ir(derive_all(m))
+            print(_select({f.name: print_function(f) for f in m}, args.function), end="")
+            return 0
+        cm = compile_module(m, filename=args.file)
+    except ADError as exc:
+        raise _derive_error(exc, source) from None
     if args.function is not None:
         _select({k: k for k in cm.kernels}, args.function)
         text = cm.function_llvm_ir(args.function) if args.stage == "llvm" else cm.function_asm(args.function)
@@ -124,23 +153,44 @@ def _emit_derived(m, args) -> int:
     return 0
 
 
+_NAMES = {"true": True, "false": False, "True": True, "False": False,
+          "inf": float("inf"), "nan": float("nan")}
+
+
+def _literal(node):
+    """A number, true/false, inf/nan or a (nested) list of them, from a Python AST node."""
+    if isinstance(node, pyast.Constant) and type(node.value) in (int, float, bool):
+        return node.value
+    if isinstance(node, pyast.Name) and node.id in _NAMES:
+        return _NAMES[node.id]
+    if isinstance(node, pyast.UnaryOp) and isinstance(node.op, (pyast.USub, pyast.UAdd)):
+        v = _literal(node.operand)
+        if type(v) in (int, float):
+            return -v if isinstance(node.op, pyast.USub) else v
+    if isinstance(node, (pyast.List, pyast.Tuple)):
+        return [_literal(e) for e in node.elts]
+    raise ValueError
+
+
 def parse_arg_value(text: str, where: str):
-    """A value given on the command line: a Python/JSON literal, or a `.npy` file."""
+    """A value given on the command line: a number, true/false, inf/nan, a nested list of
+    those (`[[1,2],[3,nan]]`), or a `.npy` file (a 0-d array gives a scalar)."""
     if text.endswith(".npy"):
         try:
-            return np.load(text.lstrip("@"), allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{where}: cannot load {text}: {exc}") from None
-    lowered = text.strip()
-    consts = {"true": True, "false": False, "inf": float("inf"), "-inf": float("-inf"),
-              "nan": float("nan")}
-    if lowered in consts:
-        return consts[lowered]
+            with open(text, "rb") as fh:
+                if fh.read(6) != b"\x93NUMPY":
+                    raise InputError(f"{where}: {text} is not a .npy file")
+                fh.seek(0)
+                a = np.load(fh, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(f"{where}: cannot load {text}: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        return a[()] if a.ndim == 0 else a
     try:
-        return pyast.literal_eval(lowered.replace("true", "True").replace("false", "False"))
-    except (ValueError, SyntaxError):
-        raise InputError(f"{where}: cannot read the value {text!r} "
-                         "(use a number, true/false, a list like [1,2,3], or a .npy file)") from None
+        return _literal(pyast.parse(text.strip(), mode="eval").body)
+    except (ValueError, SyntaxError, RecursionError, MemoryError):
+        raise InputError(f"{where}: cannot read the value {text!r} (use a number, true/false, "
+                         "inf/nan, a list like [1,2,3] or [[1,2],[3,4]], or a .npy file)") from None
 
 
 def _format_result(v) -> str:
@@ -155,7 +205,17 @@ def _format_result(v) -> str:
 
 def cmd_run(args) -> int:
     from .api import compile as dad_compile
+    items = []
+    for item in args.arg or []:
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise UsageError(f"--arg {item!r}: expected NAME=VALUE")
+        if name in (n for n, _ in items):
+            raise UsageError(f"--arg {name} is given twice")
+        items.append((name, value))
     source = _read(args.file)
+    kwargs = {name: parse_arg_value(value, f"--arg {name}") for name, value in items}
     t0 = time.perf_counter()
     mod = dad_compile(source, filename=args.file, fast_math=args.fast_math)
     t1 = time.perf_counter()
@@ -163,12 +223,6 @@ def cmd_run(args) -> int:
         raise UsageError(f"no function '{args.function}' in {args.file} "
                          f"(have: {', '.join(mod.kernels) or 'none'})")
     k = mod.kernels[args.function]
-    kwargs = {}
-    for item in args.arg or []:
-        name, eq, value = item.partition("=")
-        if not eq or not name:
-            raise UsageError(f"--arg {item!r}: expected NAME=VALUE")
-        kwargs[name.strip()] = parse_arg_value(value, f"--arg {name.strip()}")
     names = [p.name for p in k.sig.params]
     missing = [n for n in names if n not in kwargs]
     unknown = [n for n in kwargs if n not in names]
@@ -180,8 +234,9 @@ def cmd_run(args) -> int:
                          f"(signature: {args.function}{k.signature})")
     try:
         result = k(*[kwargs[n] for n in names])
-    except (TypeError, ValueError, IndexError, ZeroDivisionError, MemoryError, OverflowError) as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except (TypeError, ValueError, IndexError, ZeroDivisionError, MemoryError, OverflowError,
+            RuntimeError) as exc:
+        print(f"dadc: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     t2 = time.perf_counter()
     print(_format_result(result))
@@ -244,8 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"dadc: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
+    except BrokenPipeError:  # `dadc emit ... | head`: stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
         return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
