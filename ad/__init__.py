@@ -10,7 +10,7 @@ from ..lang.ir import Function, Module
 from .activity import analyze, report
 from .forward import jvp_function, wrt_params
 from .signatures import ADError, derived_signature
-from .jacobian import jacobian_forward
+from .jacobian import jacobian_function
 from .reverse import grad_function, vjp_function
 from .rules import HigherOrderError
 
@@ -19,15 +19,16 @@ PLANNED = ("hessian", "hvp")
 
 
 def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str,
-           width: int | None = None) -> Function:
-    """`width`: tangents per sweep of vector mode (jacobian); chosen by the compiler when None."""
+           width: int | None = None, mode: str | None = None) -> Function:
+    """`width`: tangents per sweep of vector mode (jacobian), chosen by the compiler when None;
+    `mode`: "forward", "reverse" or "auto" for jacobian."""
     if fname not in module.functions:
         raise ADError(f"no function '{fname}' to differentiate")
     try:
         if kind == "jvp":
             return jvp_function(module, fname, wrt, new_name)
         if kind == "jacobian":
-            return jacobian_forward(module, fname, wrt, new_name, width)
+            return jacobian_function(module, fname, wrt, new_name, width, mode or "auto")
         if kind == "vjp":
             return vjp_function(module, fname, wrt, new_name)
         if kind in ("grad", "value_and_grad"):

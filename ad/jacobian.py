@@ -1,15 +1,19 @@
-"""Dense Jacobians from vector-mode forward sweeps.
+"""Dense Jacobians, by forward sweeps (columns) or reverse sweeps (rows).
 
-`jacobian_forward(module, name, wrt, new_name)` adds `new_name(params...) -> J` where `J` has
-shape `out.shape + x.shape` (`x` the one `wrt` parameter, `out` the one result). It runs
+`jacobian_function(module, name, wrt, new_name)` adds `new_name(params...) -> J` where `J` has
+shape `out.shape + x.shape` (`x` the one `wrt` parameter, `out` the one result). Forward:
 ⌈numel(x)/k⌉ sweeps of the width-k tangent function, seeding k unit directions per sweep and
-scattering the k output tangents into columns of `J`. `choose_width` picks k.
+scattering the k output tangents into columns of `J` (`choose_width` picks k). Reverse: one
+sweep of the adjoint function per output element, each giving a row. With mode "auto" the
+function picks at run time: reverse when the output has fewer elements than x.
 """
 from __future__ import annotations
 
 from ..lang.ir import I64, Builder, Function, MemRefType, Module, ScalarType, Value
 from ..lang.signature import Signature, TypeSpec, parse_signature
-from .forward import ADError, derived_name, jvp_function, wrt_params
+from .forward import derived_name, jvp_function, wrt_params
+from .reverse import vjp_function
+from .signatures import ADError
 
 MAX_WIDTH = 8
 
@@ -38,8 +42,10 @@ def _size_value(b: Builder, fn: Function, sig: Signature, d) -> Value:
     return fn.params[[p.name for p in sig.params].index(d)]
 
 
-def jacobian_forward(module: Module, name: str, wrt: list[str] | None, new_name: str,
-                     width: int | None = None) -> Function:
+def jacobian_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
+                      width: int | None = None, mode: str = "auto") -> Function:
+    """`mode`: "forward" (vector mode), "reverse" (one adjoint sweep per output) or "auto"
+    (reverse when the output has fewer elements than x, decided at run time)."""
     f = module[name]
     sig = parse_signature(f.attrs["sig"])
     xs = wrt_params(f, wrt)
@@ -56,9 +62,6 @@ def jacobian_forward(module: Module, name: str, wrt: list[str] | None, new_name:
     if not elem.is_float:
         raise ADError(f"jacobian of '{name}': its result is not a float")
     k = width or choose_width(x.type)
-    jname = derived_name(name, "jvp", [x.name], k)
-    if jname not in module.functions:
-        jvp_function(module, name, [x.name], jname, k, internal=True)
     jsig = Signature(sig.params, (TypeSpec(out_spec.dtype, tuple(out_spec.dims) + tuple(xspec.dims)),))
     rank = len(out_spec.dims) + len(xspec.dims)
     J_t = MemRefType(elem, rank)
@@ -68,6 +71,9 @@ def jacobian_forward(module: Module, name: str, wrt: list[str] | None, new_name:
     P = new.params
     X = P[xi]
     if rank == 0:  # scalar in, scalar out: one sweep with a unit seed
+        jname = derived_name(name, "jvp", [x.name], 1)
+        if jname not in module.functions:
+            jvp_function(module, name, [x.name], jname, 1, internal=True)
         one = b.const(1.0, x.type)
         r = b.call(jname, [*P, one], [out_t, out_t])
         b.ret([r[1]])
@@ -80,6 +86,29 @@ def jacobian_forward(module: Module, name: str, wrt: list[str] | None, new_name:
     nout = b.i(1)
     for d in dims[:len(out_spec.dims)]:
         nout = b.muli(nout, d)
+    J_info = (J, Jf, nx, nout, elem, dims[:len(out_spec.dims)])
+    scalar_out = not isinstance(out_t, MemRefType)
+    scalar_x = not isinstance(x.type, MemRefType)
+    if mode == "forward" or (mode == "auto" and scalar_x):
+        _fill_forward(b, module, name, P, X, x, out_t, J_info, k)
+    elif mode == "reverse" or (mode == "auto" and scalar_out):
+        _fill_reverse(b, module, name, P, X, x, out_t, J_info)
+    else:  # fewer outputs than inputs: one reverse sweep per output, else forward sweeps
+        _, fwd, rev = b.if_(b.cmpi("slt", nout, nx), [])
+        _fill_reverse(Builder(rev), module, name, P, X, x, out_t, J_info)
+        Builder(rev).yield_([])
+        _fill_forward(Builder(fwd), module, name, P, X, x, out_t, J_info, k)
+        Builder(fwd).yield_([])
+    b.ret([J])
+    return new
+
+
+def _fill_forward(b: Builder, module, name, P, X, x, out_t, J_info, k) -> None:
+    """J column by column: ⌈numel(x)/k⌉ sweeps of the width-k tangent function."""
+    J, Jf, nx, nout, elem, _ = J_info
+    jname = derived_name(name, "jvp", [x.name], k)
+    if jname not in module.functions:
+        jvp_function(module, name, [x.name], jname, k, internal=True)
     xelem = x.type.elem if isinstance(x.type, MemRefType) else x.type
     scalar_x = not isinstance(x.type, MemRefType)
     if scalar_x:
@@ -133,5 +162,36 @@ def jacobian_forward(module: Module, name: str, wrt: list[str] | None, new_name:
     if not scalar_x:
         for s in seeds:
             b.dealloc(s)
-    b.ret([J])
-    return new
+
+
+def _fill_reverse(b: Builder, module, name, P, X, x, out_t, J_info) -> None:
+    """J row by row: one sweep of the adjoint function per output element."""
+    J, Jf, nx, nout, elem, out_dims = J_info
+    vname = derived_name(name, "vjp", [x.name])
+    if vname not in module.functions:
+        vjp_function(module, name, [x.name], vname, internal=True)
+    scalar_out = not isinstance(out_t, MemRefType)
+    loop, body = b.for_(b.i(0), nout, b.i(1), [], "o")
+    lb = Builder(body)
+    o = body.args[0]
+    if scalar_out:
+        seed = lb.const(1.0, out_t)
+    else:
+        seed = lb.alloc(elem, out_dims, "seed")
+        lb.store(lb.const(1.0, elem), lb.one("memref.collapse", [seed], MemRefType(elem, 1)), [o])
+    res = lb.call(vname, [*P, seed], [out_t, x.type])
+    xbar = res[1]
+    if isinstance(x.type, MemRefType):
+        xf = lb.one("memref.collapse", [xbar], MemRefType(elem, 1))
+        inner, ib = lb.for_(lb.i(0), nx, lb.i(1), [], "j")
+        ibb = Builder(ib)
+        j = ib.args[0]
+        ibb.store(ibb.load(xf, [j]), Jf, [ibb.addi(ibb.muli(o, nx), j)])
+        ibb.yield_([])
+        lb.dealloc(xbar)
+    else:
+        lb.store(xbar, Jf, [o])
+    if not scalar_out:
+        lb.dealloc(res[0])
+        lb.dealloc(seed)
+    lb.yield_([])
