@@ -19,9 +19,10 @@ PLANNED = ("hessian", "hvp")
 
 
 def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str,
-           width: int | None = None, mode: str | None = None) -> Function:
+           width: int | None = None, mode: str | None = None, checkpoint: bool = False) -> Function:
     """`width`: tangents per sweep of vector mode (jacobian), chosen by the compiler when None;
-    `mode`: "forward", "reverse" or "auto" for jacobian."""
+    `mode`: "forward", "reverse" or "auto" for jacobian; `checkpoint`: reverse mode records
+    long loops in √n segments (bounded tape memory, one extra forward sweep)."""
     if fname not in module.functions:
         raise ADError(f"no function '{fname}' to differentiate")
     try:
@@ -30,9 +31,10 @@ def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_nam
         if kind == "jacobian":
             return jacobian_function(module, fname, wrt, new_name, width, mode or "auto")
         if kind == "vjp":
-            return vjp_function(module, fname, wrt, new_name)
+            return vjp_function(module, fname, wrt, new_name, checkpoint=checkpoint)
         if kind in ("grad", "value_and_grad"):
-            return grad_function(module, fname, wrt, new_name, with_value=kind == "value_and_grad")
+            return grad_function(module, fname, wrt, new_name, with_value=kind == "value_and_grad",
+                                 checkpoint=checkpoint)
     except HigherOrderError as exc:
         raise ADError(str(exc)) from None
     if kind in PLANNED:

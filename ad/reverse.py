@@ -29,12 +29,14 @@ from __future__ import annotations
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, Value
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
+from .checkpoint import eligible, segment
 from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
 from .signatures import ADError, derived_signature
 
 CHEAP = {"arith.constant", "arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.negf",
          "arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.minsi", "arith.andi",
+         "arith.floordivsi", "arith.floormodsi",
          "arith.ori", "arith.xori", "arith.cmpf", "arith.cmpi", "arith.select", "arith.sitofp",
          "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui", "math.absf", "math.absi",
          "memref.dim", "memref.row", "memref.slice", "memref.collapse", "dad.undef"}
@@ -91,6 +93,10 @@ class _Ctx:
                  b: Builder | None = None):
         self.rev, self.parent, self.old, self.rblock = rev, parent, old, rblock
         self.b = b or Builder(rblock)
+        # where the forward sweep of this block is, and its values (a checkpointed loop
+        # is replayed in the reverse sweep: its pushes go into the replay)
+        self.fblock = rev.fwd_blocks.get(old)
+        self.fenv = rev.fwd_env
         self.env: dict = {}
         self.bar: dict[Value, Value] = {}
         self.pops: list = []
@@ -106,7 +112,9 @@ class _Ctx:
         if key in self.env:
             return self.env[key]
         if self.top:
-            v = self.rev.fwd(key)
+            if key not in self.fenv:
+                raise ADError(f"internal error: no forward value for {key!r}")
+            v = self.fenv[key]
         elif _block_of(key) is not self.old:
             v = self.parent.get(key)
         else:
@@ -168,6 +176,18 @@ class _Ctx:
     def reverse_ops(self, ops: list[Op]) -> None:
         for op in reversed(ops):
             self.rev.reverse_op(self, op)
+
+
+class _ReplayEnv(dict):
+    """Forward values while replaying inside the reverse sweep: the replay's own, or else
+    whatever the reverse context can give."""
+
+    def __init__(self, ctx: "_Ctx", outer: dict):
+        super().__init__()
+        self.ctx = ctx
+
+    def __missing__(self, key):
+        return self.ctx.get(key)
 
 
 class _Reverse:
@@ -428,6 +448,19 @@ class _Reverse:
         return child
 
     def rev_scf_for(self, c, op):
+        if not op.attrs.get("checkpoint"):
+            return self._rev_for(c, op)
+        # a checkpointed loop runs forward again, recording, just before its reverse; the
+        # records of its blocks go into that replay
+        saved = self.fwd_env
+        self.fwd_env = _ReplayEnv(c, saved)
+        try:
+            self.forward_op(op, c.b)
+            self._rev_for(c, op)
+        finally:
+            self.fwd_env = saved
+
+    def _rev_for(self, c, op):
         body = op.regions[0].block
         n = len(op.results)
         for k in range(n):
@@ -535,19 +568,31 @@ class _Reverse:
     # ------------------------------------------------------------------ records
     def insert_pushes(self) -> None:
         """Each nested block pushes, at its end, what its reverse block pops (LIFO order)."""
-        done: set[Block] = set()
         for ctx in self.ctxs:
             if not ctx.pops:
                 continue
-            if ctx.old in done:
-                continue
-            done.add(ctx.old)
-            fblock = self.fwd_blocks[ctx.old]
+            fblock = ctx.fblock
             term = fblock.ops.pop()
             b = Builder(fblock)
             for key in reversed(ctx.pops):
-                b.op("dad.tape_push", [self.fwd(key)])
+                b.op("dad.tape_push", [ctx.fenv[key]])
             fblock.append(term)
+
+    def tape_report(self) -> list[tuple[str, list[str], int]]:
+        """Per loop of the forward sweep: (what loop, what each iteration records, bytes)."""
+        out = []
+        for old, fblock in self.fwd_blocks.items():
+            loop = old.parent.parent if old.parent is not None else None
+            if loop is None or loop.name not in ("scf.for", "scf.while"):
+                continue
+            pushed = [o.operands[0] for o in fblock.ops if o.name == "dad.tape_push"]
+            nbytes = sum(8 * (1 + (v.type.rank if isinstance(v.type, MemRefType) else 0)) for v in pushed)
+            iv = old.args[0].name if loop.name == "scf.for" and old.args else None
+            what = f"for {iv or '?'}" if loop.name == "scf.for" else "while"
+            if loop.attrs.get("checkpoint"):
+                what += " (checkpointed segment, recorded while replaying)"
+            out.append((what, [f"{v.name or '?'}: {v.type}" for v in pushed], nbytes))
+        return out
 
 
 def _bar_name(v: Value) -> str | None:
@@ -578,8 +623,33 @@ def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: boo
 
 
 def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
-                 internal: bool = False) -> Function:
+                 internal: bool = False, checkpoint: bool = False) -> Function:
+    """With `checkpoint`, top-level loops that record run in √n segments (`ad.checkpoint`)."""
     fn = module[name]
+    src = fn
+    if checkpoint:
+        scratch = Module(list(module))
+        _, rev = _build_vjp(scratch, fn, wrt, new_name, internal)
+        picks = {k for k, op in enumerate(fn.body.ops)
+                 if op.regions and _records(rev, op) and eligible(op, rev.stable)}
+        if picks:
+            src = segment(fn, picks)
+    new, rev = _build_vjp(module, src, wrt, new_name, internal)
+    new.tape_report = rev.tape_report()
+    return new
+
+
+def _records(rev: "_Reverse", op: Op) -> bool:
+    """Whether the forward sweep of `op` pushes anything on the tape."""
+    for r in op.regions:
+        fblock = rev.fwd_blocks.get(r.block)
+        if fblock is not None and any(o.name == "dad.tape_push" for o in fblock.walk()):
+            return True
+    return False
+
+
+def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool):
+    name = fn.name
     wrt_vals = wrt_params(fn, wrt)
     wrt_names = [p.name for p in wrt_vals]
     act = analyze(fn, wrt_vals)
@@ -620,19 +690,19 @@ def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str
             bars.append(top.bar_or_zero(p))
     b.ret(outs + bars)
     rev.insert_pushes()
-    return new
+    return new, rev
 
 
 def grad_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
-                  with_value: bool = False) -> Function:
+                  with_value: bool = False, checkpoint: bool = False) -> Function:
     """`grad` (or `value_and_grad`): the adjoint function seeded with 1 for the result."""
     fn = module[name]
     kind = "value_and_grad" if with_value else "grad"
     sig = derived_signature(kind, parse_signature(fn.attrs["sig"]), wrt)
     wrt_names = [p.name for p in wrt_params(fn, wrt)]
-    vname = derived_name(name, "vjp", wrt_names)
+    vname = derived_name(name, "vjp", wrt_names) + (".ckpt" if checkpoint else "")
     if vname not in module.functions:
-        vjp_function(module, name, wrt_names, vname, internal=True)
+        vjp_function(module, name, wrt_names, vname, internal=True, checkpoint=checkpoint)
     v = module[vname]
     rt = fn.result_types[0]
     results = ([rt] if with_value else []) + v.result_types[1:]
@@ -641,4 +711,5 @@ def grad_function(module: Module, name: str, wrt: list[str] | None, new_name: st
     b = Builder(new.body)
     res = b.call(vname, list(new.params) + [b.const(1.0, rt)], v.result_types)
     b.ret(res if with_value else res[1:])
+    new.tape_report = getattr(v, "tape_report", [])
     return new

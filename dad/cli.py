@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-STAGES = ("ast", "ir", "activity", "ad", "opt-ir", "llvm", "asm")
+STAGES = ("ast", "ir", "activity", "ad", "tape", "opt-ir", "llvm", "asm")
 
 
 class UsageError(Exception):
@@ -117,7 +117,7 @@ def cmd_emit(args) -> int:
     from .ad import ADError
     from .runtime.compiler import compile_module, derive_all, optimize_ir
     try:
-        if args.stage in ("activity", "ad"):
+        if args.stage in ("activity", "ad", "tape"):
             return _emit_derived(m, args)
         if args.stage == "opt-ir":
             m = optimize_ir(derive_all(m))
@@ -148,6 +148,8 @@ def _emit_derived(m, args) -> int:
     d = derive_all(m, stop_at=args.function)
     if args.stage == "activity":
         print(activity_report(m, d.target, d.wrt), end="")
+    elif args.stage == "tape":
+        print(_tape_text(m[args.function], d), end="")
     else:
         print(print_function(m[args.function]), end="")
     return 0
@@ -170,6 +172,22 @@ def _literal(node):
     if isinstance(node, (pyast.List, pyast.Tuple)):
         return [_literal(e) for e in node.elts]
     raise ValueError
+
+
+def _tape_text(fn, d) -> str:
+    """What the reverse sweep of a derived function records, loop by loop."""
+    report = getattr(fn, "tape_report", None)
+    if report is None:
+        return f"{fn.name}: {d.kind} is forward mode: nothing is recorded\n"
+    lines = [f"tape of {fn.name} = {d.kind}({d.target}):"]
+    if not report:
+        lines.append("  no loops")
+    for what, values, nbytes in report:
+        if values:
+            lines.append(f"  loop {what}: {nbytes} bytes per iteration: {', '.join(values)}")
+        else:
+            lines.append(f"  loop {what}: records nothing")
+    return "\n".join(lines) + "\n"
 
 
 def parse_arg_value(text: str, where: str):
@@ -261,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print a stage of compiling FILE: ast (syntax tree), ir (IR from "
                        "the front end), activity (for a derived function -f NAME: the activity of "
                        "every value of the function it differentiates), ad (a derived function's IR "
-                       "as made by AD), opt-ir (after IR optimisation), llvm (optimised LLVM IR), "
+                       "as made by AD), tape (what its reverse sweep records per loop "
+                       "iteration), opt-ir (after IR optimisation), llvm (optimised LLVM IR), "
                        "asm (host assembly).")
     e.add_argument("--stage", choices=STAGES, required=True)
     e.add_argument("file", metavar="FILE")

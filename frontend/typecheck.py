@@ -49,6 +49,7 @@ class Derivation:
     wrt: list[str] | None
     span: A.Span
     internal: bool = False
+    options: dict = field(default_factory=dict)  # e.g. checkpoint=true for reverse mode
 
 
 @dataclass
@@ -169,9 +170,17 @@ class Checker:
                 return False
             target = t.fn
         wrt = None
+        options = {}
         for opt in t.options:
+            if opt.name == "checkpoint" and t.name in ("grad", "value_and_grad", "vjp"):
+                if not isinstance(opt.value, bool):
+                    self.err(opt.span, "checkpoint= takes true or false")
+                    return False
+                options["checkpoint"] = opt.value
+                continue
             if opt.name != "wrt":
-                self.err(opt.span, f"unknown option '{opt.name}' for '{t.name}' (expected wrt=)")
+                allowed = "wrt= or checkpoint=" if t.name in ("grad", "value_and_grad", "vjp") else "wrt="
+                self.err(opt.span, f"unknown option '{opt.name}' for '{t.name}' (expected {allowed})")
                 return False
             wrt = [opt.value] if isinstance(opt.value, str) else list(opt.value)
         tinfo = self.functions[target]
@@ -190,7 +199,7 @@ class Checker:
                         size_vars.setdefault(d, (k, axis))
         self.functions[name] = FnInfo(name, None, params, results, sig.tuple_result or len(results) != 1,
                                       size_vars, sig)
-        self.derivations.append(Derivation(name, t.name, target, wrt, t.span, internal))
+        self.derivations.append(Derivation(name, t.name, target, wrt, t.span, internal, options))
         return True
 
     def resolve_type(self, t: A.TypeExpr, allow_dyn=False):

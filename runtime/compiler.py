@@ -46,7 +46,7 @@ def derive_all(m: Module, stop_at: str | None = None):
             PassManager(default_pipeline(), verify=False).run(Module(todo))
             optimized |= group
         try:
-            fn = derive(m, d.kind, d.target, d.wrt, d.name)
+            fn = derive(m, d.kind, d.target, d.wrt, d.name, **getattr(d, "options", {}))
         except ADError as exc:
             exc.derivation = d
             raise
