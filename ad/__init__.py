@@ -11,18 +11,21 @@ from .activity import analyze, report
 from .forward import jvp_function, wrt_params
 from .signatures import ADError, derived_signature
 from .jacobian import jacobian_function
+from .higher import hessian_function, hvp_function
 from .reverse import grad_function, vjp_function
 from .rules import HigherOrderError
 
-TRANSFORMS = ("jvp", "jacobian", "vjp", "grad", "value_and_grad")
-PLANNED = ("hessian", "hvp")
+TRANSFORMS = ("jvp", "jacobian", "vjp", "grad", "value_and_grad", "hvp", "hessian")
+PLANNED = ()
 
 
 def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str,
-           width: int | None = None, mode: str | None = None, checkpoint: bool = False) -> Function:
+           width: int | None = None, mode: str | None = None, checkpoint: bool = False,
+           route: str = "forward-over-reverse") -> Function:
     """`width`: tangents per sweep of vector mode (jacobian), chosen by the compiler when None;
     `mode`: "forward", "reverse" or "auto" for jacobian; `checkpoint`: reverse mode records
-    long loops in √n segments (bounded tape memory, one extra forward sweep)."""
+    long loops in √n segments (bounded tape memory, one extra forward sweep); `route`: how
+    hvp composes the modes ("forward-over-reverse" or "reverse-over-forward")."""
     if fname not in module.functions:
         raise ADError(f"no function '{fname}' to differentiate")
     try:
@@ -32,6 +35,10 @@ def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_nam
             return jacobian_function(module, fname, wrt, new_name, width, mode or "auto")
         if kind == "vjp":
             return vjp_function(module, fname, wrt, new_name, checkpoint=checkpoint)
+        if kind == "hvp":
+            return hvp_function(module, fname, wrt, new_name, route)
+        if kind == "hessian":
+            return hessian_function(module, fname, wrt, new_name)
         if kind in ("grad", "value_and_grad"):
             return grad_function(module, fname, wrt, new_name, with_value=kind == "value_and_grad",
                                  checkpoint=checkpoint)

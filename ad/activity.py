@@ -121,6 +121,9 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
         for ins, outs in _groups(op):
             a.union(*ins, *outs)
 
+    # reverse-mode code: a value popped from the tape is the value pushed with the same id
+    pushed = {op.attrs.get("tape"): op.operands[0] for op in ops if op.name == "dad.tape_push"}
+    popped = [(op.results[0], pushed.get(op.attrs.get("tape"))) for op in ops if op.name == "dad.tape_pop"]
     for p in wrt:
         if _is_array(p):
             a.varied_classes.add(a.find(p))
@@ -168,6 +171,9 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
             for ins, outs in _groups(op):
                 if any(a.varied(v) for v in ins):
                     changed |= any([mark_varied(v) for v in outs])
+        for r, src in popped:
+            if src is not None and a.varied(src):
+                changed |= mark_varied(r)
 
     for op in ops:
         if op.name == "func.return" and op.parent is fn.body:
@@ -196,6 +202,9 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
             for ins, outs in _groups(op):
                 if any(a.useful(v) for v in outs):
                     changed |= any([mark_useful(v) for v in ins + outs])
+        for r, src in popped:
+            if src is not None and a.useful(r):
+                changed |= mark_useful(src)
     return a
 
 

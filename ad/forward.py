@@ -27,6 +27,7 @@ class _Forward:
         self.module, self.fn, self.act, self.k = module, fn, act, width
         self.env: dict[Value, Value] = {}
         self.tan: dict[Value, list[Value]] = {}
+        self.tape_tangents: dict = {}  # tape id -> whether its push carried tangents
 
     # ------------------------------------------------------------------ tangents
     def get(self, v: Value) -> Value:
@@ -210,6 +211,23 @@ class _Forward:
         ba = Builder(na)
         self.block(after, ba)
         self._yield(after.terminator, active, ba, "scf.yield", [])
+
+    # ------------------------------------------------------------------ tapes (of reverse mode)
+    def op_dad_tape_push(self, op, b):
+        """Push the tangents after the value, when it has them; its pop takes them back."""
+        self.clone(op, b)
+        d = self.dots(op.operands[0])
+        self.tape_tangents[op.attrs.get("tape")] = d is not None
+        for t in d or []:
+            b.op("dad.tape_push", [t], tape=op.attrs.get("tape"))
+
+    def op_dad_tape_pop(self, op, b):
+        r = op.results[0]
+        if self.tape_tangents.get(op.attrs.get("tape")):
+            dots = [b.op("dad.tape_pop", [], [r.type], names=[_dot_name(r, j, self.k)],
+                         tape=op.attrs.get("tape")).results[0] for j in range(self.k)]
+            self.tan[r] = dots[::-1]
+        self.clone(op, b)
 
     def op_scf_yield(self, op, b):  # handled by the parent op
         pass

@@ -61,7 +61,7 @@ def jacobian_function(module: Module, name: str, wrt: list[str] | None, new_name
     elem: ScalarType = out_t.elem if isinstance(out_t, MemRefType) else out_t
     if not elem.is_float:
         raise ADError(f"jacobian of '{name}': its result is not a float")
-    k = width or choose_width(x.type)
+    k = (width or choose_width(x.type)) if isinstance(x.type, MemRefType) else 1
     jsig = Signature(sig.params, (TypeSpec(out_spec.dtype, tuple(out_spec.dims) + tuple(xspec.dims)),))
     rank = len(out_spec.dims) + len(xspec.dims)
     J_t = MemRefType(elem, rank)
@@ -89,6 +89,8 @@ def jacobian_function(module: Module, name: str, wrt: list[str] | None, new_name
     J_info = (J, Jf, nx, nout, elem, dims[:len(out_spec.dims)])
     scalar_out = not isinstance(out_t, MemRefType)
     scalar_x = not isinstance(x.type, MemRefType)
+    if mode == "auto" and tuple(out_spec.dims) == tuple(xspec.dims):
+        mode = "forward"  # as many outputs as inputs: forward sweeps share the primal
     if mode == "forward" or (mode == "auto" and scalar_x):
         _fill_forward(b, module, name, P, X, x, out_t, J_info, k)
     elif mode == "reverse" or (mode == "auto" and scalar_out):

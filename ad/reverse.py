@@ -120,9 +120,10 @@ class _Ctx:
         else:
             v = self.recompute(key)
             if v is None:
+                self.rev.tape_ids += 1
                 v = self.pre.op("dad.tape_pop", [], [self.rev.key_type(key)],
-                                names=[self.rev.key_name(key)]).results[0]
-                self.pops.append(key)
+                                names=[self.rev.key_name(key)], tape=self.rev.tape_ids).results[0]
+                self.pops.append((key, self.rev.tape_ids))
         self.env[key] = v
         if isinstance(key, Value) and isinstance(key.type, MemRefType):
             self.rev.requested.add(key)
@@ -200,6 +201,7 @@ class _Reverse:
         self.stored_classes = {act.find(op.operands[1 if op.name == "memref.store" else 1])
                                for op in fn.walk() if op.name in ("memref.store", "memref.copy")}
         self.ctxs: list[_Ctx] = []
+        self.tape_ids = 0  # each push and its pop share a `tape` id (forward mode pairs them)
 
     # ------------------------------------------------------------------ helpers
     def active(self, v: Value) -> bool:
@@ -574,8 +576,8 @@ class _Reverse:
             fblock = ctx.fblock
             term = fblock.ops.pop()
             b = Builder(fblock)
-            for key in reversed(ctx.pops):
-                b.op("dad.tape_push", [ctx.fenv[key]])
+            for key, tape_id in reversed(ctx.pops):
+                b.op("dad.tape_push", [ctx.fenv[key]], tape=tape_id)
             fblock.append(term)
 
     def tape_report(self) -> list[tuple[str, list[str], int]]:

@@ -125,7 +125,9 @@ def reduce_float(em, e: A.Call):
             v = _load(em, f, [i])
             return [em.b.addf(c[0], em.b.mulf(v, v), **REASSOC)]
         s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
-        return em.b.math("sqrt", s)
+        # the select makes the derivative at 0 exactly 0 (LANGUAGE.md), not 0 * inf
+        zero = em.b.const(0, t)
+        return em.b.select(em.b.cmpf("oeq", s, zero), zero, em.b.math("sqrt", s))
     # logsumexp: m + log(sum(exp(x - m))), m = max(x) (0 when infinite)
     m = extreme(em, e, f, n)
     is_inf = em.b.cmpf("oeq", em.b.math("absf", m), em.b.const(float("inf"), t))
