@@ -50,10 +50,10 @@ def _is_float_scalar(v: Value) -> bool:
 def _block_of(key) -> Block:
     if isinstance(key, Value):
         return key.owner if isinstance(key.owner, Block) else key.owner.parent
-    tag, x = key
+    tag, x = key[0], key[1]
     if tag == "shadow":
         return _block_of(x)
-    return x.parent  # ("count", while op)
+    return x.parent  # ("count", while op), ("arg", call op, k)
 
 
 class _PrefixBuilder(Builder):
@@ -126,13 +126,13 @@ class _Ctx:
                 self.pops.append((key, self.rev.tape_ids))
         self.env[key] = v
         if isinstance(key, Value) and isinstance(key.type, MemRefType):
-            self.rev.requested.add(key)
+            self.rev.request(key)
         return v
 
     def recompute(self, key):
         """Re-emit a cheap pure op (or a load from a never-written array), or None."""
         if isinstance(key, tuple):
-            tag, v = key
+            tag, v = key[0], key[1]
             if tag == "shadow" and v.op is not None and v.op.name in VIEWS:
                 op = v.op
                 base = self.get(("shadow", op.operands[0]))
@@ -211,6 +211,14 @@ class _Reverse:
         """Nothing ever stores into this array: a load from it can simply be repeated."""
         return self.act.find(arr) not in self.stored_classes
 
+    def request(self, arr: Value) -> None:
+        """The reverse sweep reads `arr` (and so the arrays it views): keep them alive."""
+        while True:
+            self.requested.add(arr)
+            if arr.op is None or arr.op.name not in VIEWS:
+                return
+            arr = arr.op.operands[0]
+
     def fwd(self, key):
         if key not in self.fwd_env:
             raise ADError(f"internal error: no forward value for {key!r}")
@@ -219,13 +227,15 @@ class _Reverse:
     def key_type(self, key):
         if isinstance(key, Value):
             return key.type
-        tag, x = key
+        tag, x = key[0], key[1]
+        if tag == "arg":
+            return x.operands[key[2]].type
         return x.type if tag == "shadow" else I64
 
     def key_name(self, key):
         if isinstance(key, Value):
             return key.name
-        tag, x = key
+        tag, x = key[0], key[1]
         return f"{x.name}.bar" if tag == "shadow" and x.name else None
 
     # ------------------------------------------------------------------ forward sweep
@@ -298,6 +308,14 @@ class _Reverse:
             self.fwd_env[("shadow", op.results[0])] = b.op(n, [base, *new.operands[1:]], [new.results[0].type],
                                                           **op.attrs).results[0]
         elif n == "func.call":
+            for k, o in enumerate(op.operands):
+                # an array argument written after the call: its adjoint call needs it as it
+                # was, so keep a copy (freed in the reverse sweep)
+                if isinstance(o.type, MemRefType) and not self.stable(o) and self._call_active(op):
+                    arg = new.operands[k]
+                    snap = _zeros_like(b, arg, None)
+                    b.op("memref.copy", [arg, snap])
+                    self.fwd_env[("arg", op, k)] = snap
             for r, nr in zip(op.results, new.results):
                 if isinstance(r.type, MemRefType) and self.active(r):
                     self.fwd_env[("shadow", r)] = _zeros_like(b, nr, _bar_name(r))
@@ -392,17 +410,22 @@ class _Reverse:
         self._call_adjoint(c, op)
         self._release(c, op)
 
+    def _call_active(self, op) -> bool:
+        return any(self.active(o) for o in op.operands) and any(self.active(r) for r in op.results)
+
     def _call_adjoint(self, c, op):
         callee = self.module[op.attrs["callee"]]
         mask = [self.active(o) for o in op.operands]
-        if not any(mask) or not any(self.active(r) for r in op.results):
+        if not self._call_active(op):
             return
         wrt = [p.name for p, m in zip(callee.params, mask) if m]
         name = derived_name(callee.name, "vjp", wrt)
         if name not in self.module.functions:
             vjp_function(self.module, callee.name, wrt, name, internal=True)
         b = c.b
-        args = [c.get(o) for o in op.operands]
+        snaps = [("arg", op, k) for k in range(len(op.operands)) if ("arg", op, k) in self.fwd_env]
+        args = [c.get(("arg", op, k)) if ("arg", op, k) in snaps else c.get(o)
+                for k, o in enumerate(op.operands)]
         bars = []
         for r in op.results:
             if isinstance(r.type, MemRefType):
@@ -412,6 +435,8 @@ class _Reverse:
         derived = self.module[name]
         res = b.op("func.call", args + bars, derived.result_types, callee=name).results
         outs, pbars = res[:len(op.results)], res[len(op.results):]
+        for key in snaps:
+            b.dealloc(c.get(key))
         for r, o in zip(op.results, outs):
             if isinstance(r.type, MemRefType):
                 b.dealloc(o)

@@ -117,9 +117,11 @@ def _subf(b, args, y):
 
 @derivative("arith.mulf")
 def _mulf(b, args, y):
+    # `scale`: a zero adjoint (say, from the branch a select did not take) times an infinite
+    # factor must give 0, not NaN
     x1, x2 = args
-    return Rule(tangent=lambda d: add(b, mul(b, d[0], x2), mul(b, d[1], x1)),
-                adjoint=lambda g: [b.mulf(g, x2), b.mulf(g, x1)])
+    return Rule(tangent=lambda d: add(b, scale(b, d[0], x2), scale(b, d[1], x1)),
+                adjoint=lambda g: [scale(b, g, x2), scale(b, g, x1)])
 
 
 @derivative("arith.divf")
