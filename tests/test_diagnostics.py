@@ -28,7 +28,7 @@ CASES = [
     ("duplicate_local", "fn f() -> f64 { let a = 1.0; let a = 2.0; return a; }", 1, 34, "'a' is already defined", 1),
     ("duplicate_param", "fn f(a: f64, a: f64) -> f64 { return a; }", 1, 14, "duplicate parameter 'a'", 6),
     ("break_outside_loop", "fn f() -> f64 { break; return 1.0; }", 1, 17, "'break' outside a loop", 6),
-    ("derived_not_implemented", "fn f(x: f64) -> f64 { return x * x; }\nfn g = hvp(f, wrt=x);", 2, 8, "'hvp' is not implemented yet", 3),
+    ("derived_bad_wrt", "fn f(x: f64) -> f64 { return x * x; }\nfn g = grad(f, wrt=y);", 2, 8, "wrt names 'y', which is not a parameter", 14),
     ("wrong_builtin_arg_type", "fn f(k: i64) -> f64 { return sqrt(k); }", 1, 35, "'sqrt' expects a float argument, found i64", 1),
     ("non_literal_step", "fn f(n: i64, k: i64) -> i64 { for i in 0..n step k { } return 0; }", 1, 50, "step of a for loop must be a positive integer literal", 1),
     ("tuple_arity", "fn g(x: f64) -> (f64, f64) { return (x, x); }\nfn f(x: f64) -> f64 { let (a, b, c) = g(x); return a; }", 2, 39, "cannot destructure a tuple of 2 values into 3 names", 4),
@@ -67,7 +67,7 @@ def test_several_errors_all_reported():
     x = 2.0;
     return foo(a);
 }
-fn g = hvp(f);
+fn g = grad(f, wrt=z);
 """
     with pytest.raises(CompileError) as ei:
         compile_to_ir(src, "many.dad")
