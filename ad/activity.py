@@ -124,6 +124,9 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
     # reverse-mode code: a value popped from the tape is the value pushed with the same id
     pushed = {op.attrs.get("tape"): op.operands[0] for op in ops if op.name == "dad.tape_push"}
     popped = [(op.results[0], pushed.get(op.attrs.get("tape"))) for op in ops if op.name == "dad.tape_pop"]
+    for r, src in popped:
+        if src is not None:
+            a.union(r, src)  # an array popped is the array pushed
     for p in wrt:
         if _is_array(p):
             a.varied_classes.add(a.find(p))

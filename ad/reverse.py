@@ -122,7 +122,8 @@ class _Ctx:
             if v is None:
                 self.rev.tape_ids += 1
                 v = self.pre.op("dad.tape_pop", [], [self.rev.key_type(key)],
-                                names=[self.rev.key_name(key)], tape=self.rev.tape_ids).results[0]
+                                names=[self.rev.key_name(key)], tape=self.rev.tape_ids,
+                                level=self.rev.level).results[0]
                 self.pops.append((key, self.rev.tape_ids))
         self.env[key] = v
         if isinstance(key, Value) and isinstance(key.type, MemRefType):
@@ -202,6 +203,14 @@ class _Reverse:
                                for op in fn.walk() if op.name in ("memref.store", "memref.copy")}
         self.ctxs: list[_Ctx] = []
         self.tape_ids = 0  # each push and its pop share a `tape` id (forward mode pairs them)
+        # reverse mode of reverse-mode code records on the next tape level; the tape ops of
+        # the code being differentiated carry adjoints back on their own level
+        levels = [op.attrs.get("level", 0) for op in fn.walk() if op.name.startswith("dad.tape_")]
+        self.level = 1 + max(levels) if levels else 0
+        self.tape_ids = max([op.attrs.get("tape", 0) for op in fn.walk()
+                             if op.name.startswith("dad.tape_")] + [0])
+        self.adjoint_pushed: dict = {}   # tape id -> its pop's reverse pushed an adjoint
+        self.shadow_pushed: dict = {}    # tape id -> its push also pushed the array's shadow
 
     # ------------------------------------------------------------------ helpers
     def active(self, v: Value) -> bool:
@@ -295,10 +304,18 @@ class _Reverse:
                 self.forward_op(o, ba)
             ba.yield_([self.fwd_env[v] for v in after.terminator.operands] + [ba.addi(na.args[-1], ba.i(1))])
             return
+        if n == "dad.tape_pop" and self.shadow_pushed.get(op.attrs.get("tape")):
+            r = op.results[0]  # pushes were (array, shadow): the shadow comes off first
+            self.fwd_env[("shadow", r)] = b.op("dad.tape_pop", [], [r.type], **op.attrs).results[0]
         new = b.op(n, [self.fwd_env[o] for o in op.operands], [r.type for r in op.results],
                    names=[r.name for r in op.results], **op.attrs)
         self._bind(op.results, new.results)
-        if n == "memref.dealloc":
+        if n == "dad.tape_push":
+            v = op.operands[0]
+            if isinstance(v.type, MemRefType) and self.active(v):
+                b.op("dad.tape_push", [self.fwd_env[("shadow", v)]], **op.attrs)
+                self.shadow_pushed[op.attrs.get("tape")] = True
+        elif n == "memref.dealloc":
             self.fwd_deallocs[op.operands[0]] = new
         elif n == "memref.alloc" and self.active(op.results[0]):
             t = op.results[0].type
@@ -392,6 +409,19 @@ class _Reverse:
 
     def rev_memref_dealloc(self, c, op):
         pass
+
+    def rev_dad_tape_pop(self, c, op):
+        """The value popped was the value pushed: send its adjoint back on the same tape."""
+        r = op.results[0]
+        if _is_float_scalar(r) and self.active(r):
+            c.b.op("dad.tape_push", [c.bar_or_zero(r)], **op.attrs)
+            self.adjoint_pushed[op.attrs.get("tape")] = True
+
+    def rev_dad_tape_push(self, c, op):
+        if self.adjoint_pushed.get(op.attrs.get("tape")):
+            v = op.operands[0]
+            g = c.b.op("dad.tape_pop", [], [v.type], **op.attrs).results[0]
+            c.acc(v, g)
 
     def rev_dad_undef(self, c, op):
         pass
@@ -602,7 +632,7 @@ class _Reverse:
             term = fblock.ops.pop()
             b = Builder(fblock)
             for key, tape_id in reversed(ctx.pops):
-                b.op("dad.tape_push", [ctx.fenv[key]], tape=tape_id)
+                b.op("dad.tape_push", [ctx.fenv[key]], tape=tape_id, level=self.level)
             fblock.append(term)
 
     def tape_report(self) -> list[tuple[str, list[str], int]]:
@@ -612,7 +642,8 @@ class _Reverse:
             loop = old.parent.parent if old.parent is not None else None
             if loop is None or loop.name not in ("scf.for", "scf.while"):
                 continue
-            pushed = [o.operands[0] for o in fblock.ops if o.name == "dad.tape_push"]
+            pushed = [o.operands[0] for o in fblock.ops if o.name == "dad.tape_push"
+                      and o.attrs.get("level", 0) == self.level]
             nbytes = sum(8 * (1 + (v.type.rank if isinstance(v.type, MemRefType) else 0)) for v in pushed)
             iv = old.args[0].name if loop.name == "scf.for" and old.args else None
             what = f"for {iv or '?'}" if loop.name == "scf.for" else "while"

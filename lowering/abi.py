@@ -14,8 +14,8 @@ Every IR value is a list of LLVM *components*: a scalar is one component; a
 - A function whose results are all scalars also gets `NAME.fast(parameters...) -> scalar`
   (only for a single scalar result): no out pointers; on error it returns a sentinel (NaN,
   INT64_MIN, or 2 for a bool) and the caller re-runs the C entry to learn the error.
-The context `ctx` is `{i64 status, i64 detail0, i64 detail1, ptr alloc_list, ptr tape_data,
-i64 tape_size, i64 tape_cap}` (see `lowering.tape`) on the stack of
+The context `ctx` is `{i64 status, i64 detail0, i64 detail1, ptr alloc_list}` followed by
+`{ptr data, i64 size, i64 cap}` for each tape level (see `lowering.tape`) on the stack of
 the entry; all heap arrays of one call are linked in its list so an error frees them all.
 """
 from __future__ import annotations
@@ -31,7 +31,8 @@ I32 = ir.IntType(32)
 I8 = ir.IntType(8)
 I1 = ir.IntType(1)
 PTR = I8.as_pointer()
-CTX = ir.LiteralStructType([I64, I64, I64, PTR, PTR, I64, I64])  # + AD tape: data, size, cap
+TAPE_LEVELS = 4  # nested reverse modes each record on a tape of their own
+CTX = ir.LiteralStructType([I64, I64, I64, PTR] + [PTR, I64, I64] * TAPE_LEVELS)  # + tapes: data, size, cap
 CTX_PTR = CTX.as_pointer()
 
 _SCALAR = {"f64": F64, "f32": F32, "i64": I64, "i1": I1}

@@ -1,10 +1,12 @@
 """The AD tape: a per-call LIFO stack of 8-byte slots in the call's context.
 
 `dad.tape_push %v` appends the components of `v` (a scalar, or a memref's pointer and
-dimensions) and `%v = dad.tape_pop : T` takes them back in reverse order. The stack lives in
-the context fields `tape_data`, `tape_size` (bytes in use) and `tape_cap`; it grows by
-doubling through `dad_rt_tape_grow` (MemoryError when that fails) and is freed with the
-call's arrays by `dad_rt_free_all`, on every path. Being per call, it keeps compiled
+dimensions) and `%v = dad.tape_pop : T` takes them back in reverse order. Each op's `level`
+attribute (default 0) picks one of `abi.TAPE_LEVELS` stacks, so reverse mode applied to
+reverse-mode code records on a tape of its own. A stack lives in the context fields
+`data`, `size` (bytes in use) and `cap` of its level; it grows by doubling through
+`dad_rt_tape_grow` (MemoryError when that fails) and is freed with the call's arrays by
+`dad_rt_free_all`, on every path. Being per call, it keeps compiled
 functions re-entrant and thread-safe.
 """
 from __future__ import annotations
@@ -15,23 +17,33 @@ from . import abi
 from .abi import CTX_PTR, F32, I1, I32, I64, I8, PTR
 from .rules import rule
 
-DATA, SIZE, CAP = 4, 5, 6  # field numbers in the context struct
+DATA, SIZE, CAP = 4, 5, 6  # field numbers of level 0 in the context struct; +3 per level
 
 
-def _field(b, ctx, k):
-    return b.gep(ctx, [I32(0), I32(k)])
+def _field(b, ctx, k, level=0):
+    return b.gep(ctx, [I32(0), I32(k + 3 * level)])
+
+
+def _level(op) -> int:
+    level = op.attrs.get("level", 0)
+    if not 0 <= level < abi.TAPE_LEVELS:
+        raise ValueError(f"AD nests {level + 1} reverse modes; at most {abi.TAPE_LEVELS} are supported")
+    return level
 
 
 def build(module: ir.Module) -> None:
-    """`dad_rt_tape_grow(ctx, need) -> i1`: capacity for `need` more bytes, false when OOM."""
+    """`dad_rt_tape_grow(ctx, level, need) -> i1`: room for `need` more bytes on a level's
+    tape, false when out of memory."""
     if "dad_rt_tape_grow" in module.globals:
         return
     realloc = module.globals.get("realloc") or ir.Function(
         module, ir.FunctionType(PTR, [PTR, I64]), "realloc")
-    fn = ir.Function(module, ir.FunctionType(I1, [CTX_PTR, I64]), "dad_rt_tape_grow")
+    fn = ir.Function(module, ir.FunctionType(I1, [CTX_PTR, I64, I64]), "dad_rt_tape_grow")
     fn.linkage = "internal"
-    ctx, need = fn.args
+    ctx0, level, need = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    # view the level's three fields as those of level 0 of a shifted context
+    ctx = b.bitcast(b.gep(b.bitcast(ctx0, I64.as_pointer()), [b.mul(level, I64(3))]), CTX_PTR)
     size = b.load(_field(b, ctx, SIZE))
     cap = b.load(_field(b, ctx, CAP))
     want = b.add(size, need)
@@ -49,9 +61,10 @@ def build(module: ir.Module) -> None:
 
 def free_tape(b: ir.IRBuilder, module: ir.Module, ctx) -> None:
     free = module.globals.get("free") or ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
-    b.call(free, [b.load(_field(b, ctx, DATA))])
-    for k in (DATA, SIZE, CAP):
-        b.store(ir.Constant(abi.CTX.elements[k], None), _field(b, ctx, k))
+    for level in range(abi.TAPE_LEVELS):
+        b.call(free, [b.load(_field(b, ctx, DATA, level))])
+        for k in (DATA, SIZE, CAP):
+            b.store(ir.Constant(abi.CTX.elements[k], None), _field(b, ctx, k, level))
 
 
 def _slots(comps) -> list:
@@ -86,30 +99,32 @@ def _from_slot(b, s, t):
 @rule("dad.tape_push")
 def _push(lw, op):
     b = lw.b
+    level = _level(op)
     comps = lw.get(op.operands[0])
     nbytes = I64(8 * len(comps))
-    size = b.load(_field(b, lw.ctx, SIZE))
-    cap = b.load(_field(b, lw.ctx, CAP))
+    size = b.load(_field(b, lw.ctx, SIZE, level))
+    cap = b.load(_field(b, lw.ctx, CAP, level))
     fits = b.icmp_unsigned("<=", b.add(size, nbytes), cap)
     with b.if_then(b.not_(fits), likely=False):
-        grown = b.call(lw.m.module.globals["dad_rt_tape_grow"], [lw.ctx, nbytes])
+        grown = b.call(lw.m.module.globals["dad_rt_tape_grow"], [lw.ctx, I64(level), nbytes])
         site = lw.m.site("MemoryError", op.attrs.get("loc", ""), "out of memory for the AD tape")
         lw.check(grown, site)
-    data = b.load(_field(b, lw.ctx, DATA))
+    data = b.load(_field(b, lw.ctx, DATA, level))
     slots = b.bitcast(b.gep(data, [size]), I64.as_pointer())
     for k, c in enumerate(comps):
         b.store(_to_slot(b, c), b.gep(slots, [I64(k)]))
-    b.store(b.add(size, nbytes), _field(b, lw.ctx, SIZE))
+    b.store(b.add(size, nbytes), _field(b, lw.ctx, SIZE, level))
     return None
 
 
 @rule("dad.tape_pop")
 def _pop(lw, op):
     b = lw.b
+    level = _level(op)
     types = abi.components(op.results[0].type)
     nbytes = I64(8 * len(types))
-    size = b.sub(b.load(_field(b, lw.ctx, SIZE)), nbytes)
-    b.store(size, _field(b, lw.ctx, SIZE))
-    data = b.load(_field(b, lw.ctx, DATA))
+    size = b.sub(b.load(_field(b, lw.ctx, SIZE, level)), nbytes)
+    b.store(size, _field(b, lw.ctx, SIZE, level))
+    data = b.load(_field(b, lw.ctx, DATA, level))
     slots = b.bitcast(b.gep(data, [size]), I64.as_pointer())
     return [[_from_slot(b, b.load(b.gep(slots, [I64(k)])), t) for k, t in enumerate(types)]]
