@@ -11,17 +11,19 @@ from .activity import analyze, report
 from .forward import jvp_function, wrt_params
 from .signatures import ADError, derived_signature
 from .jacobian import jacobian_function
+from .custom import custom_function
 from .higher import hessian_function, hvp_function
 from .reverse import grad_function, vjp_function
 from .rules import HigherOrderError
 
-TRANSFORMS = ("jvp", "jacobian", "vjp", "grad", "value_and_grad", "hvp", "hessian")
+TRANSFORMS = ("jvp", "jacobian", "vjp", "grad", "value_and_grad", "hvp", "hessian", "custom")
 PLANNED = ()
 
 
 def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_name: str,
            width: int | None = None, mode: str | None = None, checkpoint: bool = False,
-           route: str = "forward-over-reverse") -> Function:
+           route: str = "forward-over-reverse", jvp: str | None = None,
+           vjp: str | None = None) -> Function:
     """`width`: tangents per sweep of vector mode (jacobian), chosen by the compiler when None;
     `mode`: "forward", "reverse" or "auto" for jacobian; `checkpoint`: reverse mode records
     long loops in √n segments (bounded tape memory, one extra forward sweep); `route`: how
@@ -29,6 +31,8 @@ def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_nam
     if fname not in module.functions:
         raise ADError(f"no function '{fname}' to differentiate")
     try:
+        if kind == "custom":
+            return custom_function(module, fname, new_name, jvp, vjp)
         if kind == "jvp":
             return jvp_function(module, fname, wrt, new_name)
         if kind == "jacobian":

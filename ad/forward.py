@@ -240,6 +240,10 @@ class _Forward:
         if not any(mask) or not any(self.act.active(r) for r in op.results):
             self.clone(op, b)
             return
+        if callee.attrs.get("custom_jvp"):
+            return self._custom_jvp(op, b, callee)
+        if callee.attrs.get("custom_of"):  # a custom rule for reverse mode only
+            callee = self.module[callee.attrs["custom_of"]]
         wrt = [p.name for p, m in zip(callee.params, mask) if m]
         dname = derived_name(callee.name, "jvp", wrt, self.k)
         if dname not in self.module.functions:
@@ -255,6 +259,27 @@ class _Forward:
         for i, r in enumerate(op.results):
             self.env[r] = new.results[i]
             self.tan[r] = new.results[n + i * self.k: n + (i + 1) * self.k]
+
+    def _custom_jvp(self, op, b, callee):
+        """The user's tangent rule: every float parameter gets a tangent (zero if none),
+        one call per direction of vector mode."""
+        from .custom import float_params, zeros_like
+        rule = self.module[callee.attrs["custom_jvp"]]
+        args = [self.env[o] for o in op.operands]
+        n = len(op.results)
+        outs, dots = None, [[] for _ in range(n)]
+        for j in range(self.k):
+            tans = []
+            for k in float_params(callee):
+                d = self.dots(op.operands[k])
+                tans.append(d[j] if d is not None else zeros_like(b, args[k]))
+            res = b.op("func.call", args + tans, rule.result_types, callee=rule.name).results
+            outs = outs or res[:n]
+            for i in range(n):
+                dots[i].append(res[n + i])
+        for i, r in enumerate(op.results):
+            self.env[r] = outs[i]
+            self.tan[r] = dots[i]
 
     def op_func_return(self, op, b):
         vals = [self.env[v] for v in op.operands]
@@ -306,6 +331,9 @@ def jvp_signature(sig: Signature, wrt: list[str], width: int = 1) -> Signature:
 def jvp_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
                  width: int = 1, internal: bool = False) -> Function:
     fn = module[name]
+    if fn.attrs.get("custom_of"):  # differentiate a call of it, so its rule is used
+        from .custom import trampoline
+        fn = trampoline(fn)
     wrt_vals = wrt_params(fn, wrt)
     wrt_names = [p.name for p in wrt_vals]
     act = analyze(fn, wrt_vals)

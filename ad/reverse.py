@@ -448,10 +448,18 @@ class _Reverse:
         mask = [self.active(o) for o in op.operands]
         if not self._call_active(op):
             return
-        wrt = [p.name for p, m in zip(callee.params, mask) if m]
-        name = derived_name(callee.name, "vjp", wrt)
-        if name not in self.module.functions:
-            vjp_function(self.module, callee.name, wrt, name, internal=True)
+        custom = callee.attrs.get("custom_vjp")
+        if callee.attrs.get("custom_of") and not custom:  # a custom rule for forward mode only
+            callee = self.module[callee.attrs["custom_of"]]
+        if custom:
+            from .custom import float_params
+            name = custom
+            floats = float_params(callee)
+        else:
+            wrt = [p.name for p, m in zip(callee.params, mask) if m]
+            name = derived_name(callee.name, "vjp", wrt)
+            if name not in self.module.functions:
+                vjp_function(self.module, callee.name, wrt, name, internal=True)
         b = c.b
         snaps = [("arg", op, k) for k in range(len(op.operands)) if ("arg", op, k) in self.fwd_env]
         args = [c.get(("arg", op, k)) if ("arg", op, k) in snaps else c.get(o)
@@ -467,6 +475,12 @@ class _Reverse:
         outs, pbars = res[:len(op.results)], res[len(op.results):]
         for key in snaps:
             b.dealloc(c.get(key))
+        if custom:  # the rule gives every float parameter's adjoint: keep the active ones
+            keep = [pbars[floats.index(k)] for k, m in enumerate(mask) if m]
+            for k, pb in zip(floats, pbars):
+                if not mask[k] and isinstance(pb.type, MemRefType):
+                    b.dealloc(pb)
+            pbars = keep
         for r, o in zip(op.results, outs):
             if isinstance(r.type, MemRefType):
                 b.dealloc(o)
@@ -707,6 +721,9 @@ def _records(rev: "_Reverse", op: Op) -> bool:
 
 
 def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool):
+    if fn.attrs.get("custom_of"):  # differentiate a call of it, so its rule is used
+        from .custom import trampoline
+        fn = trampoline(fn)
     name = fn.name
     wrt_vals = wrt_params(fn, wrt)
     wrt_names = [p.name for p in wrt_vals]

@@ -60,7 +60,7 @@ for _n in ["float", "int", "f32", "f64"]:
 CAST_TARGET = {"float": "f64", "f64": "f64", "f32": "f32", "int": "i64"}
 CONSTANTS = {"pi": 3.141592653589793, "inf": float("inf"), "nan": float("nan")}
 ELEMENTWISE_KINDS = {"math1", "math2", "cast"}  # plus minmax with two arguments
-TRANSFORMS = {"grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp"}
+TRANSFORMS = {"grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp", "custom"}
 
 
 def is_elementwise_call(name: str, nargs: int) -> bool:

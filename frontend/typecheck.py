@@ -148,6 +148,7 @@ class Checker:
             return resolve(t.fn, t.fn_span)
 
         self._resolve_target = derive_transform_targets
+        self._resolve_name = resolve
         for d in derived:
             if d.name in pending:
                 resolve(d.name, d.name_span)
@@ -172,20 +173,40 @@ class Checker:
         wrt = None
         options = {}
         for opt in t.options:
+            if t.name == "custom" and opt.name in ("jvp", "vjp"):
+                if not isinstance(opt.value, str) or not self._resolve_name(opt.value, opt.span):
+                    if not isinstance(opt.value, str):
+                        self.err(opt.span, f"{opt.name}= names the function that is the rule")
+                    return False
+                options[opt.name] = opt.value
+                continue
             if opt.name == "checkpoint" and t.name in ("grad", "value_and_grad", "vjp"):
                 if not isinstance(opt.value, bool):
                     self.err(opt.span, "checkpoint= takes true or false")
                     return False
                 options["checkpoint"] = opt.value
                 continue
-            if opt.name != "wrt":
-                allowed = "wrt= or checkpoint=" if t.name in ("grad", "value_and_grad", "vjp") else "wrt="
+            if opt.name != "wrt" or t.name == "custom":
+                allowed = {"custom": "jvp= or vjp="}.get(
+                    t.name, "wrt= or checkpoint=" if t.name in ("grad", "value_and_grad", "vjp") else "wrt=")
                 self.err(opt.span, f"unknown option '{opt.name}' for '{t.name}' (expected {allowed})")
                 return False
             wrt = [opt.value] if isinstance(opt.value, str) else list(opt.value)
         tinfo = self.functions[target]
         try:
-            sig = derived_signature(t.name, tinfo.signature, wrt)
+            if t.name == "custom":
+                sig = tinfo.signature
+                if not options:
+                    raise ADError("custom(...) needs jvp=NAME, vjp=NAME or both")
+                for kind, rule in options.items():
+                    want = derived_signature(kind, sig, None)
+                    got = self.functions[rule].signature
+                    if [p.type for p in got.params] != [p.type for p in want.params] or \
+                            list(got.results) != list(want.results):
+                        raise ADError(f"the {kind} rule '{rule}' must have the signature of "
+                                      f"{kind}({target}): {want}, not {got}")
+            else:
+                sig = derived_signature(t.name, tinfo.signature, wrt)
         except ADError as exc:
             self.err(t.span, f"cannot derive '{name}' = {t.name}({target}): {exc}")
             return False
