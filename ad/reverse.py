@@ -560,10 +560,10 @@ class _Reverse:
             child.acc(y[k], rbody.args[1 + i])
         child.reverse_ops(body.ops[:-1])
         child.b.yield_([child.bar_or_zero(body.args[1 + k]) for k in act] + [child.bar_or_zero(s) for s in S])
+        for i, s in enumerate(S):  # first: an init may itself be one of the outer values
+            c.bar[s] = rloop.results[len(act) + i]
         for i, k in enumerate(act):
             c.acc(op.operands[3 + k], rloop.results[i])
-        for i, s in enumerate(S):
-            c.bar[s] = rloop.results[len(act) + i]
 
     def _has_active(self, op: Op) -> bool:
         return any(self.active(r) for o in op.walk() for r in o.results) or \
@@ -631,10 +631,10 @@ class _Reverse:
         ac.b.yield_([ac.bar_or_zero(after.args[k]) for k in act] + [ac.bar[s] for s in S])
         Builder(re_).yield_(argbar + [bc.bar[s] for s in S])
         bc.b.yield_(list(rif.results))
+        for i, s in enumerate(S):  # first: an init may itself be one of the outer values
+            c.bar[s] = rloop.results[len(act) + i]
         for i, k in enumerate(act):
             c.acc(op.operands[k], rloop.results[i])
-        for i, s in enumerate(S):
-            c.bar[s] = rloop.results[len(act) + i]
 
     # ------------------------------------------------------------------ records
     def insert_pushes(self) -> None:
