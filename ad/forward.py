@@ -36,14 +36,18 @@ class _Forward:
     def dots(self, v: Value) -> list[Value] | None:
         return self.tan.get(v)
 
+    def tangent_type(self, t):
+        """The type of a tangent of a value of type `t` (its own type, in forward mode)."""
+        return t
+
     def zero(self, b: Builder, v: Value) -> list[Value]:
         """Explicit zero tangents of `v` (scalars: constants; arrays: zero-filled shadows)."""
-        t = v.type
+        t = self.tangent_type(v.type)
         if isinstance(t, MemRefType):
             p = self.env[v]
             dims = [b.dim(p, d) for d in range(t.rank)]
             return [b.alloc(t.elem, dims, _dot_name(v, j, self.k)) for j in range(self.k)]
-        return [b.const(0.0, t) for _ in range(self.k)]
+        return [b.const(0, t) for _ in range(self.k)]
 
     def dots_or_zero(self, b: Builder, v: Value) -> list[Value]:
         d = self.dots(v)
@@ -88,7 +92,7 @@ class _Forward:
     def op_memref_alloc(self, op, b):
         new = self.clone(op, b)
         if self.act.active(op.results[0]):
-            t = op.results[0].type
+            t = self.tangent_type(op.results[0].type)
             self.tan[op.results[0]] = [b.alloc(t.elem, list(new.operands), _dot_name(op.results[0], j, self.k))
                                        for j in range(self.k)]
 
@@ -102,7 +106,8 @@ class _Forward:
         src = self.dots(op.operands[0])
         if src is not None and self.act.active(op.results[0]):
             self.tan[op.results[0]] = [
-                b.op(op.name, [s, *new.operands[1:]], [new.results[0].type], **op.attrs).results[0]
+                b.op(op.name, [s, *new.operands[1:]], [self.tangent_type(new.results[0].type)],
+                     **op.attrs).results[0]
                 for s in src]
 
     op_memref_row = op_memref_slice = op_memref_collapse = _view
@@ -175,7 +180,8 @@ class _Forward:
         then, other = (r.block for r in op.regions)
         groups = [[r] for r in op.results]
         active = self._carried(groups)
-        types = [r.type for r in op.results] + [op.results[k].type for k in active for _ in range(self.k)]
+        types = [r.type for r in op.results] + [self.tangent_type(op.results[k].type)
+                                                for k in active for _ in range(self.k)]
         names = [r.name for r in op.results] + [_dot_name(op.results[k], j, self.k)
                                                 for k in active for j in range(self.k)]
         new, nt, ne = b.if_(self.env[op.operands[0]], types, names)
@@ -240,14 +246,14 @@ class _Forward:
         if not any(mask) or not any(self.act.active(r) for r in op.results):
             self.clone(op, b)
             return
-        if callee.attrs.get("custom_jvp"):
+        if callee.attrs.get("custom_jvp") and self.kind == "jvp":
             return self._custom_jvp(op, b, callee)
         if callee.attrs.get("custom_of"):  # a custom rule for reverse mode only
             callee = self.module[callee.attrs["custom_of"]]
         wrt = [p.name for p, m in zip(callee.params, mask) if m]
-        dname = derived_name(callee.name, "jvp", wrt, self.k)
+        dname = derived_name(callee.name, self.kind, wrt, self.k)
         if dname not in self.module.functions:
-            jvp_function(self.module, callee.name, wrt, dname, self.k, internal=True)
+            self.derive_callee(callee.name, wrt, dname)
         derived = self.module[dname]
         args = [self.env[o] for o in op.operands]
         targs = [t for o, m in zip(op.operands, mask) if m for t in self.dots(o)]
@@ -259,6 +265,11 @@ class _Forward:
         for i, r in enumerate(op.results):
             self.env[r] = new.results[i]
             self.tan[r] = new.results[n + i * self.k: n + (i + 1) * self.k]
+
+    kind = "jvp"
+
+    def derive_callee(self, name: str, wrt: list[str], new_name: str) -> None:
+        jvp_function(self.module, name, wrt, new_name, self.k, internal=True)
 
     def _custom_jvp(self, op, b, callee):
         """The user's tangent rule: every float parameter gets a tangent (zero if none),

@@ -216,6 +216,12 @@ class FnEmitter(ExprLowering):
                 return True
         return False
 
+    def in_var_buffer(self, v: ir.Value) -> bool:
+        """Whether `v` is, or views, the buffer of a `var` array in scope."""
+        root = self.root(v)
+        return any(var.kind == "var" and self.root(var.value) is root
+                   for scope in self.scopes for var in scope.vars.values())
+
     def root(self, v: ir.Value) -> ir.Value:
         while v in self.view_root:
             v = self.view_root[v]
@@ -364,10 +370,13 @@ class FnEmitter(ExprLowering):
                                       f"shape mismatch in declaration of '{s.names[0]}'")
         for name, v, ty in zip(s.names, vals, types):
             if is_array(ty):
-                if kind == "var":
-                    v = v if self.take(v) else self.copy_array(v, name)
+                fresh = self.take(v)  # (takes ownership of a temporary)
+                if kind == "var" or (not fresh and self.in_var_buffer(v)):
+                    # a `var` owns its buffer; a `let` of (part of) a `var`'s buffer takes a
+                    # copy, so later element updates of the `var` do not show through it
+                    v = v if fresh else self.copy_array(v, name)
                     self.scopes[-1].owned.append(v)
-                elif self.take(v):
+                elif fresh:
                     self.scopes[-1].owned.append(v)
                 elif self.take(self.root(v)):
                     self.scopes[-1].owned.append(self.root(v))

@@ -134,12 +134,13 @@ class Checker:
                     self.err(span, f"unknown function '{name}'")
                 return False
             if name in visiting:
-                self.err(pending[name].name_span, f"derived function '{name}' is defined in terms of itself")
+                self.err(span, f"derived function '{name}' is defined in terms of itself")
                 return False
             visiting.add(name)
-            d = pending.pop(name)
+            d = pending[name]
             ok = self.derive_transform(d.transform, d.name, internal=False)
             visiting.discard(name)
+            pending.pop(name, None)
             return ok
 
         def derive_transform_targets(t: A.Transform) -> bool:
@@ -543,7 +544,7 @@ class Checker:
                 self.fix(c, target or default(t.elem))
         else:
             for c in _children(e):
-                if c.ty is not None and elem(c.ty).is_literal:
+                if isinstance(c.ty, (Scalar, Array)) and elem(c.ty).is_literal:
                     self.fix(c, elem(t) if isinstance(t, (Scalar, Array)) and t is not ERROR else None)
 
     def infer(self, e: A.Expr):

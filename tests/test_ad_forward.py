@@ -175,6 +175,17 @@ INPUTS = {
 
 # Every other function of the examples, and why the forward-mode checks do not apply.
 NOT_APPLICABLE = {
+    # ADBench problems: checked on ADBench's own inputs by tests/test_adbench.py (objectives
+    # against NumPy, derivatives against finite differences and between modes)
+    "gmm_objective": "tests/test_adbench.py", "ba_objective": "tests/test_adbench.py",
+    "ba_jacobian": "tests/test_adbench.py", "lstm_objective": "tests/test_adbench.py",
+    "obs_residual": "tests/test_adbench.py", "res": "tests/test_adbench.py",
+    "weight_residual": "tests/test_adbench.py",
+    # custom derivative rules: tests/test_higher_order.py checks them analytically
+    "lse": "tests/test_higher_order.py", "lse_naive": "tests/test_higher_order.py",
+    "lse_vjp": "tests/test_higher_order.py", "xent": "tests/test_higher_order.py",
+    "sqrt_newton": "tests/test_higher_order.py", "sqrt_newton_jvp": "tests/test_higher_order.py",
+    "hypot_newton": "tests/test_higher_order.py",
     "shape_of": "i64 results only",
     "kepler": "returns (f64, i64): jvp needs float results only",
     "kepler_many": "returns (f64[n], i64): jvp needs float results only",
