@@ -12,6 +12,7 @@ from .forward import jvp_function, wrt_params
 from .signatures import ADError, derived_signature
 from .jacobian import jacobian_function
 from .custom import custom_function
+from .sparsity import sparsity_function
 from .higher import hessian_function, hvp_function
 from .reverse import grad_function, vjp_function
 from .rules import HigherOrderError
@@ -33,6 +34,8 @@ def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_nam
     try:
         if kind == "custom":
             return custom_function(module, fname, new_name, jvp, vjp)
+        if kind == "sparsity":
+            return sparsity_function(module, fname, wrt, new_name)
         if kind == "jvp":
             return jvp_function(module, fname, wrt, new_name)
         if kind == "jacobian":
