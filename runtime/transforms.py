@@ -71,6 +71,16 @@ def value_and_grad(fn, wrt=None):
     return derive_kernel(fn, "value_and_grad", wrt)
 
 
+def hvp(fn, wrt=None):
+    """Hessian-vector products, forward over reverse: `hvp(mod.f, wrt="x")(x, ..., v)`."""
+    return derive_kernel(fn, "hvp", wrt)
+
+
+def hessian(fn, wrt=None):
+    """The dense Hessian of a function returning a float scalar: `x.shape + x.shape`."""
+    return derive_kernel(fn, "hessian", wrt)
+
+
 class SparseJacobian:
     """`J = sparse_jacobian(mod.f, wrt="x")(args...)`: the Jacobian of a function whose
     outputs each depend on few inputs, in as many forward sweeps as colours.
@@ -160,4 +170,4 @@ def sparse_jacobian(fn, wrt=None) -> SparseJacobian:
 
 
 __all__ = ["ADError", "derive_kernel", "jvp", "jacobian", "vjp", "grad", "value_and_grad",
-           "sparse_jacobian", "SparseJacobian"]
+           "hvp", "hessian", "sparse_jacobian", "SparseJacobian"]
