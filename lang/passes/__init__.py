@@ -12,12 +12,13 @@ from .bounds import elide_bounds_checks
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
+from .load_cse import load_cse
 from .manager import PassManager, PassVerifyError
 
 
 def default_pipeline() -> list:
-    return [constant_fold, cse, dce, elide_bounds_checks, constant_fold, dce]
+    return [constant_fold, cse, load_cse, dce, elide_bounds_checks, constant_fold, dce]
 
 
 __all__ = ["PassManager", "PassVerifyError", "default_pipeline", "constant_fold", "cse", "dce",
-           "elide_bounds_checks"]
+           "elide_bounds_checks", "load_cse"]
