@@ -7,8 +7,11 @@
 __version__ = "0.1.0"
 
 from .api import CompileError, CompiledModule, compile, compile_file  # noqa: E402
+from .api import build, install_import_hook, load  # noqa: E402
 from .ad import ADError  # noqa: E402
-from .runtime.transforms import grad, jacobian, jvp, sparse_jacobian, value_and_grad, vjp  # noqa: E402
+from .runtime.transforms import (grad, hessian, hvp, jacobian, jvp, sparse_jacobian,  # noqa: E402
+                                 value_and_grad, vjp)
 
 __all__ = ["compile", "compile_file", "CompileError", "CompiledModule", "ADError", "jvp",
-           "jacobian", "vjp", "grad", "value_and_grad", "sparse_jacobian", "__version__"]
+           "jacobian", "vjp", "grad", "value_and_grad", "hvp", "hessian", "sparse_jacobian", "__version__",
+           "load", "build", "install_import_hook"]

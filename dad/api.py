@@ -12,9 +12,17 @@ import time
 from .ad import ADError
 from .frontend.diagnostics import CompileError, Diagnostic
 from .runtime.compiler import CompiledModule, compile_module
+from .runtime import cache, loader  # noqa: F401  (imported here: a warm compile is a hash and a dlopen)
 
 
 def compile(source: str, *, fast_math: bool = False, filename: str = "<string>") -> CompiledModule:
+    if cache.enabled():  # ahead-of-time: a shared library in the compile cache (runtime/cache.py)
+        return cache.compile(source, filename=filename, fast_math=fast_math)
+    return compile_jit(source, fast_math=fast_math, filename=filename)
+
+
+def compile_jit(source: str, *, fast_math: bool = False, filename: str = "<string>") -> CompiledModule:
+    """`compile` without the cache: machine code made in memory by the JIT."""
     from .frontend import compile_to_ir
     t0 = time.perf_counter()
     ir_module = compile_to_ir(source, filename, fast_math=fast_math)
@@ -35,4 +43,32 @@ def compile_file(path: str | os.PathLike, *, fast_math: bool = False) -> Compile
     return compile(source, fast_math=fast_math, filename=path)
 
 
-__all__ = ["compile", "compile_file", "CompileError", "CompiledModule"]
+# ----------------------------------------------------------------- ahead of time (runtime/aot.py)
+
+def load(path: str | os.PathLike) -> CompiledModule:
+    """The module of a shared library built by `dadc build` (no `.dad` source needed)."""
+    from .runtime.loader import load as _load
+    return _load(path)
+
+
+def build(path: str | os.PathLike, out_dir: str | os.PathLike, *, name: str | None = None,
+          cpu: str | None = None, fast_math: bool = False) -> dict:
+    """`dadc build`: write `out_dir/NAME.so` and `out_dir/NAME.h` for a `.dad` file; returns
+    the library's metadata with the paths ("so", "header") and stage times ("timings")."""
+    from .runtime import aot
+    path = os.fspath(path)
+    with open(path, encoding="utf-8") as fh:
+        source = fh.read()
+    return aot.build_library(source, os.fspath(out_dir), name=name or aot.library_name(path),
+                             filename=path, fast_math=fast_math, cpu=cpu)
+
+
+def install_import_hook() -> None:
+    """Let `import NAME` find `NAME.dad` (compiled through the cache) or a built `NAME.so`
+    on `sys.path`. Same as `import dad.autoload`."""
+    from .runtime.autoload import install
+    install()
+
+
+__all__ = ["compile", "compile_file", "CompileError", "CompiledModule", "load", "build",
+           "install_import_hook"]

@@ -3,6 +3,9 @@
     dadc check FILE                      parse and type-check; report every error
     dadc emit --stage STAGE FILE [-f F]  print ast | ir | opt-ir | llvm | asm
     dadc run FILE -f F --arg x=[1,2,3]   compile, call F, print the result
+    dadc build FILE -o DIR [-v]          write DIR/NAME.so and DIR/NAME.h (ahead of time)
+    dadc emit --stage asm|obj --target TRIPLE FILE -o OUT   code for another machine
+    dadc cache info|clear                the compile cache (~/.cache/dad, $DAD_CACHE_DIR)
 
 STAGE `activity` and `ad` show a derived function (`fn g = jvp(f, wrt=x);`) and need -f.
 Argument values: numbers, true/false, inf/nan, nested lists of those, or a `.npy` file.
@@ -20,7 +23,7 @@ import time
 
 import numpy as np
 
-STAGES = ("ast", "ir", "activity", "ad", "tape", "opt-ir", "llvm", "asm")
+STAGES = ("ast", "ir", "activity", "ad", "tape", "opt-ir", "llvm", "asm", "obj")
 
 
 class UsageError(Exception):
@@ -109,6 +112,9 @@ def cmd_emit(args) -> int:
         print(_select({item.name: _dump_ast(item) for item in program.items}, args.function)
               if args.function else _dump_ast(program))
         return 0
+    if args.stage in ("llvm", "asm", "obj") and (args.target or args.cpu or args.output
+                                                  or args.stage == "obj"):
+        return _emit_code(source, args)  # ahead of time, any target (below)
     m = compile_to_ir(source, args.file, fast_math=args.fast_math)
     if args.stage == "ir":
         derived = [d.name for d in m.derivations]
@@ -263,6 +269,82 @@ def cmd_run(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------- ahead of time (runtime/aot.py)
+
+def _emit_code(source: str, args) -> int:
+    """`emit --stage llvm|asm|obj` for `--target TRIPLE` / `--cpu CPU`, written to `-o`."""
+    from .runtime import aot
+    if args.stage == "obj" and not args.output:
+        raise UsageError("--stage obj writes a binary object: give -o FILE")
+    if args.function is not None:
+        raise UsageError(f"--stage {args.stage} with --target/--cpu/-o emits the whole module; drop -f")
+    try:
+        m, _ = aot.compile_source(source, args.file, fast_math=args.fast_math)
+    except Exception as exc:
+        from .frontend import CompileError
+        if isinstance(exc, CompileError):
+            raise
+        raise InputError(str(exc)) from None
+    try:
+        art = aot.codegen(m, name=aot.library_name(args.file), source=source, filename=args.file,
+                          fast_math=args.fast_math, triple=args.target, cpu=args.cpu)
+    except RuntimeError as exc:  # an unknown triple or CPU
+        raise UsageError(f"cannot generate code for {args.target or 'the host'}"
+                         f"{' (cpu ' + args.cpu + ')' if args.cpu else ''}: {exc}") from None
+    data = art.object_code() if args.stage == "obj" else \
+        (art.llvm_ir if args.stage == "llvm" else art.assembly()).encode()
+    if args.output:
+        with open(args.output, "wb") as fh:
+            fh.write(data)
+    else:
+        sys.stdout.write(data.decode())
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .runtime import aot
+    source = _read(args.file)
+    name = args.name or aot.library_name(args.file)
+    if not name.isidentifier():
+        raise UsageError(f"--name {name!r} is not a C identifier")
+    t0 = time.perf_counter()
+
+    def log(stage, seconds):
+        if args.verbose:
+            print(f"  {stage:<44} {1e3 * seconds:8.1f} ms", file=sys.stderr, flush=True)
+
+    if args.verbose:
+        print(f"dadc build {args.file} -> {os.path.join(args.output, name)}.so", file=sys.stderr)
+    try:
+        meta = aot.build_library(source, args.output, name=name, filename=args.file,
+                                 fast_math=args.fast_math, cpu=args.cpu, log=log,
+                                 embed_source=not args.no_source)
+    except (aot.LinkerMissing, aot.LinkError) as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"cannot write to {args.output}: {exc.strerror or exc}") from None
+    except RuntimeError as exc:  # an unknown CPU name
+        raise UsageError(f"cannot generate code for cpu {args.cpu}: {exc}") from None
+    if args.verbose:
+        print(f"  {'total':<44} {1e3 * (time.perf_counter() - t0):8.1f} ms", file=sys.stderr)
+    print(f"{meta['so']} ({len(meta['functions'])} functions for {meta['triple']}, "
+          f"cpu {meta['cpu']})\n{meta['header']}")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from .runtime import cache
+    if args.action == "info":
+        i = cache.info()
+        state = "enabled" if i["enabled"] else "disabled (DAD_NO_CACHE=1)"
+        print(f"cache: {i['path']} ({state})\nentries: {i['entries']}\n"
+              f"size: {i['bytes'] / 1024:.1f} KiB")
+    else:
+        n = cache.clear()
+        print(f"removed {n} entr{'y' if n == 1 else 'ies'} from {cache.cache_root()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dadc", description="The dad compiler: differentiable "
                                 "numerical programs compiled to native code.")
@@ -286,6 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("file", metavar="FILE")
     e.add_argument("-f", "--function", metavar="NAME", help="only this function")
     e.add_argument("--fast-math", action="store_true", help="allow reassociation everywhere")
+    e.add_argument("--target", metavar="TRIPLE", help="llvm/asm/obj for another machine, e.g. "
+                   "aarch64-unknown-linux-gnu (default: the host)")
+    e.add_argument("--cpu", metavar="CPU", help="llvm/asm/obj for this CPU (default: the host "
+                   "CPU; 'generic' with --target)")
+    e.add_argument("-o", "--output", metavar="OUT", help="write llvm/asm/obj to OUT (needed for obj)")
     e.set_defaults(run=cmd_emit)
 
     r = sub.add_parser("run", help="compile a file and call one function",
@@ -298,6 +385,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fast-math", action="store_true", help="allow reassociation everywhere")
     r.add_argument("--time", action="store_true", help="print compile and run time on stderr")
     r.set_defaults(run=cmd_run)
+
+    b = sub.add_parser("build", help="compile a file to a shared library and C header",
+                       description="Compile FILE ahead of time: write DIR/NAME.so (machine code "
+                       "for the host CPU, or --cpu generic / --cpu NAME; needs only libc and libm; "
+                       "dad.load() reads it back) and DIR/NAME.h (the C declarations of every "
+                       "exported function, derived ones included). Linking needs a C compiler "
+                       "($CC, cc, gcc or clang).")
+    b.add_argument("file", metavar="FILE")
+    b.add_argument("-o", "--output", metavar="DIR", default=".", help="output folder (default .)")
+    b.add_argument("-n", "--name", metavar="NAME", help="library name (default: FILE's stem)")
+    b.add_argument("--cpu", metavar="CPU", help="'generic' for a portable library, or an LLVM "
+                   "CPU name (default: this host's CPU and all its features)")
+    b.add_argument("--fast-math", action="store_true", help="allow reassociation everywhere")
+    b.add_argument("--no-source", action="store_true", help="do not embed the .dad source (then "
+                   "dad.load() cannot show the IR or assembly)")
+    b.add_argument("-v", "--verbose", action="store_true", help="print each stage and its time")
+    b.set_defaults(run=cmd_build)
+
+    k = sub.add_parser("cache", help="show or clear the compile cache",
+                       description="The compile cache: $DAD_CACHE_DIR, else $XDG_CACHE_HOME/dad, "
+                       "else ~/.cache/dad; DAD_NO_CACHE=1 disables it.")
+    k.add_argument("action", choices=("info", "clear"))
+    k.set_defaults(run=cmd_cache)
     return p
 
 

@@ -6,14 +6,16 @@ Every IR value is a list of LLVM *components*: a scalar is one component; a
 - Internal functions `dad.impl.NAME(ctx, components of each parameter...)` return their one
   scalar result directly, or a literal struct of the components of all results (void when
   there are none). On error they set `ctx.status` and return undef; callers check it.
-- The exported C entry `NAME(components of each parameter..., out pointer per result,
-  i64 *errinfo) -> i64` returns 0 or an error site number (see `lowering.sites`); array
-  results are copied into caller-provided buffers of the declared shape; bool parameters
-  and results are bytes (C `_Bool`). `errinfo`, when not null, receives
-  `(site, detail0, detail1)`.
-- A function whose results are all scalars also gets `NAME.fast(parameters...) -> scalar`
-  (only for a single scalar result): no out pointers; on error it returns a sentinel (NaN,
-  INT64_MIN, or 2 for a bool) and the caller re-runs the C entry to learn the error.
+- Each exported function has one C entry, `NAME` (see `lowering.entry`). Bool parameters
+  and results are bytes (C `_Bool`); `errinfo`, when not null, receives
+  `(site, detail0, detail1)` on error (site numbers: `Lowered.sites`, from 1).
+  - One scalar result: `NAME(components of each parameter..., i64 *errinfo) -> scalar`
+    returns the result; on error a sentinel (NaN, INT64_MIN, or 2 for a bool), which a
+    genuine result can equal: the caller tells them apart by `errinfo[0]` (0: no error),
+    re-running the (pure) function with an `errinfo` buffer when it passed none.
+  - Otherwise: `NAME(components of each parameter..., out pointer per result,
+    i64 *errinfo) -> i64` returns 0 or the error site; array results are copied into
+    caller-provided buffers of the declared shape.
 The context `ctx` is `{i64 status, i64 detail0, i64 detail1, ptr alloc_list}` followed by
 `{ptr data, i64 size, i64 cap}` for each tape level (see `lowering.tape`) on the stack of
 the entry; all heap arrays of one call are linked in its list so an error frees them all.

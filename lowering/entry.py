@@ -1,9 +1,15 @@
-"""Exported entry points: the C ABI wrapper and the fast scalar wrapper of each function.
+"""Exported entry points: one per exported function, its C ABI wrapper (see `lowering.abi`).
 
-See `lowering.abi` for the conventions. Both wrappers put the call's context on their stack,
-check the array arguments against the signature's size variables and literal dims, call the
-internal function and free every array of the call before returning (results are copied out
-first), on the error path too.
+The entry puts the call's context on its stack, checks the array arguments against the
+signature's size variables and literal dims, calls the internal function, and frees every
+array of the call before returning (results are copied out first), on the error path too.
+A function with one scalar result returns it directly (sentinel on error); the others
+write their results through out pointers and return a status.
+
+Compile time: one entry per function, and the internal function is inlined into it (and
+so compiled once, and disappears) unless other functions call it too; then the call is
+`noinline`, so the body is not compiled twice. LLVM's cost per function is high (about a
+millisecond for a trivial one through O3 and code generation), so fewer functions pay.
 """
 from __future__ import annotations
 
@@ -82,8 +88,11 @@ class _Entry:
     def call(self) -> list[list]:
         b = self.b
         impl = self.ml.internal(self.fn.name)
-        # the body is compiled once, in the implementation, not again inlined into each entry
-        r = b.call(impl, [self.ctx] + [c for cs in self.params for c in cs], attrs=("noinline",))
+        shared = self.ml.called_elsewhere(self.fn.name)
+        if not shared:
+            impl.attributes.add("alwaysinline")  # the entry is its only caller
+        r = b.call(impl, [self.ctx] + [c for cs in self.params for c in cs],
+                   attrs=("noinline",) if shared else ())
         status = b.load(b.gep(self.ctx, [I32(0), I32(0)]))
         cont = self.llfn.append_basic_block("called")
         b.cbranch(b.icmp_signed("==", status, I64(0)), cont, self.fail_block)
@@ -97,15 +106,40 @@ class _Entry:
         return I64(d) if isinstance(d, int) else self.sizes[d]
 
 
-def build_c_entry(ml, fn: Function) -> ir.Function:
-    sig = parse_signature(fn.attrs["sig"])
+def build_entry(ml, fn: Function) -> ir.Function:
+    """The exported function `fn.name`: `scalar_entry(fn)` decides its convention."""
+    return (_build_scalar_entry if scalar_entry(fn) else _build_c_entry)(ml, fn)
+
+
+def scalar_entry(fn: Function) -> bool:
+    """One scalar result: the entry returns it (rather than writing it through a pointer)."""
+    return len(fn.result_types) == 1 and not isinstance(fn.result_types[0], MemRefType)
+
+
+def _abi_params(fn: Function) -> list[ir.Type]:
     params = []
     for p in fn.params:
-        comps = abi.components(p.type)
-        params += [I8] if p.type.is_bool else comps
+        params += [I8] if p.type.is_bool else abi.components(p.type)
+    return params
+
+
+def _report(e: _Entry, errinfo) -> ir.Value:
+    """At the error exit: copy (site, d0, d1) to `errinfo` when not null; the site."""
+    b = e.b
+    b.position_at_end(e.fail_block)
+    status = b.load(b.gep(e.ctx, [I32(0), I32(0)]))
+    with b.if_then(b.icmp_unsigned("!=", errinfo, ir.Constant(errinfo.type, None))):
+        for k in range(3):
+            b.store(b.load(b.gep(e.ctx, [I32(0), I32(k)])), b.gep(errinfo, [I64(k)]))
+    e.free_all(b)
+    return status
+
+
+def _build_c_entry(ml, fn: Function) -> ir.Function:
+    sig = parse_signature(fn.attrs["sig"])
     outs = [abi.elem_ptr_type(t) if isinstance(t, MemRefType) else abi.abi_scalar(t).as_pointer()
             for t in fn.result_types]
-    fnty = ir.FunctionType(I64, params + outs + [I64.as_pointer()])
+    fnty = ir.FunctionType(I64, _abi_params(fn) + outs + [I64.as_pointer()])
     llfn = ir.Function(ml.module, fnty, fn.name)
     e = _Entry(ml, fn, sig, llfn)
     results = e.call()
@@ -129,22 +163,12 @@ def build_c_entry(ml, fn: Function) -> ir.Function:
         b.call(libc(ml.module, "memmove"), [b.bitcast(out, PTR), b.bitcast(comps[0], PTR), nbytes])
     e.free_all(b)
     b.ret(I64(0))
-    # error exit: report, free everything, return the site
-    b.position_at_end(e.fail_block)
-    status = b.load(b.gep(e.ctx, [I32(0), I32(0)]))
-    with b.if_then(b.icmp_unsigned("!=", errinfo, ir.Constant(errinfo.type, None))):
-        for k in range(3):
-            b.store(b.load(b.gep(e.ctx, [I32(0), I32(k)])), b.gep(errinfo, [I64(k)]))
-    e.free_all(b)
-    b.ret(status)
+    b.ret(_report(e, errinfo))  # error exit: report, free everything, return the site
     return llfn
 
 
-def has_fast_entry(fn: Function) -> bool:
-    return len(fn.result_types) == 1 and not isinstance(fn.result_types[0], MemRefType)
-
-
-def fast_sentinel(t) -> ir.Constant:
+def sentinel(t) -> ir.Constant:
+    """What a scalar entry returns on error: NaN, INT64_MIN, or 2 for a bool."""
     if t.is_float:
         return ir.Constant(abi.scalar_type(t), math.nan)
     if t.is_int:
@@ -152,20 +176,16 @@ def fast_sentinel(t) -> ir.Constant:
     return I8(2)
 
 
-def build_fast_entry(ml, fn: Function) -> ir.Function:
+def _build_scalar_entry(ml, fn: Function) -> ir.Function:
     sig = parse_signature(fn.attrs["sig"])
     rt = fn.result_types[0]
-    params = []
-    for p in fn.params:
-        params += [I8] if p.type.is_bool else abi.components(p.type)
-    ret = abi.abi_scalar(rt)
-    llfn = ir.Function(ml.module, ir.FunctionType(ret, params), fn.name + ".fast")
+    fnty = ir.FunctionType(abi.abi_scalar(rt), _abi_params(fn) + [I64.as_pointer()])
+    llfn = ir.Function(ml.module, fnty, fn.name)
     e = _Entry(ml, fn, sig, llfn)
     (v,), = e.call()
     b = e.b
     e.free_all(b)
     b.ret(b.zext(v, I8) if rt.is_bool else v)
-    b.position_at_end(e.fail_block)
-    e.free_all(b)
-    b.ret(fast_sentinel(rt))
+    _report(e, e.rest[-1])
+    b.ret(sentinel(rt))
     return llfn

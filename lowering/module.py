@@ -1,9 +1,10 @@
 """Lowering of a whole IR module to an LLVM module (llvmlite.ir), plus its error-site table.
 
 `lower_module(m) -> Lowered` gives the LLVM IR text, the site table (site number → kind,
-location, message template with `{d0}`/`{d1}` placeholders) and, per function, the names of
-its C entry and fast entry. Internal implementations are `internal` so LLVM may inline and
-drop them; only the entries are visible.
+location, message template with `{d0}`/`{d1}` placeholders) and the names of the exported
+functions whose entry returns a scalar directly (`lowering.entry`). Internal
+implementations are `internal` so LLVM may inline and drop them; only the entries are
+visible.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from llvmlite import ir
 
 from ..lang.ir import Module
 from . import abi, rtlib
-from .entry import build_c_entry, build_fast_entry, has_fast_entry
+from .entry import build_entry, scalar_entry
 from .function import FunctionLowering
 
 
@@ -32,7 +33,7 @@ class Site:
 class Lowered:
     llvm_ir: str
     sites: list[Site]
-    fast_entries: dict[str, str] = field(default_factory=dict)
+    scalar_entries: set[str] = field(default_factory=set)
 
 
 class ModuleLowering:
@@ -46,6 +47,8 @@ class ModuleLowering:
         self.sites: list[Site] = []
         self._site_ids: dict[Site, int] = {}
         self._internal: dict[str, ir.Function] = {}
+        self._callees = {op.attrs["callee"] for fn in m for op in fn.walk()
+                         if op.name == "func.call"}
         rtlib.build(self.module)
 
     def site(self, kind: str, loc: str, message: str) -> int:
@@ -64,8 +67,12 @@ class ModuleLowering:
             self._internal[name] = llfn
         return self._internal[name]
 
+    def called_elsewhere(self, name: str) -> bool:
+        """Whether some IR function of the module calls `name`."""
+        return name in self._callees
+
     def run(self) -> Lowered:
-        fast = {}
+        scalar = set()
         for fn in self.ir_module:
             llfn = self.internal(fn.name)
             FunctionLowering(self, fn, llfn).run()
@@ -73,10 +80,10 @@ class ModuleLowering:
         for fn in self.ir_module:
             if fn.attrs.get("internal"):
                 continue
-            build_c_entry(self, fn)
-            if has_fast_entry(fn):
-                fast[fn.name] = build_fast_entry(self, fn).name
-        return Lowered(str(self.module), self.sites, fast)
+            build_entry(self, fn)
+            if scalar_entry(fn):
+                scalar.add(fn.name)
+        return Lowered(str(self.module), self.sites, scalar)
 
 
 def _mark_noalias(llfn: ir.Function, fn) -> None:

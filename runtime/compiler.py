@@ -76,9 +76,8 @@ class CompiledModule:
         for fn in ir_module:
             if fn.attrs.get("internal"):
                 continue
-            fast = self.lowered.fast_entries.get(fn.name)
             k = make_kernel(fn.name, fn.attrs["sig"], self.jit.address(fn.name),
-                            self.jit.address(fast) if fast else None, self.lowered.sites)
+                            fn.name in self.lowered.scalar_entries, self.lowered.sites)
             k.module = self
             self.kernels[fn.name] = k
 

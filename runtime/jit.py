@@ -17,8 +17,9 @@ class JitModule:
         mod = target.parse(llvm_ir, self.tm)
         target.optimize(mod, self.tm)
         self.optimized_ir = str(mod)
-        self.engine = llvm.create_mcjit_compiler(mod, self.tm)
-        self.engine.finalize_object()
+        with target.codegen():
+            self.engine = llvm.create_mcjit_compiler(mod, self.tm)
+            self.engine.finalize_object()
         self._asm: str | None = None
 
     def address(self, name: str) -> int:
@@ -30,7 +31,9 @@ class JitModule:
     @property
     def asm(self) -> str:
         if self._asm is None:
-            self._asm = target.shared_host_machine().emit_assembly(llvm.parse_assembly(self.optimized_ir))
+            with target.codegen():
+                self._asm = target.shared_host_machine().emit_assembly(
+                    llvm.parse_assembly(self.optimized_ir))
         return self._asm
 
 

@@ -3,10 +3,10 @@
 For each exported function a small Python function is generated (source text, compiled
 once) that converts its arguments as LANGUAGE.md's "Calling from Python" says, binds size
 variables, allocates or checks `out=`, and calls the machine code through ctypes:
-- functions with one scalar result call the fast entry and only fall back to the C entry
-  when it returns its error sentinel (NaN, INT64_MIN, 2), which re-runs the pure function
-  to learn the error or to confirm a genuine NaN result;
-- the others call the C entry with output buffers and an error-info buffer.
+- functions with one scalar result call their entry without an error-info buffer and, only
+  when it returns its error sentinel (NaN, INT64_MIN, 2), again with one, which re-runs the
+  pure function to learn the error or to confirm a genuine NaN result;
+- the others call their entry with output buffers and an error-info buffer.
 Errors from compiled code become IndexError / ZeroDivisionError / ValueError / MemoryError
 with the `.dad` location; bad arguments become TypeError / ValueError naming the parameter.
 """
@@ -105,8 +105,9 @@ def _out_shape(spec: TypeSpec, dims: dict[str, str]) -> str:
     return "(" + "".join(p + ", " for p in parts) + ")"
 
 
-def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, sites) -> "type":
-    """Build the Python callable of one function (see the module docstring)."""
+def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "type":
+    """Build the Python callable of one function (see the module docstring); `scalar`: its
+    entry returns its one scalar result (`lowering.entry`)."""
     sig = parse_signature(sig_text)
     taken = {"self", "out", "np", "ctypes"}
     local = [_pyname(p.name, taken) for p in sig.params]
@@ -154,8 +155,11 @@ def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, si
         if p.type.dtype == "i64" and not p.type.dims and p.name not in dims:
             dims[p.name] = v
     params = ", ".join(local)
-    cfunc_type = ctypes.CFUNCTYPE(ctypes.c_int64, *arg_ctypes,
-                                  *([ctypes.c_void_p] * len(sig.results)), ctypes.c_void_p)
+    if scalar:
+        cfunc_type = ctypes.CFUNCTYPE(CTYPES[sig.results[0].dtype], *arg_ctypes, ctypes.c_void_p)
+    else:
+        cfunc_type = ctypes.CFUNCTYPE(ctypes.c_int64, *arg_ctypes,
+                                      *([ctypes.c_void_p] * len(sig.results)), ctypes.c_void_p)
     env["_centry"] = cfunc_type(c_addr)
     array_results = [k for k, r in enumerate(sig.results) if r.rank]
     lines = [f"def __call__(self{', ' if params else ''}{params}"
@@ -194,15 +198,20 @@ def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, si
     slow_call = [*slow, "    _err = (_ctypes.c_int64 * 3)()",
                  f"    if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)",
                  f"    return {ret}"]
-    if fast_addr is not None:
+    if scalar:
         r = sig.results[0]
-        env["_fast"] = ctypes.CFUNCTYPE(CTYPES[r.dtype], *arg_ctypes)(fast_addr)
         sentinel = {"f64": "_r != _r", "f32": "_r != _r", "i64": "_r == -9223372036854775808",
                     "bool": "_r == 2"}[r.dtype]
         conv = {"f64": "_r", "f32": "np.float32(_r)", "i64": "_r", "bool": "_r == 1"}[r.dtype]
-        lines.append(f"    _r = _fast({', '.join(call_args)})")
+        lines.append(f"    _r = _centry({', '.join(call_args + ['None'])})")
         lines.append(f"    if not ({sentinel}): return {conv}")
-    lines += slow_call
+        # the sentinel: an error, or a genuine NaN (say); run again to learn which
+        lines += ["    _err = (_ctypes.c_int64 * 3)()",
+                  f"    _r = _centry({', '.join(call_args + ['_err'])})",
+                  "    if _err[0]: _raise(_sites, _err)",
+                  f"    return {conv}"]
+    else:
+        lines += slow_call
     src = "\n".join(lines) + "\n"
     try:
         exec(compile(src, f"<dad kernel {name}>", "exec"), env)
@@ -211,7 +220,7 @@ def make_kernel(name: str, sig_text: str, c_addr: int, fast_addr: int | None, si
     call = env["__call__"]
     kernel_cls = type(f"Kernel_{name}", (Kernel,), {"__call__": call})
     k = kernel_cls(name, sig)
-    k._cfunc = env.get("_fast", env["_centry"])
+    k._cfunc = env["_centry"]
     k._centry = env["_centry"]
     k._caller_source = src
     return k
