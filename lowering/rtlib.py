@@ -20,6 +20,7 @@ from llvmlite import ir
 from .abi import CTX_PTR, F64, I1, I32, I64, I8, PTR
 
 HDR = ir.LiteralStructType([PTR, PTR])
+HUGE = 2 << 20  # arrays from 2 MB up get MADV_HUGEPAGE (Linux); elsewhere it is a hint ignored
 HDR_PTR = HDR.as_pointer()
 
 
@@ -34,6 +35,7 @@ def libc(module: ir.Module, name: str) -> ir.Function:
         "calloc": (PTR, [I64, I64]),
         "free": (ir.VoidType(), [PTR]),
         "memmove": (PTR, [PTR, PTR, I64]),
+        "madvise": (I32, [PTR, I64, I32]),
     }
     ret, args = sigs[name]
     return _declare(module, name, ret, args)
@@ -83,6 +85,13 @@ def _build_alloc(module):
         with b.if_then(b.icmp_unsigned("!=", head, ir.Constant(PTR, None))):
             b.store(base, _hdr_field(b, b.bitcast(head, HDR_PTR), 0))
         b.store(base, head_slot)
+        # large arrays: ask for transparent huge pages, so first touches fault 2 MB at a time
+        with b.if_then(b.icmp_unsigned(">=", nbytes, I64(HUGE))):
+            addr = b.ptrtoint(base, I64)
+            start = b.and_(b.add(addr, I64(HUGE - 1)), I64(-HUGE))
+            end = b.and_(b.add(addr, b.add(nbytes, I64(16))), I64(-HUGE))
+            with b.if_then(b.icmp_unsigned(">", end, start)):
+                b.call(libc(module, "madvise"), [b.inttoptr(start, PTR), b.sub(end, start), I32(14)])
     data = b.gep(base, [I64(16)])
     b.ret(b.select(ok, data, ir.Constant(PTR, None)))
 
