@@ -28,6 +28,8 @@ class _Forward:
         self.env: dict[Value, Value] = {}
         self.tan: dict[Value, list[Value]] = {}
         self.tape_tangents: dict = {}  # tape id -> whether its push carried tangents
+        self.tape_tangent_ids: dict = {}  # tape id -> the ids of its tangents' push/pop pairs
+        self.next_tape_id: int | None = None
 
     # ------------------------------------------------------------------ tangents
     def get(self, v: Value) -> Value:
@@ -219,19 +221,35 @@ class _Forward:
         self._yield(after.terminator, active, ba, "scf.yield", [])
 
     # ------------------------------------------------------------------ tapes (of reverse mode)
+    def _tangent_tape_ids(self, tape_id) -> list[int]:
+        """Fresh ids for the pushes and pops of the tangents of one recorded value, so that
+        every push/pop pair of the derived function has an id of its own."""
+        if tape_id not in self.tape_tangent_ids:
+            if self.next_tape_id is None:
+                self.next_tape_id = 1 + max([o.attrs.get("tape", 0) for o in self.fn.walk()
+                                             if o.name.startswith("dad.tape_")] + [0])
+            self.tape_tangent_ids[tape_id] = list(range(self.next_tape_id, self.next_tape_id + self.k))
+            self.next_tape_id += self.k
+        return self.tape_tangent_ids[tape_id]
+
     def op_dad_tape_push(self, op, b):
         """Push the tangents after the value, when it has them; its pop takes them back."""
         self.clone(op, b)
         d = self.dots(op.operands[0])
-        self.tape_tangents[op.attrs.get("tape")] = d is not None
-        for t in d or []:
-            b.op("dad.tape_push", [t], tape=op.attrs.get("tape"))
+        tape_id = op.attrs.get("tape")
+        self.tape_tangents[tape_id] = d is not None
+        level = op.attrs.get("level", 0)
+        for t, tid in zip(d or [], self._tangent_tape_ids(tape_id)):
+            b.op("dad.tape_push", [t], tape=tid, level=level)
 
     def op_dad_tape_pop(self, op, b):
         r = op.results[0]
-        if self.tape_tangents.get(op.attrs.get("tape")):
+        tape_id = op.attrs.get("tape")
+        if self.tape_tangents.get(tape_id):
+            ids = self._tangent_tape_ids(tape_id)
             dots = [b.op("dad.tape_pop", [], [r.type], names=[_dot_name(r, j, self.k)],
-                         tape=op.attrs.get("tape")).results[0] for j in range(self.k)]
+                         tape=ids[self.k - 1 - j], level=op.attrs.get("level", 0)).results[0]
+                    for j in range(self.k)]
             self.tan[r] = dots[::-1]
         self.clone(op, b)
 

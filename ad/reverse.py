@@ -210,6 +210,7 @@ class _Reverse:
         self.tape_ids = max([op.attrs.get("tape", 0) for op in fn.walk()
                              if op.name.startswith("dad.tape_")] + [0])
         self.adjoint_pushed: dict = {}   # tape id -> its pop's reverse pushed an adjoint
+        self.derived_ids: dict = {}      # (purpose, tape id) -> id of a derived push/pop pair
         self.shadow_pushed: dict = {}    # tape id -> its push also pushed the array's shadow
 
     # ------------------------------------------------------------------ helpers
@@ -306,14 +307,17 @@ class _Reverse:
             return
         if n == "dad.tape_pop" and self.shadow_pushed.get(op.attrs.get("tape")):
             r = op.results[0]  # pushes were (array, shadow): the shadow comes off first
-            self.fwd_env[("shadow", r)] = b.op("dad.tape_pop", [], [r.type], **op.attrs).results[0]
+            self.fwd_env[("shadow", r)] = b.op(
+                "dad.tape_pop", [], [r.type], tape=self._paired_id(("shadow", op.attrs.get("tape"))),
+                level=op.attrs.get("level", 0)).results[0]
         new = b.op(n, [self.fwd_env[o] for o in op.operands], [r.type for r in op.results],
                    names=[r.name for r in op.results], **op.attrs)
         self._bind(op.results, new.results)
         if n == "dad.tape_push":
             v = op.operands[0]
             if isinstance(v.type, MemRefType) and self.active(v):
-                b.op("dad.tape_push", [self.fwd_env[("shadow", v)]], **op.attrs)
+                b.op("dad.tape_push", [self.fwd_env[("shadow", v)]],
+                     tape=self._paired_id(("shadow", op.attrs.get("tape"))), level=op.attrs.get("level", 0))
                 self.shadow_pushed[op.attrs.get("tape")] = True
         elif n == "memref.dealloc":
             self.fwd_deallocs[op.operands[0]] = new
@@ -410,17 +414,26 @@ class _Reverse:
     def rev_memref_dealloc(self, c, op):
         pass
 
+    def _paired_id(self, tape_id) -> int:
+        """A fresh id for a push/pop pair derived from the pair `tape_id` (ids stay unique)."""
+        if tape_id not in self.derived_ids:
+            self.tape_ids += 1
+            self.derived_ids[tape_id] = self.tape_ids
+        return self.derived_ids[tape_id]
+
     def rev_dad_tape_pop(self, c, op):
         """The value popped was the value pushed: send its adjoint back on the same tape."""
         r = op.results[0]
         if _is_float_scalar(r) and self.active(r):
-            c.b.op("dad.tape_push", [c.bar_or_zero(r)], **op.attrs)
+            c.b.op("dad.tape_push", [c.bar_or_zero(r)], tape=self._paired_id(("adj", op.attrs.get("tape"))),
+                   level=op.attrs.get("level", 0))
             self.adjoint_pushed[op.attrs.get("tape")] = True
 
     def rev_dad_tape_push(self, c, op):
         if self.adjoint_pushed.get(op.attrs.get("tape")):
             v = op.operands[0]
-            g = c.b.op("dad.tape_pop", [], [v.type], **op.attrs).results[0]
+            g = c.b.op("dad.tape_pop", [], [v.type], tape=self._paired_id(("adj", op.attrs.get("tape"))),
+                       level=op.attrs.get("level", 0)).results[0]
             c.acc(v, g)
 
     def rev_dad_undef(self, c, op):

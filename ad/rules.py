@@ -78,11 +78,12 @@ def mul(b, d, factor):
 
 
 def scale(b, d, factor):
-    """d * factor, but exactly 0 when d == 0 (factor may be inf or NaN there)."""
+    """d * factor, but exactly 0 when d == 0 (factor may be inf or NaN there): `dad.mulz`,
+    whose own derivative keeps the guard and every term (a `select` would lose the terms of
+    higher order where d is 0)."""
     if d is None:
         return None
-    zero = const(b, d, 0.0)
-    return b.select(b.cmpf("oeq", d, zero), zero, b.mulf(d, factor))
+    return b.one("dad.mulz", [d, factor], d.type)
 
 
 def unary(tangent_factor: Callable, safe: bool = False):
@@ -140,6 +141,14 @@ def _remf(b, args, y):
     trunc = b.mulf(b.math("sign", q), b.math("floor", b.math("absf", q)))
     return Rule(tangent=lambda d: add(b, d[0], neg(b, mul(b, d[1], trunc))),
                 adjoint=lambda g: [g, b.negf(b.mulf(g, trunc))])
+
+
+@derivative("dad.mulz")
+def _mulz(b, args, y):
+    # y = a * b guarded at a == 0: dy = mulz(da, b) + mulz(a, db)
+    a, f = args
+    return Rule(tangent=lambda d: add(b, scale(b, d[0], f), scale(b, a, d[1]) if d[1] is not None else None),
+                adjoint=lambda g: [scale(b, g, f), scale(b, g, a)])
 
 
 @derivative("arith.negf")

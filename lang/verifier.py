@@ -280,7 +280,7 @@ _RULES = {
     "dad.undef": _undef, "dad.check": _check,
     "dad.tape_push": _no_results, "dad.tape_pop": _undef,
 }
-_RULES.update({n: _float_binary for n in FLOAT_BINARY})
+_RULES.update({n: _float_binary for n in FLOAT_BINARY + ["dad.mulz"]})
 _RULES.update({n: _int_binary for n in INT_BINARY + INT_DIVISION + BOOL_BINARY})
 _RULES.update({"math." + n: _unary_same(_is_float, "a float") for n in MATH_UNARY})
 _RULES.update({"math." + n: _float_binary for n in MATH_BINARY})

@@ -51,6 +51,15 @@ def _float_binary(lw, op):
     return [[getattr(lw.b, _FBIN[op.name])(a, b, flags=_flags(op))]]
 
 
+@rule("dad.mulz")
+def _mulz(lw, op):
+    """a * b, but exactly 0 when a == 0."""
+    a, b = (lw.one(v) for v in op.operands)
+    zero = ir.Constant(a.type, 0.0)
+    prod = lw.b.fmul(a, b, flags=_flags(op))
+    return [[lw.b.select(lw.b.fcmp_ordered("==", a, zero), zero, prod)]]
+
+
 @rule("arith.negf")
 def _negf(lw, op):
     return [[lw.b.fneg(lw.one(op.operands[0]), flags=_flags(op))]]
