@@ -20,7 +20,15 @@ import pathlib
 
 import numpy as np
 
-DATA = pathlib.Path(os.environ.get("DAD_ADBENCH_DATA", "/work/shared/adbench"))
+def _data_dir() -> pathlib.Path:
+    """ADBench's files: $DAD_ADBENCH_DATA, else ../shared/adbench beside the repository."""
+    if os.environ.get("DAD_ADBENCH_DATA"):
+        return pathlib.Path(os.environ["DAD_ADBENCH_DATA"])
+    beside = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "adbench"
+    return beside if beside.is_dir() else pathlib.Path("/work/shared/adbench")
+
+
+DATA = _data_dir()
 
 
 def _tokens(path) -> list[str]:
