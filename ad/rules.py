@@ -83,6 +83,9 @@ def scale(b, d, factor):
     higher order where d is 0)."""
     if d is None:
         return None
+    op = factor.op
+    if op is not None and op.name == "arith.constant" and math.isfinite(op.attrs["value"]):
+        return b.mulf(d, factor)  # a finite factor: d == 0 gives a zero already
     return b.one("dad.mulz", [d, factor], d.type)
 
 
