@@ -27,13 +27,11 @@ written to `benchmarks/results/forward.md` and `benchmarks/results/forward.json`
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
 import pathlib
-import platform
 import re
 import sys
+
+from benchmarks._common import finish, machine_meta
 
 import numpy as np
 
@@ -209,7 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n, m = 10**6, 100
     rounds_jvp, rounds_jac = (5, 5) if args.quick else (21, 31)
-    import dad
 
     rows: list[dict] = []
     for title, fn, a in (("JVP / primal:", bench_jvp, (n, rounds_jvp)),
@@ -223,31 +220,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(r)
             print_row(r)
 
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            mm = re.search(r"model name\s*:\s*(.*)", f.read())
-            cpu = mm.group(1).strip() if mm else cpu
-    except OSError:
-        pass
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
-        "python": platform.python_version(), "numpy": np.__version__,
-        "dad": getattr(dad, "__version__", "?"), "n": n, "m": m, "rounds_jvp": rounds_jvp,
-        "rounds_jac": rounds_jac, "quick": args.quick,
-        "targets": {"jvp_over_primal_at_most": JVP_TARGET,
-                    "width1_over_vector_at_least": JACOBIAN_TARGET},
-    }
-    if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "forward.md").write_text(render_markdown(meta, rows))
-        (RESULTS / "forward.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-        print(f"written: {RESULTS / 'forward.md'} and forward.json", flush=True)
-    missed = [r["name"] for r in rows if r["met"] is False]
-    print(f"{sum(r['met'] is True for r in rows)} met, {len(missed)} missed, "
-          f"{sum(r['met'] is None for r in rows)} failed", flush=True)
-    return 0
+    meta = machine_meta(
+        n=n, m=m, rounds_jvp=rounds_jvp, rounds_jac=rounds_jac, quick=args.quick,
+        targets={"jvp_over_primal_at_most": JVP_TARGET,
+                 "width1_over_vector_at_least": JACOBIAN_TARGET})
+    return finish("forward", meta, rows, render_markdown(meta, rows), not args.no_write,
+                  not_run="failed")
 
 
 if __name__ == "__main__":

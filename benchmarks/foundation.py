@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import datetime
 import json
 import os
 import pathlib
-import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
+
+from benchmarks._common import finish, machine_meta
 import tempfile
 import textwrap
 import time
@@ -424,32 +423,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(r)
         print_row(r)
 
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"model name\s*:\s*(.*)", f.read())
-            cpu = m.group(1).strip() if m else cpu
-    except OSError:
-        pass
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
-        "python": platform.python_version(), "numpy": np.__version__, "dad": dad_version,
-        "c": c_note, "n": n, "rounds": rounds, "call_number": call_number,
-        "call_repeat": call_repeat, "compile_processes": processes, "quick": args.quick,
-        "targets": {"kernel_ratio_vs_c": KERNEL_TARGET, "call_ratio_vs_ctypes": CALL_TARGET,
-                    "compile_ms_per_30_lines": COMPILE_TARGET_MS_PER_30_LINES},
-    }
-    if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "foundation.md").write_text(render_markdown(meta, rows))
-        (RESULTS / "foundation.json").write_text(json.dumps({"meta": meta, "rows": rows},
-                                                            indent=1))
-        print(f"written: {RESULTS / 'foundation.md'} and foundation.json", flush=True)
-    missed = [r["name"] for r in rows if r["met"] is False]
-    print(f"{sum(r['met'] is True for r in rows)} met, {len(missed)} missed, "
-          f"{sum(r['met'] is None for r in rows)} skipped or failed", flush=True)
-    return 0
+    meta = machine_meta(
+        dad=dad_version, c=c_note, n=n, rounds=rounds, call_number=call_number,
+        call_repeat=call_repeat, compile_processes=processes, quick=args.quick,
+        targets={"kernel_ratio_vs_c": KERNEL_TARGET, "call_ratio_vs_ctypes": CALL_TARGET,
+                 "compile_ms_per_30_lines": COMPILE_TARGET_MS_PER_30_LINES})
+    return finish("foundation", meta, rows, render_markdown(meta, rows), not args.no_write,
+                  not_run="skipped or failed")
 
 
 if __name__ == "__main__":

@@ -22,14 +22,11 @@ table) and `benchmarks/results/higher.json` (every median and sample):
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
 import pathlib
-import platform
-import re
 import statistics
 import sys
+
+from benchmarks._common import finish, machine_meta
 import time
 import timeit
 
@@ -242,30 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in bench_hessian(mod, m, number, repeat):
         rows.append(r)
         print_row(r)
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            mm = re.search(r"model name\s*:\s*(.*)", f.read())
-            cpu = mm.group(1).strip() if mm else cpu
-    except OSError:
-        pass
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
-        "python": platform.python_version(), "numpy": np.__version__,
-        "dad": getattr(dad, "__version__", "?"), "n": n, "m": m, "rounds": rounds,
-        "number": number, "repeat": repeat, "quick": args.quick,
-        "targets": {"hvp_over_grad": HVP_TARGET, "hessian_dad_over_jax": HESSIAN_TARGET},
-    }
-    if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "higher.md").write_text(render_markdown(meta, rows))
-        (RESULTS / "higher.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-        print(f"written: {RESULTS / 'higher.md'} and higher.json", flush=True)
-    missed = [r["name"] for r in rows if r["met"] is False]
-    print(f"{sum(r['met'] is True for r in rows)} met, {len(missed)} missed, "
-          f"{sum(r['met'] is None for r in rows)} skipped", flush=True)
-    return 0
+    meta = machine_meta(
+        n=n, m=m, rounds=rounds, number=number, repeat=repeat, quick=args.quick,
+        targets={"hvp_over_grad": HVP_TARGET, "hessian_dad_over_jax": HESSIAN_TARGET})
+    return finish("higher", meta, rows, render_markdown(meta, rows), not args.no_write,
+                  not_run="skipped")
 
 
 if __name__ == "__main__":

@@ -19,14 +19,11 @@ and written to `benchmarks/results/reverse.md` and `benchmarks/results/reverse.j
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
 import pathlib
-import platform
-import re
 import statistics
 import sys
+
+from benchmarks._common import finish, machine_meta
 import time
 
 import numpy as np
@@ -222,7 +219,7 @@ def main(argv=None) -> int:
     n = 10**6
     rounds = 5 if args.quick else 21
     try:
-        import dad
+        import dad  # noqa: F401  (fail early with a message, not in the middle of a run)
     except Exception as e:  # pragma: no cover
         print(f"cannot import dad: {e}")
         return 1
@@ -235,30 +232,12 @@ def main(argv=None) -> int:
     for r in bench_jax(n, rounds):
         rows.append(r)
         print_row(r)
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            mm = re.search(r"model name\s*:\s*(.*)", f.read())
-            cpu = mm.group(1).strip() if mm else cpu
-    except OSError:
-        pass
-    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "dad": getattr(dad, "__version__", "?"), "n": n, "rounds": rounds,
-            "quick": args.quick,
-            "targets": {"grad_over_primal_empty_tape": EMPTY_TAPE_TARGET,
-                        "grad_over_primal_with_tape": TAPE_TARGET,
-                        "dad_over_jax": JAX_TARGET}}
-    if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "reverse.md").write_text(render_markdown(meta, rows))
-        (RESULTS / "reverse.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-        print(f"written: {RESULTS / 'reverse.md'} and reverse.json", flush=True)
-    missed = [r["name"] for r in rows if r["met"] is False]
-    print(f"{sum(r['met'] is True for r in rows)} met, {len(missed)} missed, "
-          f"{sum(r['met'] is None for r in rows)} skipped or failed", flush=True)
-    return 0
+    meta = machine_meta(
+        n=n, rounds=rounds, quick=args.quick,
+        targets={"grad_over_primal_empty_tape": EMPTY_TAPE_TARGET,
+                 "grad_over_primal_with_tape": TAPE_TARGET, "dad_over_jax": JAX_TARGET})
+    return finish("reverse", meta, rows, render_markdown(meta, rows), not args.no_write,
+                  not_run="skipped or failed")
 
 
 if __name__ == "__main__":

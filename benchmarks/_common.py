@@ -1,0 +1,56 @@
+"""What every benchmark module shares: the machine description and writing its results.
+
+`machine_meta(**extra)` is the `meta` dict of a results file (date, CPU, cores, versions)
+plus the benchmark's own settings; `finish(name, meta, rows, markdown, write)` writes
+`results/NAME.md` and `results/NAME.json` (unless `write` is false), prints the met/missed
+summary and returns the exit status (0: the benchmark ran; a missed target is reported,
+not an error).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import re
+
+import numpy as np
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            m = re.search(r"model name\s*:\s*(.*)", fh.read())
+            if m:
+                return m.group(1).strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def machine_meta(**extra) -> dict:
+    import dad
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
+        "python": platform.python_version(), "numpy": np.__version__,
+        "dad": getattr(dad, "__version__", "?"),
+    }
+    meta.update(extra)
+    return meta
+
+
+def finish(name: str, meta: dict, rows: list[dict], markdown: str, write: bool = True,
+           not_run: str = "skipped or failed") -> int:
+    if write:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"{name}.md").write_text(markdown)
+        (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        print(f"written: {RESULTS / (name + '.md')} and {name}.json", flush=True)
+    missed = [r["name"] for r in rows if r["met"] is False]
+    print(f"{sum(r['met'] is True for r in rows)} met, {len(missed)} missed, "
+          f"{sum(r['met'] is None for r in rows)} {not_run}", flush=True)
+    return 0
