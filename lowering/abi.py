@@ -15,7 +15,11 @@ Every IR value is a list of LLVM *components*: a scalar is one component; a
     re-running the (pure) function with an `errinfo` buffer when it passed none.
   - Otherwise: `NAME(components of each parameter..., out pointer per result,
     i64 *errinfo) -> i64` returns 0 or the error site; array results are copied into
-    caller-provided buffers of the declared shape.
+    caller-provided buffers of the declared shape. A caller may instead take an array
+    result itself (no copy): it passes a NULL out pointer, sets `errinfo[0]` to
+    `entry.HANDOVER` and gives `errinfo` 3 + (number of results) slots; slot `3 + k` then
+    receives the data pointer of result k, which the caller frees with `free(ptr - 16)`, or
+    0 when that result cannot be handed over (then it calls again with a buffer).
 The context `ctx` is `{i64 status, i64 detail0, i64 detail1, ptr alloc_list}` followed by
 `{ptr data, i64 size, i64 cap}` for each tape level (see `lowering.tape`) on the stack of
 the entry; all heap arrays of one call are linked in its list so an error frees them all.

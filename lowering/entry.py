@@ -135,6 +135,9 @@ def _report(e: _Entry, errinfo) -> ir.Value:
     return status
 
 
+HANDOVER = 0x68616E64  # errinfo[0] on entry: array results with a NULL out are handed over
+
+
 def _build_c_entry(ml, fn: Function) -> ir.Function:
     sig = parse_signature(fn.attrs["sig"])
     outs = [abi.elem_ptr_type(t) if isinstance(t, MemRefType) else abi.abi_scalar(t).as_pointer()
@@ -145,22 +148,44 @@ def _build_c_entry(ml, fn: Function) -> ir.Function:
     results = e.call()
     b = e.b
     out_ptrs, errinfo = e.rest[:-1], e.rest[-1]
-    for spec, t, comps, out in zip(sig.results, fn.result_types, results, out_ptrs):
-        if spec.rank == 0:
-            v = comps[0]
-            b.store(b.zext(v, I8) if v.type == I1 else v, out)
-            continue
+    missing = ml.site("MemoryError", "", "cannot allocate the result array")
+    handover_ok = None
+    if any(spec.rank for spec in sig.results):
+        with b.goto_entry_block():
+            request = b.alloca(I64)
+        b.store(I64(0), request)
+        with b.if_then(b.icmp_unsigned("!=", errinfo, ir.Constant(errinfo.type, None))):
+            b.store(b.load(errinfo), request)
+        handover_ok = b.icmp_signed("==", b.load(request), I64(HANDOVER))
+    rows = list(enumerate(zip(sig.results, fn.result_types, results, out_ptrs)))
+    for k, (spec, t, comps, out) in rows:  # every check first: nothing is handed over on error
         for axis, d in enumerate(spec.dims):
             want = e.dim_value(d)
             msg = (f"the returned array has size {{d0}} along axis {axis}, "
                    f"but the signature declares {d} = {{d1}}")
             e._require(b.icmp_signed("==", comps[1 + axis], want), msg, comps[1 + axis], want)
-        missing = ml.site("MemoryError", "", "cannot allocate the result array")
-        e._require(b.icmp_unsigned("!=", out, ir.Constant(out.type, None)), missing, I64(0), I64(0))
-        nbytes = I64(abi.ELEM_BYTES[t.elem.name])
-        for d in comps[1:]:
-            nbytes = b.mul(nbytes, d)
-        b.call(libc(ml.module, "memmove"), [b.bitcast(out, PTR), b.bitcast(comps[0], PTR), nbytes])
+        if spec.rank:
+            e._require(b.or_(b.icmp_unsigned("!=", out, ir.Constant(out.type, None)), handover_ok),
+                       missing, I64(0), I64(0))
+    for k, (spec, t, comps, out) in rows:
+        if spec.rank == 0:
+            v = comps[0]
+            b.store(b.zext(v, I8) if v.type == I1 else v, out)
+            continue
+        # out == NULL and errinfo[0] == HANDOVER: the caller takes the array itself (no copy):
+        # its data pointer goes to errinfo[3 + k], or 0 when it cannot be handed over
+        has_out = b.icmp_unsigned("!=", out, ir.Constant(out.type, None))
+        with b.if_else(has_out) as (copy, handover):
+            with copy:
+                nbytes = I64(abi.ELEM_BYTES[t.elem.name])
+                for d in comps[1:]:
+                    nbytes = b.mul(nbytes, d)
+                b.call(libc(ml.module, "memmove"), [b.bitcast(out, PTR), b.bitcast(comps[0], PTR), nbytes])
+            with handover:
+                slot = b.gep(errinfo, [I64(3 + k)])
+                data = b.bitcast(comps[0], PTR)
+                taken = b.call(ml.module.globals["dad_rt_unlink"], [e.ctx, data])
+                b.store(b.select(taken, b.ptrtoint(data, I64), I64(0)), slot)
     e.free_all(b)
     b.ret(I64(0))
     b.ret(_report(e, errinfo))  # error exit: report, free everything, return the site

@@ -56,9 +56,10 @@ def build(module: ir.Module) -> None:
     _build_alloc(module)
     _build_free(module)
     _build_free_all(module)
+    _build_unlink(module)
     from . import tape
     tape.build(module)
-    for name in ("dad_rt_alloc", "dad_rt_free", "dad_rt_free_all"):
+    for name in ("dad_rt_alloc", "dad_rt_free", "dad_rt_free_all", "dad_rt_unlink"):
         module.globals[name].attributes.add("noinline")
 
 
@@ -116,6 +117,45 @@ def _build_free(module):
             b.store(prev, _hdr_field(b, b.bitcast(nxt, HDR_PTR), 0))
         b.call(libc(module, "free"), [base])
     b.ret_void()
+
+
+def _build_unlink(module):
+    """`dad_rt_unlink(ctx, data) -> i1`: take an array out of the call's list (its memory is
+    handed to the caller, who frees `data - 16`); false when `data` is not in the list."""
+    fn = ir.Function(module, ir.FunctionType(I1, [CTX_PTR, PTR]), "dad_rt_unlink")
+    fn.linkage = "internal"
+    ctx, data = fn.args
+    entry = fn.append_basic_block("entry")
+    loop = fn.append_basic_block("loop")
+    step = fn.append_basic_block("step")
+    found = fn.append_basic_block("found")
+    missing = fn.append_basic_block("missing")
+    b = ir.IRBuilder(entry)
+    base = b.gep(data, [I64(-16)])
+    first = b.load(_head_ptr(b, ctx))
+    b.branch(loop)
+    b.position_at_end(loop)
+    cur = b.phi(PTR)
+    cur.add_incoming(first, entry)
+    b.cbranch(b.icmp_unsigned("==", cur, ir.Constant(PTR, None)), missing, step)
+    b.position_at_end(step)
+    nxt_of_cur = b.load(_hdr_field(b, b.bitcast(cur, HDR_PTR), 1))
+    cur.add_incoming(nxt_of_cur, step)
+    b.cbranch(b.icmp_unsigned("==", cur, base), found, loop)
+    b.position_at_end(found)
+    hdr = b.bitcast(base, HDR_PTR)
+    prev = b.load(_hdr_field(b, hdr, 0))
+    nxt = b.load(_hdr_field(b, hdr, 1))
+    with b.if_else(b.icmp_unsigned("!=", prev, ir.Constant(PTR, None))) as (then, other):
+        with then:
+            b.store(nxt, _hdr_field(b, b.bitcast(prev, HDR_PTR), 1))
+        with other:
+            b.store(nxt, _head_ptr(b, ctx))
+    with b.if_then(b.icmp_unsigned("!=", nxt, ir.Constant(PTR, None))):
+        b.store(prev, _hdr_field(b, b.bitcast(nxt, HDR_PTR), 0))
+    b.ret(ir.Constant(I1, 1))
+    b.position_at_end(missing)
+    b.ret(ir.Constant(I1, 0))
 
 
 def _build_free_all(module):

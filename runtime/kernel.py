@@ -15,10 +15,12 @@ from __future__ import annotations
 import builtins
 import ctypes
 import keyword
+import weakref
 
 import numpy as np
 
 from ..lang.signature import Signature, TypeSpec, parse_signature
+from ..lowering.entry import HANDOVER
 
 DTYPES = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}
 CTYPES = {"f64": ctypes.c_double, "f32": ctypes.c_float, "i64": ctypes.c_int64,
@@ -83,6 +85,30 @@ def alloc_out(shape, dtype):
         return None
 
 
+HANDOVER_BYTES = 1 << 18  # results from this size up are taken from the call, not copied
+_free = ctypes.CDLL(None).free
+_free.argtypes = [ctypes.c_void_p]
+_free.restype = None
+
+
+def alloc_big(shape, dtype):
+    """Like `alloc_out`, but None for a large result: the call hands its own buffer over."""
+    if all(d >= 0 for d in shape) and int(np.prod(shape)) * np.dtype(dtype).itemsize >= HANDOVER_BYTES:
+        return None
+    return alloc_out(shape, dtype)
+
+
+def adopt(ptr: int, shape, dtype):
+    """A NumPy array over memory a compiled call handed over (freed when the array dies),
+    or None when the call could not hand it over."""
+    if not ptr:
+        return None
+    count = int(np.prod(shape))
+    buf = (ctypes.c_char * max(1, count * np.dtype(dtype).itemsize)).from_address(ptr)
+    weakref.finalize(buf, _free, ptr - 16)
+    return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+
+
 def data_address(a) -> int:
     return 0 if a is None else a.ctypes.data
 
@@ -111,7 +137,8 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
     sig = parse_signature(sig_text)
     taken = {"self", "out", "np", "ctypes"}
     local = [_pyname(p.name, taken) for p in sig.params]
-    env: dict = {"np": np, "_as_array": as_array, "_alloc_out": alloc_out, "_data": data_address, "_check_bool": check_bool,
+    env: dict = {"np": np, "_as_array": as_array, "_alloc_out": alloc_out, "_data": data_address,
+                 "_alloc_big": alloc_big, "_adopt": adopt, "_HANDOVER": HANDOVER, "_check_bool": check_bool,
                  "_check_int": check_int, "_check_float": check_float,
                  "_raise": raise_error, "_sites": sites, "_ctypes": ctypes}
     arg_ctypes: list = []
@@ -172,7 +199,7 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
         if r.rank:
             env[f"_rdt{k}"] = DTYPES[r.dtype]
             shape = _out_shape(r, dims)
-            slow.append(f"    _o{k} = _alloc_out({shape}, _rdt{k}) if _outs is None else "
+            slow.append(f"    _o{k} = _alloc_big({shape}, _rdt{k}) if _outs is None else "
                         f"_outs[{array_results.index(k)}]")
             outs.append(f"_data(_o{k})")
         else:
@@ -195,9 +222,27 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
             result_exprs.append(conv.format(f"_o{k}"))
     ret = result_exprs[0] if len(result_exprs) == 1 and not sig.tuple_result else \
         "(" + ", ".join(result_exprs) + ("," if len(result_exprs) == 1 else "") + ")"
-    slow_call = [*slow, "    _err = (_ctypes.c_int64 * 3)()",
-                 f"    if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)",
-                 f"    return {ret}"]
+    nerr = 3 + len(sig.results)
+    slow_call = [*slow, f"    _err = (_ctypes.c_int64 * {nerr})()"]
+    if array_results:
+        handed = " or ".join(f"_o{k} is None" for k in array_results)
+        slow_call += [f"    _hand = {handed}", "    if _hand: _err[0] = _HANDOVER"]
+    slow_call.append(f"    if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)")
+    if array_results:
+        # taken over from the call; a result it could not hand over (the same array returned
+        # twice, say) makes the (pure) function run again into buffers of our own
+        slow_call += ["    if _hand:"]
+        for k in array_results:
+            shape = _out_shape(sig.results[k], dims)
+            slow_call.append(f"        _o{k} = _adopt(_err[{3 + k}], {shape}, _rdt{k}) if _o{k} is None else _o{k}")
+        missing = " or ".join(f"_o{k} is None" for k in array_results)
+        slow_call += [f"        if {missing}:"]
+        for k in array_results:
+            shape = _out_shape(sig.results[k], dims)
+            slow_call.append(f"            _o{k} = _alloc_out({shape}, _rdt{k})")
+        slow_call += [f"            _err = (_ctypes.c_int64 * {nerr})()",
+                      f"            if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)"]
+    slow_call.append(f"    return {ret}")
     if scalar:
         r = sig.results[0]
         sentinel = {"f64": "_r != _r", "f32": "_r != _r", "i64": "_r == -9223372036854775808",
