@@ -194,21 +194,24 @@ def _poly(b, z, coeffs):
     return acc
 
 
-def _build_digamma(module):
-    fn = ir.Function(module, ir.FunctionType(F64, [F64]), "dad_rt_digamma_f64")
+def _polygamma(module, name: str, term, reflection, series_value, combine, pole_value):
+    """The skeleton digamma and trigamma share: for x < 0.5 work at 1 - x (the reflection
+    formula), add `term(x)` while stepping x up to 10, then the asymptotic series; poles at
+    the non-positive integers. `reflection(b, x0)` gives the reflection term,
+    `series_value(b, x)` the series at x >= 10, and `combine(b, value, refl, neg)` the result
+    from the shifted value."""
+    fn = ir.Function(module, ir.FunctionType(F64, [F64]), name)
     fn.linkage = "internal"
     x0, = fn.args
-    tan = _declare(module, "tan", F64, [F64])
-    log = _declare(module, "log", F64, [F64])
     floor = module.declare_intrinsic("llvm.floor", [F64])
     entry = fn.append_basic_block("entry")
     b = ir.IRBuilder(entry)
-    # reflection for x < 0.5: psi(x) = psi(1 - x) - pi / tan(pi x); poles at non-positive integers
     neg = b.fcmp_ordered("<", x0, F64(0.5))
-    refl = b.select(neg, b.fdiv(F64(math.pi), b.call(tan, [b.fmul(F64(math.pi), x0)])), F64(0.0))
+    refl = b.select(neg, reflection(b, x0), F64(0.0))
     x1 = b.select(neg, b.fsub(F64(1.0), x0), x0)
     pole = b.and_(b.fcmp_ordered("<=", x0, F64(0.0)), b.fcmp_ordered("==", b.call(floor, [x0]), x0))
     loop = fn.append_basic_block("recur")
+    body = fn.append_basic_block("step")
     tail = fn.append_basic_block("series")
     b.branch(loop)
     b.position_at_end(loop)
@@ -216,62 +219,56 @@ def _build_digamma(module):
     acc = b.phi(F64)
     x.add_incoming(x1, entry)
     acc.add_incoming(F64(0.0), entry)
-    small = b.fcmp_ordered("<", x, F64(10.0))
-    body = fn.append_basic_block("step")
-    b.cbranch(small, body, tail)
+    b.cbranch(b.fcmp_ordered("<", x, F64(10.0)), body, tail)
     b.position_at_end(body)
-    acc.add_incoming(b.fsub(acc, b.fdiv(F64(1.0), x)), body)
+    acc.add_incoming(b.fadd(acc, term(b, x)), body)
     x.add_incoming(b.fadd(x, F64(1.0)), body)
     b.branch(loop)
     b.position_at_end(tail)
-    inv = b.fdiv(F64(1.0), x)
-    z = b.fmul(inv, inv)
-    # B_{2k} / (2k) for k = 1..7
-    series = _poly(b, z, [1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12])
-    val = b.fsub(b.fsub(b.call(log, [x]), b.fmul(F64(0.5), inv)), b.fmul(z, series))
-    val = b.fadd(val, acc)
-    val = b.fsub(val, refl)
-    b.ret(b.select(pole, F64(math.nan), val))
+    val = b.fadd(series_value(b, x), acc)
+    b.ret(b.select(pole, F64(pole_value), combine(b, val, refl, neg)))
+
+
+def _build_digamma(module):
+    # psi(x) = psi(x + 1) - 1/x;  psi(x) = psi(1 - x) - pi / tan(pi x)
+    tan = _declare(module, "tan", F64, [F64])
+    log = _declare(module, "log", F64, [F64])
+
+    def series(b, x):  # ln x - 1/(2x) - sum_k B_2k / (2k x^2k), k = 1..7
+        inv = b.fdiv(F64(1.0), x)
+        z = b.fmul(inv, inv)
+        terms = _poly(b, z, [1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12])
+        return b.fsub(b.fsub(b.call(log, [x]), b.fmul(F64(0.5), inv)), b.fmul(z, terms))
+
+    _polygamma(module, "dad_rt_digamma_f64",
+               term=lambda b, x: b.fneg(b.fdiv(F64(1.0), x)),
+               reflection=lambda b, x0: b.fdiv(F64(math.pi), b.call(tan, [b.fmul(F64(math.pi), x0)])),
+               series_value=series,
+               combine=lambda b, val, refl, neg: b.fsub(val, refl),
+               pole_value=math.nan)
 
 
 def _build_trigamma(module):
-    fn = ir.Function(module, ir.FunctionType(F64, [F64]), "dad_rt_trigamma_f64")
-    fn.linkage = "internal"
-    x0, = fn.args
+    # psi1(x) = psi1(x + 1) + 1/x^2;  psi1(x) = pi^2 / sin^2(pi x) - psi1(1 - x)
     sin = module.declare_intrinsic("llvm.sin", [F64])
-    floor = module.declare_intrinsic("llvm.floor", [F64])
-    entry = fn.append_basic_block("entry")
-    b = ir.IRBuilder(entry)
-    # reflection for x < 0.5: psi1(x) = pi^2 / sin^2(pi x) - psi1(1 - x)
-    neg = b.fcmp_ordered("<", x0, F64(0.5))
-    s = b.call(sin, [b.fmul(F64(math.pi), x0)])
-    refl = b.select(neg, b.fdiv(F64(math.pi ** 2), b.fmul(s, s)), F64(0.0))
-    x1 = b.select(neg, b.fsub(F64(1.0), x0), x0)
-    pole = b.and_(b.fcmp_ordered("<=", x0, F64(0.0)), b.fcmp_ordered("==", b.call(floor, [x0]), x0))
-    loop = fn.append_basic_block("recur")
-    tail = fn.append_basic_block("series")
-    b.branch(loop)
-    b.position_at_end(loop)
-    x = b.phi(F64)
-    acc = b.phi(F64)
-    x.add_incoming(x1, entry)
-    acc.add_incoming(F64(0.0), entry)
-    body = fn.append_basic_block("step")
-    b.cbranch(b.fcmp_ordered("<", x, F64(10.0)), body, tail)
-    b.position_at_end(body)
-    acc.add_incoming(b.fadd(acc, b.fdiv(F64(1.0), b.fmul(x, x))), body)
-    x.add_incoming(b.fadd(x, F64(1.0)), body)
-    b.branch(loop)
-    b.position_at_end(tail)
-    inv = b.fdiv(F64(1.0), x)
-    z = b.fmul(inv, inv)
-    # 1/x + 1/(2x^2) + sum_k B_2k / x^(2k+1)
-    series = _poly(b, z, [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6])
-    val = b.fadd(b.fadd(inv, b.fmul(F64(0.5), z)), b.fmul(b.fmul(z, inv), series))
-    val = b.fadd(val, acc)
-    # for x < 0.5 the value above is psi1(1 - x)
-    val = b.select(neg, b.fsub(refl, val), val)
-    b.ret(b.select(pole, F64(math.inf), val))
+
+    def reflection(b, x0):
+        s = b.call(sin, [b.fmul(F64(math.pi), x0)])
+        return b.fdiv(F64(math.pi ** 2), b.fmul(s, s))
+
+    def series(b, x):  # 1/x + 1/(2x^2) + sum_k B_2k / x^(2k+1)
+        inv = b.fdiv(F64(1.0), x)
+        z = b.fmul(inv, inv)
+        terms = _poly(b, z, [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6])
+        return b.fadd(b.fadd(inv, b.fmul(F64(0.5), z)), b.fmul(b.fmul(z, inv), terms))
+
+    _polygamma(module, "dad_rt_trigamma_f64",
+               term=lambda b, x: b.fdiv(F64(1.0), b.fmul(x, x)),
+               reflection=reflection,
+               series_value=series,
+               # for x < 0.5 the shifted value is psi1(1 - x)
+               combine=lambda b, val, refl, neg: b.select(neg, b.fsub(refl, val), val),
+               pole_value=math.inf)
 
 
 _ON_DEMAND = {"dad_rt_digamma_f64": _build_digamma, "dad_rt_trigamma_f64": _build_trigamma}
