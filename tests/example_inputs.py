@@ -143,3 +143,21 @@ def compile_function(name: str):
         mod = dad.compile("\n".join(defs[n] for n in need), filename=f"{INPUTS[name][0]}.dad")
         _compiled[name] = getattr(mod, name)
     return _compiled[name]
+
+
+# Functions no derivative test applies to (no float result, or no float parameter).
+NO_FLOAT_RESULT = {
+    "classify": "i64 result",
+    "cell_index": "i64 result",
+    "cells_spanned": "i64 result",
+    "int_clamp": "no float parameter, i64 result",
+    "int_distance": "no float parameter, i64 result",
+    "in_box": "bool result",
+    "first_negative": "i64 result",
+    "sign_changes": "i64 result",
+    "is_sorted": "bool result",
+    "trunc_and_round": "(i64, i64) result",
+    "divmod_floor": "no float parameter, (i64, i64) result",
+    "collatz_steps": "no float parameter, i64 result",
+    "histogram8": "i64[8] result",
+}

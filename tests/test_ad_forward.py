@@ -82,6 +82,7 @@ INPUTS = {k: v for k, v in example_inputs.INPUTS.items() if k != "f32_roundtrip"
 
 # Every other function of the examples, and why the forward-mode checks do not apply.
 NOT_APPLICABLE = {
+    **example_inputs.NO_FLOAT_RESULT,
     # ADBench problems: checked on ADBench's own inputs by tests/test_adbench.py (objectives
     # against NumPy, derivatives against finite differences and between modes)
     "gmm_objective": "tests/test_adbench.py", "ba_objective": "tests/test_adbench.py",
@@ -96,19 +97,6 @@ NOT_APPLICABLE = {
     "shape_of": "i64 results only",
     "kepler": "returns (f64, i64): jvp needs float results only",
     "kepler_many": "returns (f64[n], i64): jvp needs float results only",
-    "classify": "i64 result",
-    "cell_index": "i64 result",
-    "cells_spanned": "i64 result",
-    "int_clamp": "no float parameter, i64 result",
-    "int_distance": "no float parameter, i64 result",
-    "in_box": "bool result",
-    "first_negative": "i64 result",
-    "sign_changes": "i64 result",
-    "is_sorted": "bool result",
-    "trunc_and_round": "(i64, i64) result",
-    "divmod_floor": "no float parameter, (i64, i64) result",
-    "collatz_steps": "no float parameter, i64 result",
-    "histogram8": "i64[8] result",
     "f32_roundtrip": "checked separately (test_jvp_f32_roundtrip): its second result "
                      "f64(f32(x)) - x is a rounding error, so finite differences are noise",
 }

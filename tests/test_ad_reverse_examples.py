@@ -41,22 +41,10 @@ INPUTS = example_inputs.INPUTS
 # Every other function of the examples, and why neither check applies (vjp/jvp need float
 # results only, and need a float parameter).
 NOT_APPLICABLE = {
+    **example_inputs.NO_FLOAT_RESULT,
     "shape_of": "(i64, i64, i64) result, no float output",
     "kepler": "returns (f64, i64): vjp/jvp need float results only",
     "kepler_many": "returns (f64[n], i64): vjp/jvp need float results only",
-    "classify": "i64 result",
-    "cell_index": "i64 result",
-    "cells_spanned": "i64 result",
-    "int_clamp": "no float parameter, i64 result",
-    "int_distance": "no float parameter, i64 result",
-    "in_box": "bool result",
-    "first_negative": "i64 result",
-    "sign_changes": "i64 result",
-    "is_sorted": "bool result",
-    "trunc_and_round": "(i64, i64) result",
-    "divmod_floor": "no float parameter, (i64, i64) result",
-    "collatz_steps": "no float parameter, i64 result",
-    "histogram8": "i64[8] result",
 }
 F32 = {"mean_f32", "poly_f32", "f32_roundtrip"}
 
