@@ -850,26 +850,22 @@ class Checker:
         return None
 
     def b_matvec(self, e):
-        A_ = self._array_arg(e, e.args[0], "a 2-D float array", rank=2, floating=True)
-        x = self._array_arg(e, e.args[1], "a 1-D float array", rank=1, floating=True)
-        if ERROR in (A_, x):
-            return ERROR
-        if A_.elem != x.elem:
-            return self.err(e.span, f"type mismatch in 'matvec': {A_} and {x}")
-        if self._inner(e, A_.dims[1], x.dims[0], A_, x) is ERROR:
-            return ERROR
-        return Array(A_.elem, (A_.dims[0],))
+        return self._product(e, "matvec", rank_b=1)
 
     def b_matmul(self, e):
+        return self._product(e, "matmul", rank_b=2)
+
+    def _product(self, e, name: str, rank_b: int):
+        """matvec (A: 2-D, x: 1-D) and matmul (A, B: 2-D): inner dimensions agree."""
         A_ = self._array_arg(e, e.args[0], "a 2-D float array", rank=2, floating=True)
-        B = self._array_arg(e, e.args[1], "a 2-D float array", rank=2, floating=True)
+        B = self._array_arg(e, e.args[1], f"a {rank_b}-D float array", rank=rank_b, floating=True)
         if ERROR in (A_, B):
             return ERROR
         if A_.elem != B.elem:
-            return self.err(e.span, f"type mismatch in 'matmul': {A_} and {B}")
+            return self.err(e.span, f"type mismatch in '{name}': {A_} and {B}")
         if self._inner(e, A_.dims[1], B.dims[0], A_, B) is ERROR:
             return ERROR
-        return Array(A_.elem, (A_.dims[0], B.dims[1]))
+        return Array(A_.elem, (A_.dims[0],) + tuple(B.dims[1:]))
 
     def b_transpose(self, e):
         t = self.value(e.args[0])
