@@ -12,12 +12,23 @@ llvmlite in the process see LLVM's defaults: no vectorised epilogue loop after a
 loop (the remainder runs scalar; ~10% of optimisation and code generation time), and no loop
 strength reduction in the code generator (~25% of code generation time; x86 addressing
 modes make its rewrites mostly moot).
+
+Two settings serve run time, measured with `benchmarks/forward.py` and `foundation.py`:
+- in-order ("strict") floating-point reductions may be vectorised: a loop `s += t(i)` computes
+  its terms `t` in vector registers and adds them to `s` one by one in the original order, so
+  results stay bit for bit those of the scalar loop (the language forbids reassociating an
+  explicit loop) while the work besides the chain of additions runs on vectors; a tangent
+  loop with two sums (value and tangent) gains most;
+- every function says `"min-legal-vector-width"="0"` (what C compilers emit), so the code
+  generator keeps to the CPU's preferred vector width instead of also using 512-bit
+  registers for loads and shuffles on AVX-512 machines, which lowers the clock there.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes.util
 import functools
+import re
 import threading
 
 import llvmlite.binding as llvm
@@ -75,7 +86,8 @@ def shared_host_machine():
 
 
 # (setting while dad works, LLVM's default restored after): see the module docstring
-_OPTIMIZE_FLAGS = [("-enable-epilogue-vectorization=false", "-enable-epilogue-vectorization=true")]
+_OPTIMIZE_FLAGS = [("-enable-epilogue-vectorization=false", "-enable-epilogue-vectorization=true"),
+                   ("-force-ordered-reductions=true", "-force-ordered-reductions=false")]
 _CODEGEN_FLAGS = [("-disable-lsr", "-disable-lsr=false")]
 _flags_lock = threading.RLock()
 
@@ -108,8 +120,13 @@ def optimize(mod, tm) -> None:
         pb.getModulePassManager().run(mod, pb)
 
 
+_DEFINE = re.compile(r"^(define [^\n]*?)\s*\{$", re.M)
+FUNCTION_ATTRS = '"min-legal-vector-width"="0"'
+
+
 def parse(llvm_ir: str, tm):
     _init()
+    llvm_ir = _DEFINE.sub(lambda m: f"{m.group(1)} {FUNCTION_ATTRS} {{", llvm_ir)
     mod = llvm.parse_assembly(llvm_ir)
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
