@@ -1,7 +1,8 @@
 """The run-time support every compiled module carries with it, written as LLVM IR.
 
 - `dad_rt_alloc(ctx, nbytes) -> ptr`: zero-filled heap memory linked into the call's list
-  (a 16-byte header `{prev, next}` sits before the data); null when out of memory.
+  (a 16-byte header `{prev, next}` sits before the data); null when out of memory. Its
+  result is `noalias`, so LLVM knows a fresh array shares no memory with the arguments.
 - `dad_rt_free(ctx, ptr)`: unlinks and frees one array (null is ignored).
 - `dad_rt_free_all(ctx)`: frees everything still linked and the AD tape (end of an entry).
 - `dad_rt_digamma_f64(x)`, `dad_rt_trigamma_f64(x)`: digamma and trigamma (reflection,
@@ -41,6 +42,17 @@ def libc(module: ir.Module, name: str) -> ir.Function:
     return _declare(module, name, ret, args)
 
 
+def advise_huge(b: ir.IRBuilder, module: ir.Module, base, nbytes) -> None:
+    """From 2 MB up, ask for transparent huge pages on the whole 2 MB pages inside
+    [base, base + nbytes), so that first touches fault 2 MB at a time, not 4 KB."""
+    with b.if_then(b.icmp_unsigned(">=", nbytes, I64(HUGE))):
+        addr = b.ptrtoint(base, I64)
+        start = b.and_(b.add(addr, I64(HUGE - 1)), I64(-HUGE))
+        end = b.and_(b.add(addr, nbytes), I64(-HUGE))
+        with b.if_then(b.icmp_unsigned(">", end, start)):
+            b.call(libc(module, "madvise"), [b.inttoptr(start, PTR), b.sub(end, start), I32(14)])
+
+
 def _head_ptr(b: ir.IRBuilder, ctx):
     return b.gep(ctx, [I32(0), I32(3)])
 
@@ -73,6 +85,9 @@ def function(module: ir.Module, name: str) -> ir.Function:
 def _build_alloc(module):
     fn = ir.Function(module, ir.FunctionType(PTR, [CTX_PTR, I64]), "dad_rt_alloc")
     fn.linkage = "internal"
+    # like malloc's: no other pointer the caller holds reaches the data (the list in ctx
+    # reaches only the header, touched by the run-time helpers alone)
+    fn.return_value.add_attribute("noalias")
     ctx, nbytes = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     base = b.call(libc(module, "calloc"), [I64(1), b.add(nbytes, I64(16))])
@@ -86,13 +101,7 @@ def _build_alloc(module):
         with b.if_then(b.icmp_unsigned("!=", head, ir.Constant(PTR, None))):
             b.store(base, _hdr_field(b, b.bitcast(head, HDR_PTR), 0))
         b.store(base, head_slot)
-        # large arrays: ask for transparent huge pages, so first touches fault 2 MB at a time
-        with b.if_then(b.icmp_unsigned(">=", nbytes, I64(HUGE))):
-            addr = b.ptrtoint(base, I64)
-            start = b.and_(b.add(addr, I64(HUGE - 1)), I64(-HUGE))
-            end = b.and_(b.add(addr, b.add(nbytes, I64(16))), I64(-HUGE))
-            with b.if_then(b.icmp_unsigned(">", end, start)):
-                b.call(libc(module, "madvise"), [b.inttoptr(start, PTR), b.sub(end, start), I32(14)])
+        advise_huge(b, module, base, b.add(nbytes, I64(16)))
     data = b.gep(base, [I64(16)])
     b.ret(b.select(ok, data, ir.Constant(PTR, None)))
 

@@ -5,7 +5,8 @@ dimensions) and `%v = dad.tape_pop : T` takes them back in reverse order. Each o
 attribute (default 0) picks one of `abi.TAPE_LEVELS` stacks, so reverse mode applied to
 reverse-mode code records on a tape of its own. A stack lives in the context fields
 `data`, `size` (bytes in use) and `cap` of its level; it grows by doubling through
-`dad_rt_tape_grow` (MemoryError when that fails) and is freed with the call's arrays by
+`dad_rt_tape_grow` (MemoryError when that fails; from 2 MB up it asks for transparent huge
+pages, so a long tape faults its pages in 2 MB at a time) and is freed with the call's arrays by
 `dad_rt_free_all`, on every path. Being per call, it keeps compiled
 functions re-entrant and thread-safe.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from . import abi
+from . import abi, rtlib
 from .abi import CTX_PTR, F32, I1, I32, I64, I8, PTR
 from .rules import rule
 
@@ -56,6 +57,7 @@ def build(module: ir.Module) -> None:
     with b.if_then(ok):
         b.store(grown, _field(b, ctx, DATA))
         b.store(new_cap, _field(b, ctx, CAP))
+        rtlib.advise_huge(b, module, grown, new_cap)
     b.ret(ok)
 
 
