@@ -121,12 +121,12 @@ def cmd_emit(args) -> int:
         print(_select({f.name: print_function(f) for f in m}, args.function, derived), end="")
         return 0
     from .ad import ADError
-    from .runtime.compiler import compile_module, derive_all, optimize_ir
+    from .runtime.compiler import compile_module, derive_all, machine_ir, optimize_ir
     try:
         if args.stage in ("activity", "ad", "tape"):
             return _emit_derived(m, args)
         if args.stage == "opt-ir":
-            m = optimize_ir(derive_all(m))
+            m = machine_ir(optimize_ir(derive_all(m)))
             print(_select({f.name: print_function(f) for f in m}, args.function), end="")
             return 0
         cm = compile_module(m, filename=args.file)

@@ -242,7 +242,8 @@ def codegen(ir_module, *, name: str, source: str | None, filename: str = "<strin
     info = machine_info(triple, cpu)
     tm = make_machine(info)
     t0 = time.perf_counter()
-    lowered = lower_module(ir_module, info["triple"])
+    from .compiler import machine_ir
+    lowered = lower_module(machine_ir(ir_module), info["triple"])
     meta = module_metadata(ir_module, lowered, name=name, source=source, filename=filename,
                            fast_math=fast_math, machine=info)
     taken = {f["name"] for f in meta["functions"]}

@@ -1,7 +1,8 @@
 """The compile pipeline and the compiled-module object users get from `dad.compile`.
 
-`compile_module(ir_module)` optimises the IR with the default pass pipeline, lowers it to
-LLVM, optimises that for the host and loads it; the result is a `CompiledModule` whose
+`compile_module(ir_module)` optimises the IR with the default pass pipeline (the module kept
+as `ir_module`, which run-time derivations start from), lowers a copy put through the
+machine-only rewrites (`machine_ir`) to LLVM, optimises that for the host and loads it; the result is a `CompiledModule` whose
 attributes are `Kernel` callables, one per exported function. Each stage's text (IR,
 optimised IR, LLVM IR, assembly) stays available for `dadc emit` and for tests.
 """
@@ -20,6 +21,14 @@ from .kernel import make_kernel
 def optimize_ir(m: Module) -> Module:
     from ..lang.passes import default_pipeline, PassManager
     return PassManager(default_pipeline()).run(m)
+
+
+def machine_ir(m: Module) -> Module:
+    """A copy of `m` after the rewrites meant only for machine code (`machine_pipeline`):
+    what is lowered. `m` itself stays what run-time derivations start from."""
+    from ..lang.passes import machine_pipeline, PassManager
+    from ..lang.passes.util import clone_module
+    return PassManager(machine_pipeline()).run(clone_module(m))
 
 
 def _callees(m: Module, name: str, seen: set[str]) -> None:
@@ -67,7 +76,7 @@ class CompiledModule:
         self.source_ir = source_ir          # IR as emitted by the front end
         self.timings = dict(timings or {})
         t0 = time.perf_counter()
-        self.lowered = lower_module(ir_module, target.host_triple())
+        self.lowered = lower_module(machine_ir(ir_module), target.host_triple())
         t1 = time.perf_counter()
         self.jit = JitModule(self.lowered.llvm_ir)
         t2 = time.perf_counter()

@@ -4,7 +4,9 @@ Contract: every pass is a plain function `Module -> Module` named after what it 
 may rewrite the module in place and returns it); `PassManager(passes).run(module)` runs them
 in order and, when asked (tests, or the environment variable `DAD_VERIFY=1`), verifies the
 module before the first pass and after each one, naming the pass that broke it.
-`default_pipeline()` is the standard clean-up list run before and after AD.
+`default_pipeline()` is the standard clean-up list run before and after AD;
+`machine_pipeline()` the rewrites meant only for machine code (run on the copy that is
+lowered, so that derivations never see them); `lowering_pipeline()` is the two in turn.
 """
 from __future__ import annotations
 
@@ -12,13 +14,29 @@ from .bounds import elide_bounds_checks
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
+from .forward_stores import forward_stores
+from .licm import licm
 from .load_cse import load_cse
 from .manager import PassManager, PassVerifyError
+from .version_checks import version_checks
 
 
 def default_pipeline() -> list:
     return [constant_fold, cse, load_cse, dce, elide_bounds_checks, constant_fold, dce]
 
 
+def machine_pipeline() -> list:
+    """The rewrites meant only for machine code, run after AD and `default_pipeline` on the
+    copy of a module that is lowered (derivations never see their output)."""
+    return [licm, version_checks, forward_stores, cse, dce]
+
+
+def lowering_pipeline() -> list:
+    """Everything a module goes through on its way to machine code after AD."""
+    return default_pipeline() + machine_pipeline()
+
+
 __all__ = ["PassManager", "PassVerifyError", "default_pipeline", "constant_fold", "cse", "dce",
-           "elide_bounds_checks", "load_cse"]
+           "elide_bounds_checks", "forward_stores", "licm", "load_cse", "lowering_pipeline",
+           "machine_pipeline",
+           "version_checks"]

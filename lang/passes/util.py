@@ -5,12 +5,13 @@ an op's operands on demand, so a pass walking in program order replaces uses wit
 second walk (structured dominance puts every use after its definition). `const_of(v)` is
 the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_CONST`.
 `erase_result`/`erase_arg` drop one result or block argument and renumber the rest.
+`clone_op` deep-copies an op through a value map, `clone_module` a module; `defined_inside` lists a block's values.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from ..ir import Block, Function, Module, Op, Value
+from ..ir import Block, Function, Module, Op, Region, Value
 
 NOT_CONST = object()
 
@@ -81,3 +82,47 @@ def use_counts(block: Block, counts: dict[Value, int] | None = None) -> dict[Val
         for v in op.operands:
             counts[v] = counts.get(v, 0) + 1
     return counts
+
+
+def clone_op(op: Op, vmap: dict) -> Op:
+    """A deep copy of `op` (regions included) whose operands go through `vmap` (values not
+    in it are kept); the copy's results and block arguments are added to `vmap`."""
+    new = Op(op.name, [vmap.get(v, v) for v in op.operands], [r.type for r in op.results],
+             dict(op.attrs), (), [r.name for r in op.results])
+    for r, nr in zip(op.results, new.results):
+        vmap[r] = nr
+    for region in op.regions:
+        blk = region.block
+        nb = Block([a.type for a in blk.args], [a.name for a in blk.args])
+        for a, na in zip(blk.args, nb.args):
+            vmap[a] = na
+        for o in blk.ops:
+            nb.append(clone_op(o, vmap))
+        copy = Region(nb)
+        copy.parent = new
+        new.regions.append(copy)
+    return new
+
+
+def defined_inside(block: Block) -> set:
+    """Every value defined in `block` or below it (arguments and results)."""
+    vals = set(block.args)
+    for op in block.walk():
+        vals.update(op.results)
+        for r in op.regions:
+            vals.update(r.block.args)
+    return vals
+
+
+def clone_module(m: Module) -> Module:
+    """A deep copy of `m`'s functions (attributes shared by value; derivations not copied)."""
+    out = Module()
+    out.fast_math = m.fast_math
+    for f in m:
+        g = Function(f.name, f.param_types, f.result_types, [p.name for p in f.params],
+                     dict(f.attrs))
+        vmap = dict(zip(f.params, g.params))
+        for op in f.body.ops:
+            g.body.append(clone_op(op, vmap))
+        out.add(g)
+    return out

@@ -1,0 +1,130 @@
+"""version_checks: a loop whose bounds-checked accesses are all in range for its whole
+index range runs a copy without the checks.
+
+Why: a checked load or store is a compare and a branch to the error exit in every
+iteration, and a loop with such exits is not vectorised. Indices like `a * d + b` over a
+loop on `b` are beyond what `elide_bounds_checks` proves statically, but are easy to check
+once, before the loop.
+
+Contract: for an `scf.for` with a constant step `s > 0` and induction variable `iv`, take
+the checked `memref.load`/`memref.store` ops directly in its body block whose array is
+defined outside the loop and each of whose indices is affine, `c * iv + inv + k`
+(`lang.passes.affine`). Such an index stays, over the iterations `lb <= iv <= ub - 1`,
+between its values at the two ends. The loop becomes
+
+    scf.if (lb >= ub) or (for every such access and axis: 0 <= lo and hi < dim) {
+        the loop with those accesses unchecked
+    } else {
+        the loop as it was (it raises the error where it did)
+    }
+
+with `lo`/`hi` the index at the ends. Either branch computes what the loop computed; the
+unchecked copy runs only when no check could fail. Nested loops of the unchecked copy are
+versioned in turn; those of the original copy are left alone (it runs only on the way to
+an error). Run after AD (`lowering_pipeline`) and after `licm`, which makes invariant index
+parts visible as such.
+"""
+from __future__ import annotations
+
+from ..ir import BOOL, I64, Block, Function, Op, Region, replace_all_uses
+from .affine import affine, materialise
+from .util import NOT_CONST, clone_op, const_of, defined_inside, for_each_function
+
+ACCESS = ("memref.load", "memref.store")
+
+
+def _targets(loop: Op) -> list[tuple[int, Op, list]]:
+    """(position, op, index forms) of the checked accesses the loop can be versioned on."""
+    body = loop.regions[0].block
+    iv = body.args[0]
+    inside, memo = defined_inside(body), {}
+    found = []
+    for pos, op in enumerate(body.ops):
+        if op.name not in ACCESS or not op.attrs.get("checked", False):
+            continue
+        arr, idx = (op.operands[0], op.operands[1:]) if op.name == "memref.load" \
+            else (op.operands[1], op.operands[2:])
+        forms = [affine(i, iv, inside, memo) for i in idx]
+        if arr not in inside and all(f is not None for f in forms):
+            found.append((pos, op, forms))
+    return found
+
+
+def _condition(ops: list, loop: Op, targets) -> Op:
+    """Append to `ops` the i1 value 'every target access is in range, or no iteration'."""
+    lb, ub = loop.operands[:2]
+
+    def emit(name, operands, type_, **attrs):
+        op = Op(name, operands, [type_], attrs)
+        ops.append(op)
+        return op.result
+
+    zero = emit("arith.constant", [], I64, value=0)
+    one = emit("arith.constant", [], I64, value=1)
+    last = emit("arith.subi", [ub, one], I64)
+    ok = emit("arith.cmpi", [lb, ub], BOOL, pred="sge")
+    good = None
+    for _, op, forms in targets:
+        arr = op.operands[0 if op.name == "memref.load" else 1]
+        for axis, form in enumerate(forms):
+            lo_at, hi_at = (lb, last) if form[0] >= 0 else (last, lb)
+            lo = materialise(ops, form, lo_at)
+            hi = materialise(ops, form, hi_at)
+            dim = emit("memref.dim", [arr], I64, index=axis)
+            both = emit("arith.andi", [emit("arith.cmpi", [lo, zero], BOOL, pred="sge"),
+                                       emit("arith.cmpi", [hi, dim], BOOL, pred="slt")], BOOL)
+            good = both if good is None else emit("arith.andi", [good, both], BOOL)
+    return emit("arith.ori", [ok, good], BOOL)
+
+
+def _version(block: Block, pos: int, loop: Op) -> Op | None:
+    """Replace `loop` (at `pos` in `block`) by the versioned `scf.if`; return the fast copy."""
+    s = const_of(loop.operands[2])
+    if s is NOT_CONST or s <= 0:
+        return None
+    targets = _targets(loop)
+    if not targets:
+        return None
+    pre: list[Op] = []
+    cond = _condition(pre, loop, targets)
+    fast = clone_op(loop, {})
+    fbody = fast.regions[0].block
+    for p, _, _ in targets:
+        fbody.ops[p].attrs["checked"] = False
+    types = [r.type for r in loop.results]
+    then, other = Block(), Block()
+    choice = Op("scf.if", [cond], types, regions=[Region(then), Region(other)],
+                result_names=[r.name for r in loop.results])
+    for old, new in zip(loop.results, choice.results):
+        replace_all_uses(block, old, new)
+    then.append(fast)
+    then.append(Op("scf.yield", list(fast.results)))
+    other.append(loop)
+    other.append(Op("scf.yield", list(loop.results)))
+    for op in pre + [choice]:
+        op.parent = block
+    block.ops[pos:pos + 1] = pre + [choice]
+    return fast
+
+
+def _block(block: Block) -> None:
+    pos = 0
+    while pos < len(block.ops):
+        op = block.ops[pos]
+        if op.name == "scf.for":
+            fast = _version(block, pos, op)
+            if fast is not None:
+                pos = block.ops.index(fast.parent.parent.parent)  # the new scf.if
+                _block(fast.regions[0].block)
+                pos += 1
+                continue
+        for r in op.regions:
+            _block(r.block)
+        pos += 1
+
+
+def _function(f: Function) -> None:
+    _block(f.body)
+
+
+version_checks = for_each_function(_function, "version_checks")
