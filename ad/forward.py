@@ -7,7 +7,9 @@ parameters. With `width = k` every `wrt` parameter takes k tangents and every re
 k tangents (vector mode: k directions for the price of one primal), in the order
 `(results..., r1_dot_0..k-1, r2_dot_0..k-1, ...)`.
 
-Only active values (see `ad.activity`) get tangent code. Tangents of scalars are SSA values
+Only active values (see `ad.activity`) get tangent code. The additions a tangent rule emits
+for an op that may be reordered (`fastmath`, e.g. a builtin reduction's accumulation) may be
+reordered too: the tangent of such a sum is the same kind of sum. Tangents of scalars are SSA values
 named `%v.dot`; tangents of arrays are shadow arrays allocated, viewed, loaded, stored and
 freed alongside their primal. Structured ops carry tangents as extra loop-carried values or
 `scf.if` results. A call of an active function calls that function's own tangent function,
@@ -20,6 +22,10 @@ from ..lang.signature import Param, Signature, TypeSpec, parse_signature
 from .activity import Activity, analyze
 from .rules import NONDIFF, RULES
 from .signatures import ADError, derived_signature, unique_name
+
+
+# the ops a tangent of a sum is made of, which inherit the sum's licence to be reordered
+LINEAR_FLOAT = ("arith.addf", "arith.subf", "arith.negf")
 
 
 class _Forward:
@@ -80,6 +86,7 @@ class _Forward:
         rule = RULES[op.name](b, new.operands, new.results[0])
         ins = [self.dots(o) for o in op.operands]
         outs = []
+        start = len(b.block.ops)
         for j in range(self.k):
             t = rule.tangent([d[j] if d is not None else None for d in ins])
             if t is None:
@@ -89,6 +96,11 @@ class _Forward:
             outs.append(t)
         if len(outs) == self.k:
             self.tan[op.results[0]] = outs
+        fm = op.attrs.get("fastmath")
+        if fm is not None:  # the tangent of a reordered sum is a sum that may be reordered
+            for t in b.block.ops[start:]:
+                if t.name in LINEAR_FLOAT:
+                    t.attrs.setdefault("fastmath", fm)
 
     # ------------------------------------------------------------------ memory
     def op_memref_alloc(self, op, b):

@@ -9,14 +9,17 @@ What the reverse sweep needs. Each nested block (loop body, branch) is reversed 
 of its own, where the forward block's values are not visible. A value a derivative rule
 reads there is, in order of preference: visible (defined in an enclosing block; at the top
 level everything the forward sweep computed is visible), recomputed (cheap pure ops, and
-loads from arrays nothing ever stores into), or recorded: pushed on the call's tape at the
+loads from arrays nothing stores into from the top-level op holding the load on, so that
+they hold at the end of the forward sweep what the load saw), or recorded: pushed on the call's tape at the
 end of the forward block and popped at the start of its reverse block (LIFO order matches
 because the reverse sweep visits blocks in exactly the reverse order). Rules fetch operands
 lazily, so a value is recorded only when an adjoint actually reads it (`ad.rules.USES_RESULT`).
 
 Loops run backwards over their trip count (`scf.for`) or over an iteration count the forward
 sweep keeps (`scf.while`); adjoints of loop-carried values and of outer values used inside
-are carried by the reverse loop. `scf.if` reverses into an `scf.if` on the same condition.
+are carried by the reverse loop. The additions that sum an adjoint's contributions carry
+`fastmath = "reassoc nsz"` (the program fixes no order for them, nor the sign of a zero), so such sums in a reversed
+loop can be vectorised as partial sums. `scf.if` reverses into an `scf.if` on the same condition.
 Arrays: every active array has a zero-filled shadow; a load's reverse accumulates into the
 shadow, a store's reverse moves the shadow element into the stored value's adjoint and
 zeroes it (an overwritten element's history is carried by the tape of the loaded values,
@@ -143,7 +146,7 @@ class _Ctx:
         op = key.op
         if op is None:
             return None
-        if op.name == "memref.load" and self.rev.stable(op.operands[0]):
+        if op.name == "memref.load" and self.rev.unchanged_after(op):
             pass
         elif op.name not in CHEAP:
             return None
@@ -165,7 +168,7 @@ class _Ctx:
         cur = self.bar.get(v)
         if cur is None and not self.top and _block_of(v) is not self.old:
             raise ADError(f"internal error: adjoint of an outer value {v!r} is not carried")
-        self.bar[v] = g if cur is None else self.b.addf(cur, g)
+        self.bar[v] = g if cur is None else self.b.addf(cur, g, **ACC)
 
     def zero(self, t) -> Value:
         return self.b.const(0.0, t)
@@ -199,8 +202,18 @@ class _Reverse:
         self.fwd_blocks: dict[Block, Block] = {}
         self.fwd_deallocs: dict[Value, Op] = {}
         self.requested: set[Value] = set()
-        self.stored_classes = {act.find(op.operands[1 if op.name == "memref.store" else 1])
+        self.stored_classes = {act.find(op.operands[1])
                                for op in fn.walk() if op.name in ("memref.store", "memref.copy")}
+        # per top-level op: the classes stored from it to the end; and which one holds an op
+        self.stored_from: list[set] = []
+        self.top_of: dict[int, int] = {}
+        later: set = set()
+        for k in range(len(fn.body.ops) - 1, -1, -1):
+            for op in fn.body.ops[k].walk():
+                self.top_of[id(op)] = k
+                if op.name in ("memref.store", "memref.copy"):
+                    later.add(act.find(op.operands[1]))
+            self.stored_from.insert(0, set(later))
         self.ctxs: list[_Ctx] = []
         self.tape_ids = 0  # each push and its pop share a `tape` id (forward mode pairs them)
         # reverse mode of reverse-mode code records on the next tape level; the tape ops of
@@ -220,6 +233,14 @@ class _Reverse:
     def stable(self, arr: Value) -> bool:
         """Nothing ever stores into this array: a load from it can simply be repeated."""
         return self.act.find(arr) not in self.stored_classes
+
+    def unchanged_after(self, load: Op) -> bool:
+        """Nothing stores into the loaded array from the top-level op holding `load` on: the
+        array ends the forward sweep as `load` saw it, so the load can simply be repeated
+        (an array filled before a loop and only read by it is not recorded per iteration)."""
+        k = self.top_of.get(id(load))
+        return self.stable(load.operands[0]) or (
+            k is not None and self.act.find(load.operands[0]) not in self.stored_from[k])
 
     def request(self, arr: Value) -> None:
         """The reverse sweep reads `arr` (and so the arrays it views): keep them alive."""
@@ -382,7 +403,7 @@ class _Reverse:
             return
         sh = c.shadow(op.operands[0])
         idx = [c.get(i) for i in op.operands[1:]]
-        c.b.store(c.b.addf(c.b.load(sh, idx), g), sh, idx)
+        c.b.store(c.b.addf(c.b.load(sh, idx), g, **ACC), sh, idx)
 
     def rev_memref_store(self, c, op):
         v, arr = op.operands[0], op.operands[1]
@@ -678,6 +699,13 @@ class _Reverse:
                 what += " (checkpointed segment, recorded while replaying)"
             out.append((what, [f"{v.name or '?'}: {v.type}" for v in pushed], nbytes))
         return out
+
+
+# An adjoint is a sum of contributions whose order the program does not fix (a value used
+# in every iteration of a loop gets one per iteration): its additions may be reordered, which
+# lets a reversed loop's adjoint sums run as vector partial sums; and the sign of a zero sum
+# is free, so `0 + g` is `g` (an in-place update's adjoint then costs nothing).
+ACC = {"fastmath": "reassoc nsz"}
 
 
 def _bar_name(v: Value) -> str | None:

@@ -9,7 +9,8 @@ covers the whole catalogue.
 Semantics in brief (see docs/IR.md for the long form):
 - arith.*: scalar arithmetic; float ops are IEEE; integer ops wrap; `floordivsi`/`floormodsi`
   are Python's `//` and `%` and raise ZeroDivisionError (attr `loc`) on a zero divisor.
-  A float op may carry `fastmath = "reassoc"` (reductions may be reordered) or `"fast"`.
+  A float op may carry `fastmath = "reassoc"` (reductions may be reordered), `"reassoc nsz"`
+  (also the sign of a zero result is free: adjoint sums) or `"fast"`.
 - math.*: elementary functions of scalars (one operand unless noted: atan2, powf take two).
 - memref.*: arrays. `alloc(dims)` makes a zero-initialised heap array (ValueError on a
   negative dim, MemoryError on failure); `load`/`store` index with one i64 per dimension and

@@ -289,7 +289,7 @@ _RULES.update({"math." + n: _float_binary for n in MATH_BINARY})
 _TERMINATORS = {"scf.for": ("scf.yield",), "scf.if": ("scf.yield", "scf.yield"),
                 "scf.while": ("scf.condition", "scf.yield")}
 
-_FASTMATH = ("reassoc", "fast")
+_FASTMATH = ("reassoc", "reassoc nsz", "fast")
 
 
 # ----------------------------------------------------------------------------- walk

@@ -25,7 +25,7 @@ def rule(*names):
 
 def _flags(op):
     fm = op.attrs.get("fastmath")
-    return {"reassoc": ["reassoc"], "fast": ["fast"]}.get(fm, [])
+    return {"reassoc": ["reassoc"], "reassoc nsz": ["reassoc", "nsz"], "fast": ["fast"]}.get(fm, [])
 
 
 def _fast_kw(op):

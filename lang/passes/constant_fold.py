@@ -7,7 +7,7 @@ Contract (the result computes bit-for-bit what the input computes):
   64 bits; `floordivsi`/`floormodsi` by zero are left alone (they raise at run time);
   transcendental functions are not folded (their last bit depends on the libm);
 - identities, only where IEEE-exact: `x*1.0`, `1.0*x`, `x/1.0`, `x-0.0`, `x+(-0.0)`,
-  `-0.0+x` → x (never `x+0.0`: it turns -0.0 into 0.0); `x+0`, `x-0`, `x*1`, `x*0` on i64;
+  `-0.0+x` → x (never `x+0.0`: it turns -0.0 into 0.0); `x+0`, `x-0`, `x*1`, `x*0`, `x floordiv 1` on i64;
   `x and true`, `x or false`, `x xor false`, `x and false`, `x or true` on i1;
   `select(c, x, x)` → x;
 - `arith.select` with a constant condition → the chosen operand; `scf.if` with a constant
@@ -126,6 +126,7 @@ _UNITS = {
     "arith.mulf": ((1, 1.0), (0, 1.0)), "arith.divf": ((1, 1.0),),
     "arith.addf": ((1, -0.0), (0, -0.0)), "arith.subf": ((1, 0.0),),
     "arith.addi": ((1, 0), (0, 0)), "arith.subi": ((1, 0),), "arith.muli": ((1, 1), (0, 1)),
+    "arith.floordivsi": ((1, 1),),
     "arith.andi": ((1, True), (0, True)), "arith.ori": ((1, False), (0, False)),
     "arith.xori": ((1, False), (0, False)),
 }
