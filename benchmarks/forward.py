@@ -12,11 +12,12 @@ written to `benchmarks/results/forward.md` and `benchmarks/results/forward.json`
 2. Dense Jacobians R^100 -> R^100 with full coupling, by vector mode (`dad.jacobian`, the
    default width: k tangents per sweep) vs one tangent per sweep (`derive_kernel(...,
    width=1)`, 100 sweeps). Target: vector mode at least 3x faster. Both Jacobians are
-   checked to agree exactly. Two functions:
+   compared: bit for bit unless a builtin reduction's tangent sum (which may be reordered,
+   like the reduction) was vectorised differently for the two widths. Two functions:
    - `net`: three layers of `tanh(matvec(A, x))`. Its cost is the matvecs, which are linear:
-     a tangent matvec costs as much as the primal one, so sharing the primal among k
-     directions can save at most half of the width-1 work (<= 2x: the 3x target is out of
-     reach for this function by construction; reported anyway).
+     a tangent matvec costs as many flops as the primal one, so sharing the primal among k
+     directions saves at most half of the width-1 flops (about 2x: the 3x target is out of
+     reach for this function unless tangent matvecs get cheaper than matvecs; reported).
    - `recur`: a recurrence with sin/exp/log1p, where the primal (and the derivative factors
      cos, exp, 1/(1+u)) is most of the work and is shared by the k tangents.
    Both are built with `mode="forward"` (vector mode is what is measured). Diagnostics in
@@ -151,7 +152,9 @@ def bench_jacobian(m: int, rounds: int) -> list[dict]:
         res = interleaved_medians({"vector": lambda: Jk(*args), "width1": lambda: J1(*args),
                                    "sweeps": by_hand, "auto": lambda: Ja(*args)}, rounds)
         ratio = res["width1"]["median_s"] / res["vector"]["median_s"]
-        same = np.array_equal(Jk(*args), J1(*args))
+        JK, J1v = Jk(*args), J1(*args)
+        same = np.array_equal(JK, J1v)
+        rel = float(np.max(np.abs(JK - J1v)) / max(1e-300, float(np.max(np.abs(J1v)))))
         rows.append(_row(
             name=title, a_s=res["vector"]["median_s"], a_is=f"vector mode (k = {k})",
             b_s=res["width1"]["median_s"], b_is="width 1", ratio=ratio,
@@ -159,7 +162,10 @@ def bench_jacobian(m: int, rounds: int) -> list[dict]:
             met=ratio >= JACOBIAN_TARGET, samples={kk: r["samples_s"] for kk, r in res.items()},
             sweeps_from_python_s=res["sweeps"]["median_s"], auto_s=res["auto"]["median_s"],
             note=(f"{-(-m // k)} sweeps vs {m}; "
-                  + ("Jacobians agree bit for bit" if same else "JACOBIANS DIFFER")
+                  + ("Jacobians agree bit for bit" if same else
+                     f"Jacobians agree to {rel:.1e} (relative; a builtin reduction's tangent "
+                     f"sum may be reordered, differently per width)" if rel < 1e-12 else
+                     f"JACOBIANS DIFFER by {rel:.1e} (relative)")
                   + f"; diagnostic: the same {-(-m // k)} width-{k} tangent sweeps called from "
                   f"Python (no Jacobian driver, no scatter) take {_fmt_t(res['sweeps']['median_s'])}"
                   f"; `dad.jacobian` (mode auto, which picks forward here) takes "
