@@ -10,7 +10,8 @@ of its own, where the forward block's values are not visible. A value a derivati
 reads there is, in order of preference: visible (defined in an enclosing block; at the top
 level everything the forward sweep computed is visible), recomputed (cheap pure ops, and
 loads from arrays nothing stores into from the top-level op holding the load on, so that
-they hold at the end of the forward sweep what the load saw), or recorded: pushed on the call's tape at the
+they hold at the end of the forward sweep what the load saw), exported (a scalar of a branch
+nested only in branches: the forward `scf.if` yields it as an extra result), or recorded: pushed on the call's tape at the
 end of the forward block and popped at the start of its reverse block (LIFO order matches
 because the reverse sweep visits blocks in exactly the reverse order). Rules fetch operands
 lazily, so a value is recorded only when an adjoint actually reads it (`ad.rules.USES_RESULT`).
@@ -29,7 +30,7 @@ set of active arguments), which recomputes the callee's forward sweep.
 """
 from __future__ import annotations
 
-from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, Value
+from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
 from .checkpoint import eligible, segment
@@ -56,7 +57,7 @@ def _block_of(key) -> Block:
     tag, x = key[0], key[1]
     if tag == "shadow":
         return _block_of(x)
-    return x.parent  # ("count", while op), ("arg", call op, k)
+    return x.parent  # ("count", while op), ("arg", call op, k), ("export", if op, key)
 
 
 class _PrefixBuilder(Builder):
@@ -123,6 +124,8 @@ class _Ctx:
         else:
             v = self.recompute(key)
             if v is None:
+                v = self.export(key)
+            if v is None:
                 self.rev.tape_ids += 1
                 v = self.pre.op("dad.tape_pop", [], [self.rev.key_type(key)],
                                 names=[self.rev.key_name(key)], tape=self.rev.tape_ids,
@@ -158,6 +161,38 @@ class _Ctx:
                 self.env.setdefault(r, nr)
         return new.results[op.results.index(key)]
 
+    def export(self, key):
+        """A scalar of a branch whose enclosing blocks are all branches, up to the function
+        body: the forward `scf.if` also yields it (a zero from the other branch), and the
+        reverse takes that result from the block around the `scf.if`, with no tape."""
+        op = self.old.parent.parent if self.old.parent is not None else None
+        if op is None or op.name != "scf.if" or not isinstance(self.rev.key_type(key), ScalarType):
+            return None
+        ctx = self.parent
+        while not ctx.top:
+            up = ctx.old.parent.parent if ctx.old.parent is not None else None
+            if up is None or up.name != "scf.if":
+                return None
+            ctx = ctx.parent
+        new = self.rev.fwd_if[op]
+        t = self.rev.key_type(key)
+        for region, old in zip(new.regions, op.regions):
+            fb = region.block
+            if old.block is self.old:
+                v = self.fenv[key]
+            else:
+                zero = Op("arith.constant", [], [t], {"value": False if t.is_bool else
+                                                      (0.0 if t.is_float else 0)})
+                zero.parent = fb
+                fb.ops.insert(len(fb.ops) - 1, zero)
+                v = zero.result
+            fb.terminator.operands.append(v)
+        out = Value(t, self.rev.key_name(key), new, len(new.results))
+        new.results.append(out)
+        ekey = ("export", op, key)
+        self.rev.fwd_env[ekey] = out
+        return self.parent.get(ekey)
+
     def shadow(self, v: Value) -> Value:
         return self.get(("shadow", v))
 
@@ -183,6 +218,36 @@ class _Ctx:
             self.rev.reverse_op(self, op)
 
 
+class _Reuse(Builder):
+    """The builder a derivative rule of `op` gets: a math function of `op`'s operand that the
+    program itself computes where `op` can see it (the cos(x) beside a sin(x)) is taken from
+    the forward sweep instead of computed again."""
+
+    def __init__(self, ctx: "_Ctx", op: Op):
+        super().__init__(ctx.b.block)
+        self.ctx, self.of = ctx, op
+
+    def math(self, fn: str, *args, **kw) -> Value:
+        if len(args) == 1 and self.of.operands and not kw:
+            x = self.of.operands[0]
+            if args[0] is self.ctx.get(x):
+                for other in self.ctx.rev.math_users(x):
+                    if other.name == "math." + fn and _encloses(other.parent, self.of.parent):
+                        return self.ctx.get(other.results[0])
+        return super().math(fn, *args, **kw)
+
+
+def _encloses(outer: Block, inner: Block) -> bool:
+    """Is `outer` the block `inner` or a block around it?"""
+    while inner is not None:
+        if inner is outer:
+            return True
+        region = inner.parent
+        op = region.parent if region is not None else None
+        inner = op.parent if op is not None else None
+    return False
+
+
 class _ReplayEnv(dict):
     """Forward values while replaying inside the reverse sweep: the replay's own, or else
     whatever the reverse context can give."""
@@ -202,6 +267,8 @@ class _Reverse:
         self.fwd_blocks: dict[Block, Block] = {}
         self.fwd_deallocs: dict[Value, Op] = {}
         self.requested: set[Value] = set()
+        self.fwd_if: dict[Op, Op] = {}  # scf.if of the function -> its forward sweep copy
+        self._math_users: dict | None = None
         self.stored_classes = {act.find(op.operands[1])
                                for op in fn.walk() if op.name in ("memref.store", "memref.copy")}
         # per top-level op: the classes stored from it to the end; and which one holds an op
@@ -234,6 +301,15 @@ class _Reverse:
         """Nothing ever stores into this array: a load from it can simply be repeated."""
         return self.act.find(arr) not in self.stored_classes
 
+    def math_users(self, x: Value) -> list[Op]:
+        """The `math.*` ops of the function applied to `x`."""
+        if self._math_users is None:
+            self._math_users = {}
+            for op in self.fn.walk():
+                if op.name.startswith("math.") and len(op.operands) == 1:
+                    self._math_users.setdefault(op.operands[0], []).append(op)
+        return self._math_users.get(x, [])
+
     def unchanged_after(self, load: Op) -> bool:
         """Nothing stores into the loaded array from the top-level op holding `load` on: the
         array ends the forward sweep as `load` saw it, so the load can simply be repeated
@@ -261,12 +337,16 @@ class _Reverse:
         tag, x = key[0], key[1]
         if tag == "arg":
             return x.operands[key[2]].type
+        if tag == "export":
+            return self.key_type(key[2])
         return x.type if tag == "shadow" else I64
 
     def key_name(self, key):
         if isinstance(key, Value):
             return key.name
         tag, x = key[0], key[1]
+        if tag == "export":
+            return self.key_name(key[2])
         return f"{x.name}.bar" if tag == "shadow" and x.name else None
 
     # ------------------------------------------------------------------ forward sweep
@@ -302,6 +382,7 @@ class _Reverse:
                 y = old.terminator.operands
                 bb.yield_([self.fwd_env[v] for v in y] + [self._shadow_or_zero(bb, y[k]) for k in arrays])
             self._bind(op.results, new.results)
+            self.fwd_if[op] = new
             for i, k in enumerate(arrays):
                 self.fwd_env[("shadow", op.results[k])] = new.results[len(op.results) + i]
             return
@@ -392,7 +473,7 @@ class _Reverse:
         if g is None or not self.active(r):
             return
         y = c.get(r) if n in USES_RESULT else None
-        rule = RULES[n](c.b, _Args(c, op.operands), y)
+        rule = RULES[n](_Reuse(c, op), _Args(c, op.operands), y)
         for o, a in zip(op.operands, rule.adjoint(g)):
             c.acc(o, a)
 
