@@ -3,8 +3,8 @@
 `lower_module(m) -> Lowered` gives the LLVM IR text, the site table (site number → kind,
 location, message template with `{d0}`/`{d1}` placeholders) and the names of the exported
 functions whose entry returns a scalar directly (`lowering.entry`). Internal
-implementations are `internal` so LLVM may inline and drop them; only the entries are
-visible.
+implementations are `internal` so LLVM may inline and drop them (straight-line ones of up
+to `INLINE_OPS` ops always are, see `_straight`); only the entries are visible.
 """
 from __future__ import annotations
 
@@ -64,6 +64,8 @@ class ModuleLowering:
             llfn = ir.Function(self.module, abi.internal_function_type(fn.param_types, fn.result_types),
                                "dad.impl." + name)
             llfn.linkage = "internal"
+            if _straight(fn):
+                llfn.attributes.add("alwaysinline")
             self._internal[name] = llfn
         return self._internal[name]
 
@@ -98,3 +100,18 @@ def _mark_noalias(llfn: ir.Function, fn) -> None:
 
 def lower_module(m: Module, triple: str = "", data_layout: str = "") -> Lowered:
     return ModuleLowering(m, triple, data_layout).run()
+
+
+INLINE_OPS = 400  # a straight-line function up to this many ops is inlined at every call
+
+
+def _straight(fn) -> bool:
+    """No loops and small: inlined wherever it is called (a derived function called per
+    element of a loop, such as a vjp of a scalar function, then shares its caller's common
+    subexpressions: two sweeps with different cotangents share one forward computation)."""
+    n = 0
+    for op in fn.walk():
+        n += 1
+        if op.name in ("scf.for", "scf.while") or n > INLINE_OPS:
+            return False
+    return True
