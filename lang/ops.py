@@ -24,7 +24,10 @@ Semantics in brief (see docs/IR.md for the long form):
 - dad.mulz(a, b): `a * b`, except exactly 0 when `a == 0` (even if b is inf or NaN): how AD
   multiplies an incoming tangent or adjoint by a local derivative.
 - dad.undef: a value of any type that is never read. dad.tape_push(v) / dad.tape_pop: a
-  per-call LIFO stack the reverse mode records values on (any type, memrefs included). dad.check(cond) {kind, msg, loc}:
+  per-call LIFO stack the reverse mode records values on (any type, memrefs included);
+  machine IR only: `%base = dad.tape_reserve(trips) {level, bytes}` makes room for a loop's
+  records, `dad.tape_put(v, base, slot)` writes one at 8-byte slot `slot` past `base`, and
+  `dad.tape_commit(trips) {level, bytes}` adds them to the tape's size. dad.check(cond) {kind, msg, loc}:
   raises `kind` with `msg` when `cond` is false.
 """
 from __future__ import annotations
@@ -88,6 +91,9 @@ OPS.update({
     "dad.mulz": OpInfo(2),  # a * b, but exactly 0 when a == 0 (AD's zero-safe product)
     "dad.tape_push": OpInfo(1, pure=False),  # AD: push a value on the call's tape
     "dad.tape_pop": OpInfo(0, pure=False),   # AD: pop the last pushed value
+    "dad.tape_reserve": OpInfo(1, pure=False),  # machine IR: room for a loop's records
+    "dad.tape_put": OpInfo(3, pure=False),      # machine IR: a record at a reserved slot
+    "dad.tape_commit": OpInfo(1, pure=False),   # machine IR: the reserved records are in
     "dad.check": OpInfo(1, pure=False),
 })
 

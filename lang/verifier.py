@@ -278,7 +278,8 @@ _RULES = {
     "scf.for": _for, "scf.if": _if, "scf.while": _while,
     "scf.yield": _no_results, "scf.condition": _no_results,
     "dad.undef": _undef, "dad.check": _check,
-    "dad.tape_push": _no_results, "dad.tape_pop": _undef,
+    "dad.tape_push": _no_results, "dad.tape_pop": _undef, "dad.tape_reserve": _undef,
+    "dad.tape_put": _no_results, "dad.tape_commit": _no_results,
 }
 _RULES.update({n: _float_binary for n in FLOAT_BINARY + ["dad.mulz"]})
 _RULES.update({n: _int_binary for n in INT_BINARY + INT_DIVISION + BOOL_BINARY})

@@ -98,12 +98,9 @@ def _from_slot(b, s, t):
     return s
 
 
-@rule("dad.tape_push")
-def _push(lw, op):
+def _make_room(lw, op, level: int, nbytes) -> None:
+    """Grow the level's tape unless `nbytes` more fit (MemoryError when it cannot)."""
     b = lw.b
-    level = _level(op)
-    comps = lw.get(op.operands[0])
-    nbytes = I64(8 * len(comps))
     size = b.load(_field(b, lw.ctx, SIZE, level))
     cap = b.load(_field(b, lw.ctx, CAP, level))
     fits = b.icmp_unsigned("<=", b.add(size, nbytes), cap)
@@ -111,6 +108,53 @@ def _push(lw, op):
         grown = b.call(lw.m.module.globals["dad_rt_tape_grow"], [lw.ctx, I64(level), nbytes])
         site = lw.m.site("MemoryError", op.attrs.get("loc", ""), "out of memory for the AD tape")
         lw.check(grown, site)
+
+
+def _reserved_bytes(lw, op):
+    """`trips * bytes` of a reserve or commit (2**56 when that would not fit: MemoryError)."""
+    b = lw.b
+    trips = lw.one(op.operands[0])
+    per = int(op.attrs["bytes"])
+    big = b.icmp_unsigned(">", trips, I64((1 << 56) // per))
+    return b.select(big, I64(1 << 56), b.mul(trips, I64(per)))
+
+
+@rule("dad.tape_reserve")
+def _reserve(lw, op):
+    b = lw.b
+    level = _level(op)
+    _make_room(lw, op, level, _reserved_bytes(lw, op))
+    data = b.load(_field(b, lw.ctx, DATA, level))
+    return [[b.gep(data, [b.load(_field(b, lw.ctx, SIZE, level))])]]
+
+
+@rule("dad.tape_put")
+def _put(lw, op):
+    b = lw.b
+    comps = lw.get(op.operands[0])
+    slots = b.bitcast(lw.one(op.operands[1]), I64.as_pointer())
+    first = lw.one(op.operands[2])
+    for k, c in enumerate(comps):
+        b.store(_to_slot(b, c), b.gep(slots, [b.add(first, I64(k))]))
+    return None
+
+
+@rule("dad.tape_commit")
+def _commit(lw, op):
+    b = lw.b
+    field = _field(b, lw.ctx, SIZE, _level(op))
+    b.store(b.add(b.load(field), _reserved_bytes(lw, op)), field)
+    return None
+
+
+@rule("dad.tape_push")
+def _push(lw, op):
+    b = lw.b
+    level = _level(op)
+    comps = lw.get(op.operands[0])
+    nbytes = I64(8 * len(comps))
+    _make_room(lw, op, level, nbytes)
+    size = b.load(_field(b, lw.ctx, SIZE, level))
     data = b.load(_field(b, lw.ctx, DATA, level))
     slots = b.bitcast(b.gep(data, [size]), I64.as_pointer())
     for k, c in enumerate(comps):

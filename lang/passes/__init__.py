@@ -18,6 +18,7 @@ from .forward_stores import forward_stores
 from .licm import licm
 from .load_cse import load_cse
 from .manager import PassManager, PassVerifyError
+from .tape_reserve import tape_reserve
 from .version_checks import version_checks
 
 
@@ -28,7 +29,7 @@ def default_pipeline() -> list:
 def machine_pipeline() -> list:
     """The rewrites meant only for machine code, run after AD and `default_pipeline` on the
     copy of a module that is lowered (derivations never see their output)."""
-    return [licm, version_checks, forward_stores, cse, dce]
+    return [licm, version_checks, forward_stores, tape_reserve, cse, dce]
 
 
 def lowering_pipeline() -> list:
@@ -38,5 +39,5 @@ def lowering_pipeline() -> list:
 
 __all__ = ["PassManager", "PassVerifyError", "default_pipeline", "constant_fold", "cse", "dce",
            "elide_bounds_checks", "forward_stores", "licm", "load_cse", "lowering_pipeline",
-           "machine_pipeline",
+           "machine_pipeline", "tape_reserve",
            "version_checks"]
