@@ -34,6 +34,7 @@ def derive_kernel(kernel, kind: str, wrt=None, **options):
             return cache[key]
         source = kernel.module.ir_module
         m = parse_module(print_module(source))
+        m.fast_math = source.fast_math
         for f in m:
             f.attrs["internal"] = True
         name = f"{kernel.name}_{kind}"

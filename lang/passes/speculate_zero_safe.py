@@ -1,0 +1,175 @@
+"""speculate_zero_safe: a loop that only computes scalars runs first with plain products in
+place of AD's zero-safe ones, and again as it was only when a result came out NaN.
+
+Why: `dad.mulz(t, a)` (AD's product of a tangent or adjoint `t` by a local derivative `a`)
+is `t * a` except exactly 0 when `t == 0`, so that a `0 * inf` from a branch not taken never
+turns a derivative into NaN. That guard is a compare and a mask per product, a third or more
+of the work in a reduction's tangent loop. It changes a result only where `t == 0` and `a` is
+inf or NaN, and there the plain product is NaN.
+
+Contract: for an `scf.for` whose body (nested loops and branches included) has a `dad.mulz`
+and nothing but `arith.*`, `math.*`, `dad.mulz`, `dad.check`, `memref.load`, `memref.dim`,
+`scf.for`, `scf.if` and `scf.yield` ops (no stores, calls, allocations or tape), follow the
+values computed from the `dad.mulz` results ("tainted"). Each may only flow into
+`addf`/`subf`/`mulf`/`negf`/`extf`/`truncf`/`mulz`, the numerator of `divf`, a data operand
+of `select`, and `scf.yield`/loop-carried values; each of those gives NaN when an operand is
+NaN. So in the copy with `arith.mulf` in place of every `dad.mulz`, a tainted value differs
+from the original only by being NaN where the original is not, or by the sign of a zero.
+The loop becomes
+
+    %fast... = the copy
+    scf.if (some tainted result of %fast is NaN) { the loop as it was } else { %fast }
+
+The signs of zeros are kept out of sight: either every tainted result is a sum that starts
+at +0.0 and is only added to (never -0.0, so zero signs of its terms do not show; its order
+is free as any `reassoc` sum's), or, outside the loop, the tainted results flow only through
+the same ops into `func.return`, comparisons and one another (never into a divisor, a math
+function, a store or a call), so the function's results are those of the original up to the
+sign of a zero derivative, which the language leaves unspecified. Not run under
+`fast_math`, nor on a loop with an op marked `fastmath = "fast"` (either may fold the NaN
+test away). Machine pipeline only: derivations never
+see the copies.
+"""
+from __future__ import annotations
+
+import math
+
+from ..ir import BOOL, Block, Function, Module, Op, Region, replace_all_uses
+from .util import NOT_CONST, clone_op, const_of
+
+_BODY_OK = ("arith.", "math.")
+_BODY_OPS = {"dad.mulz", "dad.check", "memref.load", "memref.dim", "scf.for", "scf.if",
+             "scf.yield"}
+# Ops through which a tainted operand gives a tainted result (NaN in, NaN out; zero signs
+# only change zero signs).
+_THROUGH = {"arith.addf", "arith.subf", "arith.mulf", "arith.negf", "arith.extf",
+            "arith.truncf", "dad.mulz"}
+
+
+def _owner(block: Block) -> Op:
+    return block.parent.parent
+
+
+def _taint(root_ops, tainted: set, sinks: set, seed: bool) -> bool:
+    """Grow `tainted` to a fixed point over the ops `root_ops` walks (with `seed`, every
+    `dad.mulz` result is tainted); False when a tainted value reaches an op it may not
+    (`sinks` are the extra ops it may reach, as sinks)."""
+    changed = True
+    while changed:
+        changed = False
+        for op in root_ops():
+            hit = [i for i, v in enumerate(op.operands) if v in tainted]
+            if seed and op.name == "dad.mulz" and op.results[0] not in tainted:
+                tainted.add(op.results[0])
+                changed = True
+            if not hit:
+                continue
+            if op.name in _THROUGH or (op.name == "arith.divf" and hit == [0]) or \
+                    (op.name == "arith.select" and 0 not in hit):
+                new = list(op.results)
+            elif op.name == "scf.yield":
+                owner = _owner(op.parent)
+                new = [owner.results[i] for i in hit]
+                if owner.name == "scf.for":
+                    new += [op.parent.args[i + 1] for i in hit]
+            elif op.name == "scf.for" and min(hit) >= 3:
+                body = op.regions[0].block
+                new = [op.results[i - 3] for i in hit] + [body.args[i - 2] for i in hit]
+            elif op.name in sinks:
+                continue
+            else:
+                return False
+            for v in new:
+                if v not in tainted:
+                    tainted.add(v)
+                    changed = True
+    return True
+
+
+def _exact_sum(loop: Op, i: int) -> bool:
+    """Is loop result `i` a sum that starts at +0.0 and is only added to (`acc + v` at the
+    top of the body, `acc` used nowhere else)? Such a sum is never -0.0 (x + y is +0.0 when
+    it is zero, unless both are -0.0), so terms that differ only in the signs of zeros give
+    the same sum, in any order."""
+    init = const_of(loop.operands[3 + i])
+    if init is NOT_CONST or init != 0.0 or math.copysign(1.0, init) < 0:
+        return False
+    body = loop.regions[0].block
+    acc, y = body.args[i + 1], body.terminator.operands[i]
+    if y.op is None or y.op.name != "arith.addf" or y.op.parent is not body or \
+            acc not in y.op.operands:
+        return False
+    return sum(v is acc for o in body.walk() for v in o.operands) == 1
+
+
+def _speculate(f: Function, block: Block, pos: int, loop: Op) -> bool:
+    body_ops = list(loop.regions[0].block.walk())
+    if not any(o.name == "dad.mulz" for o in body_ops):
+        return False
+    if not all(o.name in _BODY_OPS or o.name.startswith(_BODY_OK) for o in body_ops):
+        return False
+    if any(o.attrs.get("fastmath") == "fast" for o in body_ops):  # may fold the NaN test
+        return False
+    tainted: set = set()
+    if not _taint(lambda: loop.regions[0].block.walk(), tainted, set(), True):
+        return False
+    outs = [i for i, r in enumerate(loop.results) if r in tainted]
+    if not outs or not all(loop.results[i].type.is_float for i in outs):
+        return False
+    if not all(_exact_sum(loop, i) for i in outs):
+        # Everywhere else, the loop's own body included (an enclosing loop may carry a
+        # result back into it); a result carried back in as an initial value is refused.
+        outside: set = {loop.results[i] for i in outs}
+        if not _taint(f.body.walk, outside, {"func.return", "arith.cmpf"}, False) or \
+                any(v in outside for v in loop.operands):
+            return False
+
+    fast = clone_op(loop, {})
+    for o in fast.walk():
+        if o.name == "dad.mulz":
+            o.name = "arith.mulf"
+    pre = [fast]
+    bad = None
+    for i in outs:
+        r = fast.results[i]
+        nan = Op("arith.cmpf", [r, r], [BOOL], {"pred": "uno"})
+        pre.append(nan)
+        if bad is not None:
+            pre.append(Op("arith.ori", [bad, nan.result], [BOOL]))
+        bad = pre[-1].result
+    then, other = Block(), Block()
+    choice = Op("scf.if", [bad], [r.type for r in loop.results],
+                regions=[Region(then), Region(other)],
+                result_names=[r.name for r in loop.results])
+    for old, new in zip(loop.results, choice.results):
+        replace_all_uses(block, old, new)
+    then.append(loop)
+    then.append(Op("scf.yield", list(loop.results)))
+    other.append(Op("scf.yield", list(fast.results)))
+    for op in pre + [choice]:
+        op.parent = block
+    block.ops[pos:pos + 1] = pre + [choice]
+    return True
+
+
+def _block(f: Function, block: Block) -> None:
+    pos = 0
+    while pos < len(block.ops):
+        op = block.ops[pos]
+        if op.name == "scf.for" and _speculate(f, block, pos, op):
+            pos = block.ops.index(op.parent.parent.parent) + 1   # past the new scf.if
+            continue
+        for r in op.regions:
+            _block(f, r.block)
+        pos += 1
+
+
+def speculate_zero_safe(module: Module) -> Module:
+    """Loops of scalars run with plain products first; the zero-safe loop only after a NaN."""
+    if not module.fast_math:
+        for f in module:
+            _block(f, f.body)
+    return module
+
+
+speculate_zero_safe.pass_name = "speculate_zero_safe"
