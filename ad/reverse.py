@@ -43,7 +43,7 @@ CHEAP = {"arith.constant", "arith.addf", "arith.subf", "arith.mulf", "arith.divf
          "arith.floordivsi", "arith.floormodsi",
          "arith.ori", "arith.xori", "arith.cmpf", "arith.cmpi", "arith.select", "arith.sitofp",
          "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui", "math.absf", "math.absi",
-         "memref.dim", "memref.row", "memref.slice", "memref.collapse", "dad.undef"}
+         "memref.dim", "memref.row", "memref.slice", "memref.collapse", "dad.undef", "dad.mulz"}
 VIEWS = ("memref.row", "memref.slice", "memref.collapse")
 
 
@@ -843,6 +843,7 @@ def _records(rev: "_Reverse", op: Op) -> bool:
 
 
 def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool):
+    primal = fn.name
     if fn.attrs.get("custom_of"):  # differentiate a call of it, so its rule is used
         from .custom import trampoline
         fn = trampoline(fn)
@@ -853,7 +854,8 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
     sig = derived_signature("vjp", parse_signature(fn.attrs["sig"]), wrt_names)
     params = list(fn.param_types) + list(fn.result_types)
     results = list(fn.result_types) + [p.type for p in wrt_vals]
-    attrs = {"sig": str(sig)}
+    # its first results are `primal(params...)`'s (lang.passes.reuse_calls relies on it)
+    attrs = {"sig": str(sig), "primal_of": primal}
     if internal:
         attrs["internal"] = True
     new = module.add(Function(new_name, params, results, [p.name for p in sig.params], attrs))

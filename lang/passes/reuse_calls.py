@@ -1,0 +1,71 @@
+"""reuse_calls: a call whose results an adjoint call computes again is dropped, and its
+results are taken from the adjoint call.
+
+Why: reverse mode reverses `%r = call @f(args)` as a forward call (for `%r`) and, in the
+reverse sweep, a call of `f`'s adjoint function, which runs `f`'s forward sweep again and
+returns `f`'s results before the adjoints. When `%r` is only needed after that adjoint call
+(e.g. a derived function that just calls another and returns its value, as the reverse of a
+`jvp` does), the first call is a whole forward sweep for nothing.
+
+Contract: in one block, `A = func.call @f(args)` followed by `B = func.call @g(args, bars)`
+where function `g` has `primal_of = "f"` (set by `ad.reverse`: its first results are `f`'s
+results for the same arguments), the same argument values, and:
+- no use of A's results between A and B;
+- the ops between A and B are `arith.*`, `memref.dim` or `memref.alloc` only (nothing that
+  could write an argument, raise an error first, or depend on A).
+Then every use of A's results becomes a use of B's first results, and A is erased. Functions
+are pure and deterministic, so B's first results are A's bit for bit, and if A would have
+raised, B raises the same error at a point with no side effect in between.
+"""
+from __future__ import annotations
+
+from ..ir import Block, Function, Module, replace_all_uses
+
+_BETWEEN = ("memref.dim", "memref.alloc")
+
+
+def _uses(op, values: set) -> bool:
+    return any(v in values for o in [op, *op.walk()] for v in o.operands)
+
+
+def _block(module: Module, block: Block) -> None:
+    pos = 0
+    while pos < len(block.ops):
+        a = block.ops[pos]
+        for r in a.regions:
+            _block(module, r.block)
+        if a.name == "func.call" and _reuse(module, block, pos, a):
+            continue
+        pos += 1
+
+
+def _reuse(module: Module, block: Block, pos: int, a) -> bool:
+    results = set(a.results)
+    for j in range(pos + 1, len(block.ops)):
+        b = block.ops[j]
+        if b.name == "func.call":
+            g = module.functions.get(b.attrs.get("callee"))
+            if g is not None and g.attrs.get("primal_of") == a.attrs.get("callee") and \
+                    b.operands[:len(a.operands)] == a.operands and \
+                    len(b.results) >= len(a.results) and not _uses(b, results):
+                for old, new in zip(a.results, b.results):
+                    replace_all_uses(block, old, new)
+                del block.ops[pos]
+                return True
+        if _uses(b, results) or not (b.name.startswith("arith.") or b.name in _BETWEEN):
+            return False
+    return False
+
+
+def _function(module: Module, f: Function) -> None:
+    _block(module, f.body)
+
+
+def reuse_calls(module: Module) -> Module:
+    """Drop calls whose results a later adjoint call of the same callee returns again."""
+    for f in module:
+        _function(module, f)
+    return module
+
+
+reuse_calls.pass_name = "reuse_calls"
