@@ -3,8 +3,8 @@ emitter.
 
 Contract: `BUILTINS[name]` gives the kind (which typing rule applies), the accepted number of
 positional arguments and, for math functions, the IR op of the scalar case. Typing rules live in
-`frontend.typecheck` (keyed by kind), lowering rules in `frontend.lower_builtins` (keyed by kind or
-name). Everything elementwise (`math1`, `math2`, binary `min`/`max`, `cast`) is applied per
+`frontend.typecheck_builtins` (keyed by kind), lowering rules in `frontend.lower_builtins` (keyed by
+kind or name). Everything elementwise (`math1`, `math2`, binary `min`/`max`, `cast`) is applied per
 element when given arrays.
 """
 from __future__ import annotations

@@ -6,8 +6,8 @@ returns a `CheckedProgram` holding each function's signature; it raises one `Com
 every mistake found, each at the offending expression. Rules: let/params/loop variables and
 size variables are immutable, element updates only on `var` arrays, no shadowing of a visible
 name, every path returns, int literals become floats where a float is expected and float
-literals take the float type of their context, size variables agree at calls. Builtin typing
-rules are a table keyed by `builtins.BUILTINS[name].kind`.
+literals take the float type of their context, size variables agree at calls. Builtin calls are
+typed by `frontend.typecheck_builtins`, a table keyed by `builtins.BUILTINS[name].kind`.
 """
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 from ..lang.signature import Param as SigParam, Signature
 from . import ast as A
-from .builtins import BUILTINS, CAST_TARGET, CONSTANTS, TRANSFORMS, is_elementwise_call
+from .builtins import BUILTINS, CONSTANTS, TRANSFORMS, is_elementwise_call
 from .diagnostics import Reporter
-from .types import (BOOL, ERROR, F32, F64, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Dyn, Scalar,
-                    Tuple, conflicting_dim, default, elem, from_spec, is_array, same_dim, spec)
+from .typecheck_builtins import builtin_call
+from .types import (BOOL, ERROR, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Dyn, Scalar, Tuple,
+                    conflicting_dim, default, elem, from_spec, is_array, same_dim, spec)
 
 ARITH = {"+", "-", "*", "/", "%", "**"}
 COMPARE = {"<", "<=", ">", ">=", "==", "!="}
@@ -692,7 +693,7 @@ class Checker:
             return self.user_call(e, self.functions[e.func])
         if e.func in BUILTINS:
             e.kind = "builtin"
-            return self.builtin_call(e, BUILTINS[e.func])
+            return builtin_call(self, e, BUILTINS[e.func])
         for a in e.args:
             self.value(a)
         if e.func in {d.name for d in self.prog.items}:
@@ -759,212 +760,6 @@ class Checker:
             return t
         results = [subst(t) for t in f.results]
         return Tuple(tuple(results)) if f.tuple_result else results[0]
-
-    # ------------------------------------------------------------------ builtins (table by kind)
-    def builtin_call(self, e: A.Call, sig):
-        n = len(e.args)
-        if n < sig.min_args or (sig.max_args is not None and n > sig.max_args):
-            for a in e.args:
-                self.value(a)
-            want = (f"{sig.min_args}" if sig.min_args == sig.max_args else
-                    f"{sig.min_args} or {sig.max_args}" if sig.max_args else f"at least {sig.min_args}")
-            return self.err(e.span, f"'{e.func}' takes {want} argument{'s' * (want != '1')}, got {n}")
-        for kw in e.kwargs:
-            if kw.name not in sig.kwargs:
-                self.err(kw.span, f"'{e.func}' has no keyword argument '{kw.name}'")
-                return ERROR
-        return getattr(self, "b_" + sig.kind)(e)
-
-    def _array_arg(self, e, a, what="an array", rank=None, floating=False):
-        t = self.value(a)
-        if t is ERROR:
-            return ERROR
-        if not isinstance(t, Array) or (rank is not None and t.rank != rank) or \
-                (floating and not t.elem.is_float) or t.elem.is_bool:
-            return self.err(a.span, f"'{e.func}' expects {what}, found {t}")
-        return t
-
-    def b_math1(self, e):
-        a = e.args[0]
-        t = self.infer(a)
-        if t is ERROR:
-            return ERROR
-        if isinstance(t, Tuple) or not elem(t).is_numeric:
-            return self.err(a.span, f"'{e.func}' expects a float argument, found {t}")
-        el = elem(t)
-        if el.is_int and not el.is_literal and e.func != "abs":
-            return self.err(a.span, f"'{e.func}' expects a float argument, found {t} (use float())")
-        if el == LIT_INT and e.func != "abs":
-            return LIT_FLOAT
-        return t
-
-    def b_math2(self, e):
-        lt, rt = self.infer(e.args[0]), self.infer(e.args[1])
-        if ERROR in (lt, rt):
-            return ERROR
-        for a, t in zip(e.args, (lt, rt)):
-            if isinstance(t, Tuple) or not elem(t).is_numeric or (elem(t).is_int and not elem(t).is_literal):
-                return self.err(a.span, f"'{e.func}' expects float arguments, found {t}")
-        r = self.arith(e.func, lt, rt, e.args[0], e.args[1], e.span)
-        if r is not ERROR and elem(r) == LIT_INT:
-            r = LIT_FLOAT
-        if isinstance(lt, Array) and isinstance(rt, Array) and any(not same_dim(a, b) for a, b in zip(lt.dims, rt.dims)):
-            e.info = "shape_check"
-        return r
-
-    def b_minmax(self, e):
-        if len(e.args) == 1:
-            t = self._array_arg(e, e.args[0], "a numeric array (or two scalars)")
-            return t.elem if t is not ERROR else ERROR
-        lt, rt = self.infer(e.args[0]), self.infer(e.args[1])
-        if ERROR in (lt, rt):
-            return ERROR
-        r = self.arith(e.func, lt, rt, e.args[0], e.args[1], e.span)
-        if isinstance(lt, Array) and isinstance(rt, Array) and any(not same_dim(a, b) for a, b in zip(lt.dims, rt.dims)):
-            e.info = "shape_check"
-        return r
-
-    def b_reduce(self, e):
-        t = self._array_arg(e, e.args[0], "a numeric array")
-        return t.elem if t is not ERROR else ERROR
-
-    def b_reduce_float(self, e):
-        t = self._array_arg(e, e.args[0], "a float array", floating=True)
-        return t.elem if t is not ERROR else ERROR
-
-    def b_dot(self, e):
-        a = self._array_arg(e, e.args[0], "float arrays", floating=True)
-        b = self._array_arg(e, e.args[1], "float arrays", floating=True)
-        if ERROR in (a, b):
-            return ERROR
-        r = self.arith("dot", a, b, e.args[0], e.args[1], e.span)
-        if r is not ERROR and any(not same_dim(x, y) for x, y in zip(a.dims, b.dims)):
-            e.info = "shape_check"
-        return a.elem if r is not ERROR else ERROR
-
-    def _inner(self, e, da, db, ta, tb):
-        if conflicting_dim(da, db):
-            return self.err(e.span, f"shape mismatch in '{e.func}': {ta} and {tb}")
-        if not same_dim(da, db):
-            e.info = "shape_check"
-        return None
-
-    def b_matvec(self, e):
-        return self._product(e, "matvec", rank_b=1)
-
-    def b_matmul(self, e):
-        return self._product(e, "matmul", rank_b=2)
-
-    def _product(self, e, name: str, rank_b: int):
-        """matvec (A: 2-D, x: 1-D) and matmul (A, B: 2-D): inner dimensions agree."""
-        A_ = self._array_arg(e, e.args[0], "a 2-D float array", rank=2, floating=True)
-        B = self._array_arg(e, e.args[1], f"a {rank_b}-D float array", rank=rank_b, floating=True)
-        if ERROR in (A_, B):
-            return ERROR
-        if A_.elem != B.elem:
-            return self.err(e.span, f"type mismatch in '{name}': {A_} and {B}")
-        if self._inner(e, A_.dims[1], B.dims[0], A_, B) is ERROR:
-            return ERROR
-        return Array(A_.elem, (A_.dims[0],) + tuple(B.dims[1:]))
-
-    def b_transpose(self, e):
-        t = self.value(e.args[0])
-        if t is ERROR:
-            return ERROR
-        if not isinstance(t, Array) or t.rank != 2:
-            return self.err(e.args[0].span, f"'transpose' expects a 2-D array, found {t}")
-        return Array(t.elem, (t.dims[1], t.dims[0]))
-
-    def b_outer(self, e):
-        a = self._array_arg(e, e.args[0], "1-D float arrays", rank=1, floating=True)
-        b = self._array_arg(e, e.args[1], "1-D float arrays", rank=1, floating=True)
-        if ERROR in (a, b):
-            return ERROR
-        if a.elem != b.elem:
-            return self.err(e.span, f"type mismatch in 'outer': {a} and {b}")
-        return Array(a.elem, (a.dims[0], b.dims[0]))
-
-    def b_size(self, e):
-        t = self.value(e.args[0])
-        if t is ERROR:
-            return ERROR
-        rank = 2 if e.func in ("rows", "cols") else None
-        if not isinstance(t, Array) or (rank and t.rank != rank):
-            return self.err(e.args[0].span, f"'{e.func}' expects {'a 2-D array' if rank else 'an array'}, found {t}")
-        return I64
-
-    def _dtype(self, e, default_=F64):
-        for kw in e.kwargs:
-            if kw.name == "dtype":
-                if isinstance(kw.value, A.Name) and kw.value.id in SCALARS:
-                    kw.value.ty = SCALARS[kw.value.id]
-                    return SCALARS[kw.value.id]
-                name = kw.value.id if isinstance(kw.value, A.Name) else "?"
-                self.err(kw.value.span, f"unknown dtype '{name}' (expected f64, f32, i64 or bool)")
-                return ERROR
-        return default_
-
-    def _dims(self, args):
-        dims, ok = [], True
-        for a in args:
-            t = self.infer(a)
-            if t is ERROR:
-                ok = False
-                continue
-            if t not in (I64, LIT_INT):
-                self.fix(a, None)
-                self.err(a.span, f"an array size must be i64, found {a.ty}")
-                ok = False
-                continue
-            self.fix(a, I64)
-            dims.append(self.dim_of(a))
-        return tuple(dims) if ok else ERROR
-
-    def b_make(self, e):
-        dt = self._dtype(e)
-        dims = self._dims(e.args)
-        if ERROR in (dt, dims):
-            return ERROR
-        return Array(dt, dims)
-
-    def b_full(self, e):
-        dt = self._dtype(e)
-        dims = self._dims(e.args[:-1])
-        if ERROR in (dt, dims):
-            self.value(e.args[-1])
-            return ERROR
-        self.expect(e.args[-1], dt, "fill value")
-        return Array(dt, dims)
-
-    def b_copy(self, e):
-        t = self.value(e.args[0])
-        if t is ERROR:
-            return ERROR
-        if not isinstance(t, Array):
-            return self.err(e.args[0].span, f"'copy' expects an array, found {t}")
-        return t
-
-    def b_select(self, e):
-        c, a, b = e.args
-        ct = self.value(c)
-        if ct is not ERROR and ct != BOOL:
-            self.err(c.span, f"the condition of 'select' must be bool, found {ct}")
-        at, bt = self.infer(a), self.infer(b)
-        if ERROR in (at, bt, ct):
-            return ERROR
-        if is_array(at) or is_array(bt) or isinstance(at, Tuple) or isinstance(bt, Tuple):
-            return self.err(e.span, f"'select' expects scalars, found {at} and {bt}")
-        return self.unify_scalars(at, bt, a, b, e.span, "'select'")
-
-    def b_cast(self, e):
-        t = self.value(e.args[0])
-        if t is ERROR:
-            return ERROR
-        if not isinstance(t, Scalar):
-            return self.err(e.args[0].span, f"'{e.func}' expects a scalar, found {t}")
-        if t.is_bool and e.func != "int":
-            return self.err(e.args[0].span, f"'{e.func}' cannot convert bool (use select)")
-        return SCALARS[CAST_TARGET[e.func]]
 
     # ------------------------------------------------------------------ symbolic dims
     def dim_of(self, e: A.Expr):
