@@ -310,13 +310,14 @@ class _Reverse:
                     self._math_users.setdefault(op.operands[0], []).append(op)
         return self._math_users.get(x, [])
 
-    def unchanged_after(self, load: Op) -> bool:
-        """Nothing stores into the loaded array from the top-level op holding `load` on: the
-        array ends the forward sweep as `load` saw it, so the load can simply be repeated
-        (an array filled before a loop and only read by it is not recorded per iteration)."""
+    def unchanged_after(self, load: Op, arr: Value | None = None) -> bool:
+        """Nothing stores into the loaded array (or `arr`, an array operand of `load`) from
+        the top-level op holding `load` on: the array ends the forward sweep as `load` saw
+        it, so the load can simply be repeated (an array filled before a loop and only read
+        by it is not recorded per iteration), and a call reading it needs no copy of it."""
+        arr = load.operands[0] if arr is None else arr
         k = self.top_of.get(id(load))
-        return self.stable(load.operands[0]) or (
-            k is not None and self.act.find(load.operands[0]) not in self.stored_from[k])
+        return self.stable(arr) or (k is not None and self.act.find(arr) not in self.stored_from[k])
 
     def request(self, arr: Value) -> None:
         """The reverse sweep reads `arr` (and so the arrays it views): keep them alive."""
@@ -432,9 +433,11 @@ class _Reverse:
                                                           **op.attrs).results[0]
         elif n == "func.call":
             for k, o in enumerate(op.operands):
-                # an array argument written after the call: its adjoint call needs it as it
-                # was, so keep a copy (freed in the reverse sweep)
-                if isinstance(o.type, MemRefType) and not self.stable(o) and self._call_active(op):
+                # an array argument written after the call (from the top-level op holding
+                # it on): its adjoint call needs it as it was, so keep a copy (freed in the
+                # reverse sweep)
+                if isinstance(o.type, MemRefType) and not self.unchanged_after(op, o) and \
+                        self._call_active(op):
                     arg = new.operands[k]
                     snap = _zeros_like(b, arg, None)
                     b.op("memref.copy", [arg, snap])
