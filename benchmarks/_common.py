@@ -38,6 +38,7 @@ def machine_meta(**extra) -> dict:
         "cpu": cpu_name(), "machine": platform.machine(), "cores": os.cpu_count(),
         "python": platform.python_version(), "numpy": np.__version__,
         "dad": getattr(dad, "__version__", "?"),
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
     }
     meta.update(extra)
     return meta

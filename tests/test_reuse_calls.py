@@ -117,3 +117,52 @@ def test_a_result_used_before_the_adjoint_call_keeps_the_call():
     # and the values are those of the program as written: f(3) = 9, f'(3) * cotangent
     c = compile_module(parse_module(HAND))
     assert c.g(3.0) == (9.0, 60.0) and c.h(3.0) == (9.0, 6.0)
+
+
+def test_unused_results_of_internal_functions_are_not_computed():
+    """grad(f) drops f's value: its adjoint function stops returning (and computing) it;
+    value_and_grad keeps it."""
+    from dad.frontend import compile_to_ir
+    from dad.lang.printer import print_function
+    from dad.runtime.compiler import derive_all, optimize_ir
+
+    def vjp_of(extra):
+        m = machine_ir(optimize_ir(derive_all(compile_to_ir(ROSEN + extra, "rosen.dad"))))
+        return m.functions["rosen.vjp.x"]
+
+    vjp = vjp_of("fn rg = grad(rosen);\n")
+    assert len(vjp.result_types) == 1
+    first = print_function(vjp).split("scf.for")[1].split("}")[0]
+    assert "arith.addf" not in first and "arith.mulf" not in first  # the value's sum is gone
+    assert len(vjp_of("fn rv = value_and_grad(rosen);\n").result_types) == 2
+    mod = dad.compile(ROSEN + "fn rg = grad(rosen);\nfn rv = value_and_grad(rosen);\n",
+                      filename="rosen.dad")
+    x = np.random.default_rng(8).uniform(-2.0, 2.0, 40)
+    g = mod.rg(x)
+    v, g2 = mod.rv(x)
+    np.testing.assert_array_equal(g, g2)
+    assert v == mod.rosen(x)
+    want = np.zeros_like(x)   # the analytic gradient
+    want[:-1] += -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
+    want[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
+    np.testing.assert_allclose(g, want, rtol=1e-13, atol=1e-12)
+
+
+def test_pruning_drops_unused_results_only():
+    from dad.lang.passes import prune_results
+    src = """
+func.func @f(%x: f64) -> (f64, f64) attributes {internal = true, sig = "(x: f64) -> (f64, f64)"} {
+  %0 = arith.mulf %x, %x : f64
+  %1 = arith.addf %x, %x : f64
+  func.return %0, %1 : ()
+}
+
+func.func @g(%x: f64) -> f64 attributes {sig = "(x: f64) -> f64"} {
+  %0, %1 = func.call %x {callee = "f"} : (f64, f64)
+  func.return %1 : ()
+}
+"""
+    m = prune_results(parse_module(src))
+    assert len(m.functions["f"].result_types) == 1
+    from dad.runtime.compiler import compile_module
+    assert compile_module(parse_module(src)).g(3.0) == 6.0

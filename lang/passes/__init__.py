@@ -19,6 +19,7 @@ from .licm import licm
 from .load_cse import load_cse
 from .move_copies import move_copies
 from .manager import PassManager, PassVerifyError
+from .prune_results import prune_results
 from .reuse_calls import reuse_calls
 from .speculate_zero_safe import speculate_zero_safe
 from .tape_reserve import tape_reserve
@@ -32,7 +33,7 @@ def default_pipeline() -> list:
 def machine_pipeline() -> list:
     """The rewrites meant only for machine code, run after AD and `default_pipeline` on the
     copy of a module that is lowered (derivations never see their output)."""
-    return [move_copies, reuse_calls, licm, version_checks, forward_stores, speculate_zero_safe, tape_reserve, cse, dce]
+    return [move_copies, reuse_calls, prune_results, licm, version_checks, forward_stores, speculate_zero_safe, tape_reserve, cse, dce]
 
 
 def lowering_pipeline() -> list:
@@ -42,5 +43,5 @@ def lowering_pipeline() -> list:
 
 __all__ = ["PassManager", "PassVerifyError", "default_pipeline", "constant_fold", "cse", "dce",
            "elide_bounds_checks", "forward_stores", "licm", "load_cse", "lowering_pipeline",
-           "machine_pipeline", "move_copies", "reuse_calls", "speculate_zero_safe", "tape_reserve",
+           "machine_pipeline", "move_copies", "prune_results", "reuse_calls", "speculate_zero_safe", "tape_reserve",
            "version_checks"]
