@@ -24,6 +24,7 @@ from .reuse_calls import reuse_calls
 from .speculate_zero_safe import speculate_zero_safe
 from .tape_reserve import tape_reserve
 from .version_checks import version_checks
+from .zero_loads import zero_loads
 
 
 def default_pipeline() -> list:
@@ -33,7 +34,7 @@ def default_pipeline() -> list:
 def machine_pipeline() -> list:
     """The rewrites meant only for machine code, run after AD and `default_pipeline` on the
     copy of a module that is lowered (derivations never see their output)."""
-    return [move_copies, reuse_calls, prune_results, licm, version_checks, forward_stores, speculate_zero_safe, tape_reserve, cse, dce]
+    return [move_copies, reuse_calls, prune_results, licm, version_checks, forward_stores, zero_loads, speculate_zero_safe, tape_reserve, cse, dce]
 
 
 def lowering_pipeline() -> list:
@@ -44,4 +45,4 @@ def lowering_pipeline() -> list:
 __all__ = ["PassManager", "PassVerifyError", "default_pipeline", "constant_fold", "cse", "dce",
            "elide_bounds_checks", "forward_stores", "licm", "load_cse", "lowering_pipeline",
            "machine_pipeline", "move_copies", "prune_results", "reuse_calls", "speculate_zero_safe", "tape_reserve",
-           "version_checks"]
+           "version_checks", "zero_loads"]
