@@ -6,7 +6,8 @@ iteration, and a loop with such exits is not vectorised. Indices like `a * d + b
 loop on `b` are beyond what `elide_bounds_checks` proves statically, but are easy to check
 once, before the loop.
 
-Contract: for an `scf.for` with a constant step `s > 0` and induction variable `iv`, take
+Contract: for an innermost `scf.for` (no loop in its body: copying a whole loop nest costs
+compile time and measured no speed) with a constant step `s > 0` and induction variable `iv`, take
 the checked `memref.load`/`memref.store` ops directly in its body block whose array is
 defined outside the loop and each of whose indices is affine, `c * iv + inv + k`
 (`lang.passes.affine`). Such an index stays, over the iterations `lb <= iv <= ub - 1`,
@@ -19,9 +20,7 @@ between its values at the two ends. The loop becomes
     }
 
 with `lo`/`hi` the index at the ends. Either branch computes what the loop computed; the
-unchecked copy runs only when no check could fail. Nested loops of the unchecked copy are
-versioned in turn; those of the original copy are left alone (it runs only on the way to
-an error). Run after AD (`lowering_pipeline`) and after `licm`, which makes invariant index
+unchecked copy runs only when no check could fail. Run after AD (`lowering_pipeline`) and after `licm`, which makes invariant index
 parts visible as such.
 """
 from __future__ import annotations
@@ -82,6 +81,8 @@ def _version(block: Block, pos: int, loop: Op) -> Op | None:
     s = const_of(loop.operands[2])
     if s is NOT_CONST or s <= 0:
         return None
+    if any(o.name in ("scf.for", "scf.while") for o in loop.regions[0].block.walk()):
+        return None   # innermost loops only: a copied loop nest costs compile time, no speed
     targets = _targets(loop)
     if not targets:
         return None
