@@ -3,9 +3,11 @@ and a compiler of one example function with just the functions it calls.
 
 `INPUTS[name] = (example, make)`: `make(rng)` gives positional arguments, O(1) and away from
 the kinks of piecewise functions (|r| = delta, 0 for abs, ties of max/min, ...).
-`compile_function(name)` compiles the function from its example's verbatim text plus its
-callees: derived kernels recompile the whole module of the function they differentiate, and a
-small module keeps that to a few hundredths of a second.
+`ROSEN` is `rosen`'s text from examples/rosenbrock.dad, `rosen_loop(x)` the same in Python
+floats and `rosen_gradient(x)` its analytic gradient in NumPy (oracles for the tests that
+derive it). `compile_function(name)` compiles the function from its example's verbatim text
+plus its callees: derived kernels recompile the whole module of the function they
+differentiate, and a small module keeps that to a few hundredths of a second.
 """
 from __future__ import annotations
 
@@ -128,6 +130,29 @@ def definitions(ex: str) -> dict[str, str]:
     src = (EXAMPLES / f"{ex}.dad").read_text()
     return {m.group(1): m.group(0) for m in
             re.finditer(r"^fn\s+(\w+)\s*\(.*?^\}\n", src, flags=re.M | re.S)}
+
+
+ROSEN = definitions("rosenbrock")["rosen"]
+
+
+def rosen_loop(x) -> float:
+    """`rosen` in Python floats: the same operations in the same order (so bit for bit)."""
+    s = 0.0
+    for i in range(len(x) - 1):
+        a = x[i + 1] - x[i] * x[i]
+        b = 1.0 - x[i]
+        s += 100.0 * a * a + b * b
+    return s
+
+
+def rosen_gradient(x) -> np.ndarray:
+    """The gradient of sum(100 (x[i+1] - x[i]^2)^2 + (1 - x[i])^2), by hand."""
+    x = np.asarray(x, dtype=float)
+    a = x[1:] - x[:-1] ** 2
+    g = np.zeros_like(x)
+    g[:-1] = -400.0 * x[:-1] * a - 2.0 * (1.0 - x[:-1])
+    g[1:] += 200.0 * a
+    return g
 
 
 def compile_function(name: str):
