@@ -110,6 +110,12 @@ def _make_room(lw, op, level: int, nbytes) -> None:
         lw.check(grown, site)
 
 
+def _write_slots(b, comps, slots) -> None:
+    """Store a value's components in consecutive 8-byte slots from `slots` (an i64*)."""
+    for k, c in enumerate(comps):
+        b.store(_to_slot(b, c), b.gep(slots, [I64(k)]))
+
+
 def _reserved_bytes(lw, op):
     """`trips * bytes` of a reserve or commit (2**56 when that would not fit: MemoryError)."""
     b = lw.b
@@ -131,11 +137,8 @@ def _reserve(lw, op):
 @rule("dad.tape_put")
 def _put(lw, op):
     b = lw.b
-    comps = lw.get(op.operands[0])
     slots = b.bitcast(lw.one(op.operands[1]), I64.as_pointer())
-    first = lw.one(op.operands[2])
-    for k, c in enumerate(comps):
-        b.store(_to_slot(b, c), b.gep(slots, [b.add(first, I64(k))]))
+    _write_slots(b, lw.get(op.operands[0]), b.gep(slots, [lw.one(op.operands[2])]))
     return None
 
 
@@ -156,9 +159,7 @@ def _push(lw, op):
     _make_room(lw, op, level, nbytes)
     size = b.load(_field(b, lw.ctx, SIZE, level))
     data = b.load(_field(b, lw.ctx, DATA, level))
-    slots = b.bitcast(b.gep(data, [size]), I64.as_pointer())
-    for k, c in enumerate(comps):
-        b.store(_to_slot(b, c), b.gep(slots, [I64(k)]))
+    _write_slots(b, comps, b.bitcast(b.gep(data, [size]), I64.as_pointer()))
     b.store(b.add(size, nbytes), _field(b, lw.ctx, SIZE, level))
     return None
 

@@ -17,8 +17,8 @@ from .dce import dce
 from .forward_stores import forward_stores
 from .licm import licm
 from .load_cse import load_cse
-from .move_copies import move_copies
 from .manager import PassManager, PassVerifyError
+from .move_copies import move_copies
 from .prune_results import prune_results
 from .reuse_calls import reuse_calls
 from .speculate_zero_safe import speculate_zero_safe
@@ -34,7 +34,8 @@ def default_pipeline() -> list:
 def machine_pipeline() -> list:
     """The rewrites meant only for machine code, run after AD and `default_pipeline` on the
     copy of a module that is lowered (derivations never see their output)."""
-    return [move_copies, reuse_calls, prune_results, licm, version_checks, forward_stores, zero_loads, speculate_zero_safe, tape_reserve, cse, dce]
+    return [move_copies, reuse_calls, prune_results, licm, version_checks, forward_stores,
+            zero_loads, speculate_zero_safe, tape_reserve, cse, dce]
 
 
 def lowering_pipeline() -> list:
@@ -44,5 +45,5 @@ def lowering_pipeline() -> list:
 
 __all__ = ["PassManager", "PassVerifyError", "default_pipeline", "constant_fold", "cse", "dce",
            "elide_bounds_checks", "forward_stores", "licm", "load_cse", "lowering_pipeline",
-           "machine_pipeline", "move_copies", "prune_results", "reuse_calls", "speculate_zero_safe", "tape_reserve",
-           "version_checks", "zero_loads"]
+           "machine_pipeline", "move_copies", "prune_results", "reuse_calls",
+           "speculate_zero_safe", "tape_reserve", "version_checks", "zero_loads"]

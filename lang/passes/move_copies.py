@@ -19,7 +19,7 @@ Then the copy, `%b`'s allocation and `%a`'s dealloc are deleted and `%b` is repl
 from __future__ import annotations
 
 from ..ir import Block, Function, MemRefType
-from .util import for_each_function
+from .util import for_each_function, uses
 
 VIEWS = ("memref.row", "memref.slice", "memref.collapse")
 _QUIET = ("memref.load", "memref.store", "memref.dim", "memref.copy", "memref.dealloc") + VIEWS
@@ -44,10 +44,6 @@ def _quiet(op) -> bool:
                                   not any(isinstance(r.type, MemRefType) for r in op.results))
 
 
-def _uses(op, values: set) -> bool:
-    return any(v in values for o in [op, *op.walk()] for v in o.operands)
-
-
 def _try(f: Function, block: Block, i: int) -> bool:
     copy = block.ops[i]
     a, b = copy.operands
@@ -59,14 +55,14 @@ def _try(f: Function, block: Block, i: int) -> bool:
         return False
     ops = block.ops
     ib = ops.index(bo)
-    if any(_uses(o, {b}) for o in ops[ib + 1:i]):
+    if any(uses(o, {b}) for o in ops[ib + 1:i]):
         return False
     alias = _views(f, a)
     if not all(_quiet(o) for o in f.body.walk() if any(v in alias for v in o.operands)):
         return False
     after = ops[i + 1:]
     frees = [o for o in after if o.name == "memref.dealloc" and o.operands[0] is a]
-    if len(frees) != 1 or any(_uses(o, alias) for o in after if o is not frees[0]):
+    if len(frees) != 1 or any(uses(o, alias) for o in after if o is not frees[0]):
         return False
     for o in after:
         for sub in [o, *o.walk()]:

@@ -20,12 +20,9 @@ raised, B raises the same error at a point with no side effect in between.
 from __future__ import annotations
 
 from ..ir import Block, Function, Module, replace_all_uses
+from .util import uses
 
 _BETWEEN = ("memref.dim", "memref.alloc")
-
-
-def _uses(op, values: set) -> bool:
-    return any(v in values for o in [op, *op.walk()] for v in o.operands)
 
 
 def _block(module: Module, block: Block) -> None:
@@ -47,12 +44,12 @@ def _reuse(module: Module, block: Block, pos: int, a) -> bool:
             g = module.functions.get(b.attrs.get("callee"))
             if g is not None and g.attrs.get("primal_of") == a.attrs.get("callee") and \
                     b.operands[:len(a.operands)] == a.operands and \
-                    len(b.results) >= len(a.results) and not _uses(b, results):
+                    len(b.results) >= len(a.results) and not uses(b, results):
                 for old, new in zip(a.results, b.results):
                     replace_all_uses(block, old, new)
                 del block.ops[pos]
                 return True
-        if _uses(b, results) or not (b.name.startswith("arith.") or b.name in _BETWEEN):
+        if uses(b, results) or not (b.name.startswith("arith.") or b.name in _BETWEEN):
             return False
     return False
 

@@ -27,8 +27,7 @@ the same ops into `func.return`, comparisons and one another (never into a divis
 function, a store or a call), so the function's results are those of the original up to the
 sign of a zero derivative, which the language leaves unspecified. Not run under
 `fast_math`, nor on a loop with an op marked `fastmath = "fast"` (either may fold the NaN
-test away). Machine pipeline only: derivations never
-see the copies.
+test away). Machine pipeline only: derivations never see the copies.
 """
 from __future__ import annotations
 

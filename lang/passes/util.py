@@ -5,6 +5,7 @@ an op's operands on demand, so a pass walking in program order replaces uses wit
 second walk (structured dominance puts every use after its definition). `const_of(v)` is
 the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_CONST`.
 `erase_result`/`erase_arg` drop one result or block argument and renumber the rest.
+`uses(op, values)` tells whether an op (or one nested in it) reads any of `values`;
 `clone_op` deep-copies an op through a value map, `clone_module` a module; `defined_inside` lists a block's values.
 """
 from __future__ import annotations
@@ -74,6 +75,11 @@ def erase_arg(block: Block, j: int) -> None:
     del block.args[j]
     for k, a in enumerate(block.args):
         a.index = k
+
+
+def uses(op: Op, values: set) -> bool:
+    """Does `op`, or an op nested in it, read one of `values`?"""
+    return any(v in values for o in [op, *op.walk()] for v in o.operands)
 
 
 def use_counts(block: Block, counts: dict[Value, int] | None = None) -> dict[Value, int]:

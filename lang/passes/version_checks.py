@@ -7,8 +7,8 @@ loop on `b` are beyond what `elide_bounds_checks` proves statically, but are eas
 once, before the loop.
 
 Contract: for an innermost `scf.for` (no loop in its body: copying a whole loop nest costs
-compile time and measured no speed) with a constant step `s > 0` and induction variable `iv`, take
-the checked `memref.load`/`memref.store` ops directly in its body block whose array is
+compile time and measured no speed) with a constant step `s > 0` and induction variable
+`iv`, take the checked `memref.load`/`memref.store` ops directly in its body block whose array is
 defined outside the loop and each of whose indices is affine, `c * iv + inv + k`
 (`lang.passes.affine`). Such an index stays, over the iterations `lb <= iv <= ub - 1`,
 between its values at the two ends. The loop becomes
@@ -20,8 +20,8 @@ between its values at the two ends. The loop becomes
     }
 
 with `lo`/`hi` the index at the ends. Either branch computes what the loop computed; the
-unchecked copy runs only when no check could fail. Run after AD (`lowering_pipeline`) and after `licm`, which makes invariant index
-parts visible as such.
+unchecked copy runs only when no check could fail. Run after AD (`lowering_pipeline`) and
+after `licm`, which makes invariant index parts visible as such.
 """
 from __future__ import annotations
 
@@ -114,10 +114,8 @@ def _block(block: Block) -> None:
         op = block.ops[pos]
         if op.name == "scf.for":
             fast = _version(block, pos, op)
-            if fast is not None:
-                pos = block.ops.index(fast.parent.parent.parent)  # the new scf.if
-                _block(fast.regions[0].block)
-                pos += 1
+            if fast is not None:   # innermost: nothing inside it to version
+                pos = block.ops.index(fast.parent.parent.parent) + 1   # past the new scf.if
                 continue
         for r in op.regions:
             _block(r.block)
