@@ -52,6 +52,7 @@ STRUCTURAL = {
     "memref.slice", "memref.collapse", "memref.copy", "func.call", "func.return",
     "scf.for", "scf.while", "scf.if", "scf.yield", "scf.condition",
     "dad.tape_push", "dad.tape_pop", "dad.tape_reserve", "dad.tape_put", "dad.tape_commit",
+    "dad.zero_range",
 }
 
 

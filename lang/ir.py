@@ -17,6 +17,7 @@ and verifier are in their own modules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import itertools
 from typing import Iterable, Iterator
 
 
@@ -77,15 +78,21 @@ def memref(elem: ScalarType, rank: int) -> MemRefType:
 
 
 # ----------------------------------------------------------------------------- values
+_SERIALS = itertools.count()
+
+
 class Value:
-    """An SSA value. `name` is a printing hint only; identity is the object."""
-    __slots__ = ("type", "name", "owner", "index")
+    """An SSA value. `name` is a printing hint only; identity is the object. `serial` counts
+    values in the order they were made: a deterministic order for passes that need one (two
+    copies of a module made op by op order their values alike; `id` would not)."""
+    __slots__ = ("type", "name", "owner", "index", "serial")
 
     def __init__(self, type: Type, name: str | None = None, owner=None, index: int = 0):
         self.type = type
         self.name = name
         self.owner = owner  # the defining Op, or the Block for a block argument
         self.index = index
+        self.serial = next(_SERIALS)
 
     @property
     def op(self) -> "Op | None":

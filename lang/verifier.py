@@ -159,6 +159,16 @@ def _alloc(op, m):
     _require(len(op.operands) == t.rank, f"needs {t.rank} dimension(s) for {t}, got {len(op.operands)}")
     for v in op.operands:
         _require(v.type == I64, f"dimensions must be i64, got {v.type}")
+    _require(isinstance(op.attrs.get("zeroed", True), bool), "attribute 'zeroed' must be a bool")
+
+
+def _zero_range(op, m):
+    _require(len(op.operands) == 3, "needs an array and two bounds")
+    t = _memref(op.operands[0])
+    _require(t.rank == 1, f"needs a rank-1 memref, got {t}")
+    for v in op.operands[1:]:
+        _require(v.type == I64, f"bounds must be i64, got {v.type}")
+    _nresults(op, 0)
 
 
 def _dim(op, m):
@@ -277,7 +287,7 @@ _RULES = {
     "func.call": _call, "func.return": _no_results,
     "scf.for": _for, "scf.if": _if, "scf.while": _while,
     "scf.yield": _no_results, "scf.condition": _no_results,
-    "dad.undef": _undef, "dad.check": _check,
+    "dad.undef": _undef, "dad.check": _check, "dad.zero_range": _zero_range,
     "dad.tape_push": _no_results, "dad.tape_pop": _undef, "dad.tape_reserve": _undef,
     "dad.tape_put": _no_results, "dad.tape_commit": _no_results,
 }

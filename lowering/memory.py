@@ -91,9 +91,24 @@ def _alloc(lw, op):
         overflow = b.or_(overflow, b.extract_value(prod, 1))
     big = b.or_(overflow, b.icmp_unsigned(">", total, I64(1 << 60)))
     lw.check(b.not_(big), oom, _numel(b, dims), esize)
-    raw = b.call(lw.m.module.globals["dad_rt_alloc"], [lw.ctx, total])
+    helper = "dad_rt_alloc" if op.attrs.get("zeroed", True) else "dad_rt_alloc_raw"
+    raw = b.call(lw.m.module.globals[helper], [lw.ctx, total])
     lw.check(b.icmp_unsigned("!=", raw, ir.Constant(PTR, None)), oom, _numel(b, dims), esize)
     return [[b.bitcast(raw, abi.elem_ptr_type(t))] + dims]
+
+
+@rule("dad.zero_range")
+def _zero_range(lw, op):
+    b = lw.b
+    ptr = lw.get(op.operands[0])[0]
+    lo, hi = lw.one(op.operands[1]), lw.one(op.operands[2])
+    esize = abi.ELEM_BYTES[op.operands[0].type.elem.name]
+    with b.if_then(b.icmp_signed("<", lo, hi)):
+        start = b.bitcast(b.gep(ptr, [lo], inbounds=True), PTR)
+        nbytes = b.mul(b.sub(hi, lo), I64(esize))
+        memset = lw.m.module.declare_intrinsic("llvm.memset", [PTR, I64])
+        b.call(memset, [start, ir.Constant(ir.IntType(8), 0), nbytes, ir.Constant(I1, 0)])
+    return None
 
 
 @rule("memref.dealloc")

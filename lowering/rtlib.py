@@ -3,6 +3,7 @@
 - `dad_rt_alloc(ctx, nbytes) -> ptr`: zero-filled heap memory linked into the call's list
   (a 16-byte header `{prev, next}` sits before the data); null when out of memory. Its
   result is `noalias`, so LLVM knows a fresh array shares no memory with the arguments.
+  `dad_rt_alloc_raw` is the same with the data left as malloc gives it.
 - `dad_rt_free(ctx, ptr)`: unlinks and frees one array (null is ignored).
 - `dad_rt_free_all(ctx)`: frees everything still linked and the AD tape (end of an entry).
 - `dad_rt_digamma_f64(x)`, `dad_rt_trigamma_f64(x)`: digamma and trigamma (reflection,
@@ -34,6 +35,7 @@ def _declare(module: ir.Module, name: str, ret, args) -> ir.Function:
 def libc(module: ir.Module, name: str) -> ir.Function:
     sigs = {
         "calloc": (PTR, [I64, I64]),
+        "malloc": (PTR, [I64]),
         "free": (ir.VoidType(), [PTR]),
         "memmove": (PTR, [PTR, PTR, I64]),
         "madvise": (I32, [PTR, I64, I32]),
@@ -65,13 +67,14 @@ def build(module: ir.Module) -> None:
     """Define the run-time helpers in `module` (idempotent)."""
     if "dad_rt_alloc" in module.globals:
         return
-    _build_alloc(module)
+    _build_alloc(module, "dad_rt_alloc", zeroed=True)
+    _build_alloc(module, "dad_rt_alloc_raw", zeroed=False)
+    from . import tape
+    tape.build(module)          # first: dad_rt_free_all gives the tape up to its cache
     _build_free(module)
     _build_free_all(module)
     _build_unlink(module)
-    from . import tape
-    tape.build(module)
-    for name in ("dad_rt_alloc", "dad_rt_free", "dad_rt_free_all", "dad_rt_unlink"):
+    for name in ("dad_rt_alloc", "dad_rt_alloc_raw", "dad_rt_free", "dad_rt_free_all", "dad_rt_unlink"):
         module.globals[name].attributes.add("noinline")
 
 
@@ -82,15 +85,17 @@ def function(module: ir.Module, name: str) -> ir.Function:
     return module.globals[name]
 
 
-def _build_alloc(module):
-    fn = ir.Function(module, ir.FunctionType(PTR, [CTX_PTR, I64]), "dad_rt_alloc")
+def _build_alloc(module, name: str, zeroed: bool):
+    fn = ir.Function(module, ir.FunctionType(PTR, [CTX_PTR, I64]), name)
     fn.linkage = "internal"
     # like malloc's: no other pointer the caller holds reaches the data (the list in ctx
     # reaches only the header, touched by the run-time helpers alone)
     fn.return_value.add_attribute("noalias")
     ctx, nbytes = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    base = b.call(libc(module, "calloc"), [I64(1), b.add(nbytes, I64(16))])
+    size = b.add(nbytes, I64(16))
+    base = b.call(libc(module, "calloc"), [I64(1), size]) if zeroed else \
+        b.call(libc(module, "malloc"), [size])
     ok = b.icmp_unsigned("!=", base, ir.Constant(PTR, None))
     with b.if_then(ok):
         hdr = b.bitcast(base, HDR_PTR)

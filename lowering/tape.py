@@ -6,9 +6,15 @@ attribute (default 0) picks one of `abi.TAPE_LEVELS` stacks, so reverse mode app
 reverse-mode code records on a tape of its own. A stack lives in the context fields
 `data`, `size` (bytes in use) and `cap` of its level; it grows by doubling through
 `dad_rt_tape_grow` (MemoryError when that fails; from 2 MB up it asks for transparent huge
-pages, so a long tape faults its pages in 2 MB at a time) and is freed with the call's arrays by
-`dad_rt_free_all`, on every path. Being per call, it keeps compiled
+pages, so a long tape faults its pages in 2 MB at a time) and is given up with the call's
+arrays by `dad_rt_free_all`, on every path. Being per call, it keeps compiled
 functions re-entrant and thread-safe.
+
+The module keeps one given-up tape buffer (up to `CACHE_MAX` bytes) for the next call: the
+first growth of a call's tape takes it (an atomic exchange, so two threads never share one)
+when it is large enough, so a gradient called again and again does not pay for fresh pages
+(a 100 MB tape is 25,000 page faults) nor for growing by doubling. While cached, a buffer's
+first 8 bytes hold its capacity.
 """
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ from .abi import CTX_PTR, F32, I1, I32, I64, I8, PTR
 from .rules import rule
 
 DATA, SIZE, CAP = 4, 5, 6  # field numbers of level 0 in the context struct; +3 per level
+CACHE = "dad_rt_tape_cache"
+CACHE_MAX = 1 << 30        # a larger tape is freed, not kept for the next call
 
 
 def _field(b, ctx, k, level=0):
@@ -39,6 +47,9 @@ def build(module: ir.Module) -> None:
         return
     realloc = module.globals.get("realloc") or ir.Function(
         module, ir.FunctionType(PTR, [PTR, I64]), "realloc")
+    cache = ir.GlobalVariable(module, PTR, CACHE)
+    cache.linkage = "internal"
+    cache.initializer = ir.Constant(PTR, None)
     fn = ir.Function(module, ir.FunctionType(I1, [CTX_PTR, I64, I64]), "dad_rt_tape_grow")
     fn.linkage = "internal"
     ctx0, level, need = fn.args
@@ -52,6 +63,15 @@ def build(module: ir.Module) -> None:
     new_cap = b.select(b.icmp_unsigned(">", doubled, want), doubled, want)
     new_cap = b.select(b.icmp_unsigned("<", new_cap, I64(4096)), I64(4096), new_cap)
     data = b.load(_field(b, ctx, DATA))
+    with b.if_then(b.icmp_unsigned("==", data, ir.Constant(PTR, None))):
+        kept = b.atomic_rmw("xchg", cache, ir.Constant(PTR, None), "seq_cst")
+        with b.if_then(b.icmp_unsigned("!=", kept, ir.Constant(PTR, None))):
+            kept_cap = b.load(b.bitcast(kept, I64.as_pointer()))
+            with b.if_then(b.icmp_unsigned(">=", kept_cap, want)):
+                b.store(kept, _field(b, ctx, DATA))
+                b.store(kept_cap, _field(b, ctx, CAP))
+                b.ret(ir.Constant(I1, 1))
+            b.call(_free(module), [kept])
     grown = b.call(realloc, [data, new_cap])
     ok = b.icmp_unsigned("!=", grown, ir.Constant(PTR, None))
     with b.if_then(ok):
@@ -61,10 +81,25 @@ def build(module: ir.Module) -> None:
     b.ret(ok)
 
 
+def _free(module: ir.Module) -> ir.Function:
+    return module.globals.get("free") or ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
+
+
 def free_tape(b: ir.IRBuilder, module: ir.Module, ctx) -> None:
-    free = module.globals.get("free") or ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
+    """Give up every level's tape: into the module's cache when it fits (the buffer it
+    displaces is freed), else freed."""
+    free, cache = _free(module), module.globals[CACHE]
     for level in range(abi.TAPE_LEVELS):
-        b.call(free, [b.load(_field(b, ctx, DATA, level))])
+        data = b.load(_field(b, ctx, DATA, level))
+        cap = b.load(_field(b, ctx, CAP, level))
+        keep = b.and_(b.icmp_unsigned("!=", data, ir.Constant(PTR, None)),
+                      b.icmp_unsigned("<=", cap, I64(CACHE_MAX)))
+        with b.if_else(keep) as (then, other):
+            with then:
+                b.store(cap, b.bitcast(data, I64.as_pointer()))
+                b.call(free, [b.atomic_rmw("xchg", cache, data, "seq_cst")])
+            with other:
+                b.call(free, [data])
         for k in (DATA, SIZE, CAP):
             b.store(ir.Constant(abi.CTX.elements[k], None), _field(b, ctx, k, level))
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import dad
+import dad.lowering.tape as tape
 
 HAVE_STATM = os.path.exists("/proc/self/statm")
 
@@ -115,6 +116,8 @@ _BIG = textwrap.dedent(r"""
     import json, os, resource, sys, time
     import numpy as np
     import dad
+    import dad.lowering.tape as tape
+    tape.CACHE_MAX = int(sys.argv[1])  # tapes above this many bytes are freed, not kept
 
     def rss():
         with open("/proc/self/statm") as f:
@@ -150,6 +153,8 @@ _BIG = textwrap.dedent(r"""
         out[name] = {"seconds": time.perf_counter() - t0, "rss_before": before,
                      "rss_after": rss(), "finite": bool(np.all(np.isfinite(g))),
                      "g0": float(g[0]), "gsum": float(np.sum(g))}
+        f(x, iters)  # again: served by the kept tape, if one was kept
+        out[name]["rss_again"] = rss()
     out["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     p = m.long_prod(x, iters)
     out["p"] = p
@@ -157,21 +162,29 @@ _BIG = textwrap.dedent(r"""
 """)
 
 
-@pytest.mark.skipif(not HAVE_STATM, reason="needs /proc/self/statm")
-def test_ten_million_recorded_iterations_free_their_tape():
-    """10**7 iterations that each record a value: the run finishes, the peak RSS shows the
-    tape was really there (>= 8 bytes per iteration), and after the call RSS is back within
-    a few MB of where it was (a kept tape would be >= 80 MB)."""
-    r = subprocess.run([sys.executable, "-c", _BIG], capture_output=True, text=True, timeout=300)
+def _run_big(cache_max: int) -> dict:
+    env = dict(os.environ, DAD_NO_CACHE="1")  # CACHE_MAX is read when the module is lowered
+    r = subprocess.run([sys.executable, "-c", _BIG, str(cache_max)], capture_output=True,
+                       text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     import json
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not HAVE_STATM, reason="needs /proc/self/statm")
+def test_ten_million_recorded_iterations_free_their_tape():
+    """10**7 iterations that each record a value, with tapes of that size above the module's
+    cache bound: the run finishes, the peak RSS shows the tape was really there (>= 8 bytes
+    per iteration), and after the call RSS is back within a few MB of where it was (a kept
+    tape would be >= 80 MB)."""
+    out = _run_big(0)
     n, iters = 1000, 10_000_000
     for name in ("long_prod_g", "long_exp_g"):
         o = out[name]
         assert o["finite"], o
-        grown = o["rss_after"] - o["rss_before"]
-        assert grown < 16 * 2**20, f"{name}: RSS {grown / 2**20:.1f} MB higher after the call"
+        for key in ("rss_after", "rss_again"):
+            grown = o[key] - o["rss_before"]
+            assert grown < 16 * 2**20, f"{name}: RSS {grown / 2**20:.1f} MB higher ({key})"
     assert out["maxrss"] >= out["long_prod_g"]["rss_before"] + 8 * iters * 0.9, \
         "peak RSS does not show a tape of one f64 per iteration"
     # d p / d x_j = p * sum over the iterations reading x_j of 1e-9 / (1 + 1e-9 x_j)
@@ -180,3 +193,17 @@ def test_ten_million_recorded_iterations_free_their_tape():
     expect0 = p * (iters // n) * 1e-9 / (1 + 1e-9 * x0)
     assert out["long_prod_g"]["g0"] == pytest.approx(expect0, rel=1e-9)
     assert out["long_prod_g"]["gsum"] == pytest.approx(p * iters * 1e-9, rel=1e-6)
+
+
+@pytest.mark.skipif(not HAVE_STATM, reason="needs /proc/self/statm")
+def test_a_kept_tape_serves_the_next_call_and_nothing_leaks():
+    """With the default bound (80 MB fits), the module keeps one tape: RSS after the first
+    call is at most that tape (plus slack) above where it was, and the second call, served
+    by it, adds nothing; the results are those of the freeing build."""
+    kept, freed = _run_big(tape.CACHE_MAX), _run_big(0)
+    iters = 10_000_000
+    for name in ("long_prod_g", "long_exp_g"):
+        o = kept[name]
+        assert o["rss_after"] - o["rss_before"] < 8 * iters * 1.7 + 16 * 2**20, o
+        assert o["rss_again"] - o["rss_after"] < 16 * 2**20, o
+        assert o["g0"] == freed[name]["g0"] and o["gsum"] == freed[name]["gsum"]

@@ -160,7 +160,9 @@ def test_reverse_strided_and_nested_indices_are_forwarded_and_exact():
 
 @pytest.mark.parametrize("n", SIZES)
 def test_same_bits_with_and_without_the_pass(n):
-    on, off = jit(SRC, lowering_pipeline()), jit(SRC, default_pipeline())
+    # off: every other pass still runs (some reorder reassoc sums, which changes bits)
+    on = jit(SRC, lowering_pipeline())
+    off = jit(SRC, [p for p in lowering_pipeline() if p is not forward_stores])
     x = rand(n, 2)
     for name in [*PORTS, "viewed", "energy", "energy_grad", "energy_hess", "rosen_grad"]:
         np.testing.assert_array_equal(getattr(on, name)(x), getattr(off, name)(x), err_msg=name)

@@ -162,3 +162,105 @@ func.func @f(%x: f64, %n: i64) -> f64 {
     CHECK: func.func @f
     CHECK-NEXT: func.return %x : ()
 """)
+
+
+# ----------------------------------------------------------------------------- dce: loads
+# An unused load that cannot raise (`checked = false`, or no `checked` attribute: the loads AD
+# writes for its own shadows) is removable; a checked one may raise IndexError and stays.
+
+def test_dce_removes_unused_unchecked_loads_keeps_checked_ones():
+    check_passes("""
+func.func @f(%a: memref<?xf64>, %i: i64) -> f64 {
+  %u = memref.load %a, %i {checked = false} : f64
+  %w = memref.load %a, %i : f64
+  %c = memref.load %a, %i {checked = true} : f64
+  %x = arith.constant {value = 1.0} : f64
+  %used = memref.load %a, %i {checked = false} : f64
+  %r = arith.addf %x, %used : f64
+  func.return %r : ()
+}
+""", [dce], """
+    CHECK: func.func @f
+    CHECK-NOT: %u = memref.load
+    CHECK-NOT: %w = memref.load
+    CHECK: %c = memref.load %a, %i {checked = true}
+    CHECK-NEXT: %x = arith.constant
+    CHECK-NEXT: %used = memref.load %a, %i {checked = false}
+    CHECK-NEXT: %r = arith.addf %x, %used
+""")
+
+
+def test_dce_removes_loops_and_ifs_left_with_unchecked_loads_only():
+    check_passes("""
+func.func @f(%a: memref<?xf64>, %n: i64, %c: i1) -> f64 {
+  %c0 = arith.constant {value = 0} : i64
+  %c1 = arith.constant {value = 1} : i64
+  %x = arith.constant {value = 2.0} : f64
+  scf.for %c0, %n, %c1 : () {
+  ^(%i: i64):
+    %l = memref.load %a, %i {checked = false} : f64
+    %m = arith.mulf %l, %l : f64
+    scf.yield : ()
+  }
+  scf.if %c : () {
+  ^():
+    %l2 = memref.load %a, %c0 {checked = false} : f64
+    scf.yield : ()
+  } {
+  ^():
+    scf.yield : ()
+  }
+  scf.for %c0, %n, %c1 : () {
+  ^(%j: i64):
+    %k = memref.load %a, %j {checked = true} : f64
+    %dead = arith.mulf %x, %x : f64
+    scf.yield : ()
+  }
+  func.return %x : ()
+}
+""", [dce], """
+    CHECK: %x = arith.constant
+    CHECK-NOT: %l = memref.load
+    CHECK-NOT: scf.if
+    CHECK: scf.for %c0, %n, %c1
+    CHECK-NEXT: ^(%j: i64):
+    CHECK-NEXT: %k = memref.load %a, %j {checked = true}
+    CHECK-NEXT: scf.yield
+    CHECK: func.return %x
+""")
+
+
+DCE_LOADS = """
+fn oob(x: f64[n]) -> f64 { let a = x[n]; return 1.0; }
+fn oob_loop(x: f64[n]) -> f64 { var s = 0.0; for i in 0..n + 1 { let a = x[i]; s += 1.0; } return s; }
+fn unused(x: f64[n]) -> f64 { var s = 0.0; for i in 0..n { let a = x[i]; s += 1.0; } return s; }
+fn dead_loop(x: f64[n]) -> f64 { for i in 0..n { let a = x[i]; } return 2.0; }
+"""
+
+
+def test_dce_unused_loads_end_to_end():
+    import numpy as np
+    import pytest
+
+    from dad.api import compile_jit
+    from dad.frontend import compile_to_ir
+    from dad.lang.printer import print_function
+    from dad.runtime.compiler import machine_ir, optimize_ir
+
+    m = optimize_ir(compile_to_ir(DCE_LOADS, "d.dad"))
+    # in range, so unchecked after elide_bounds_checks, and unused: gone, and so is the loop
+    assert "memref.load" not in print_function(m["unused"])
+    assert "scf.for" not in print_function(m["dead_loop"])
+    # may be out of range: the checked loads stay, before and after the machine passes
+    mm = machine_ir(m)
+    for name in ("oob", "oob_loop"):
+        assert "checked = true" in print_function(m[name]), name
+        assert "checked = true" in print_function(mm[name]), name
+    mod = compile_jit(DCE_LOADS, filename="d.dad")
+    for n in (0, 1, 3):
+        x = np.ones(n)
+        assert mod.unused(x) == float(n) and mod.dead_loop(x) == 2.0
+        with pytest.raises(IndexError, match=rf"d.dad:2:\d+: index {n} is out of bounds"):
+            mod.oob(x)
+        with pytest.raises(IndexError, match=rf"d.dad:3:\d+: index {n} is out of bounds"):
+            mod.oob_loop(x)

@@ -10,6 +10,7 @@ lowered, so that derivations never see them); `lowering_pipeline()` is the two i
 """
 from __future__ import annotations
 
+from .ascend_loops import ascend_loops
 from .bounds import elide_bounds_checks
 from .constant_fold import constant_fold
 from .cse import cse
@@ -19,10 +20,13 @@ from .licm import licm
 from .load_cse import load_cse
 from .manager import PassManager, PassVerifyError
 from .move_copies import move_copies
+from .promote_sums import promote_sums
 from .prune_results import prune_results
 from .reuse_calls import reuse_calls
+from .skip_zero_fill import skip_zero_fill
 from .speculate_zero_safe import speculate_zero_safe
 from .tape_reserve import tape_reserve
+from .tidy_stores import tidy_stores
 from .version_checks import version_checks
 from .zero_loads import zero_loads
 
@@ -34,8 +38,9 @@ def default_pipeline() -> list:
 def machine_pipeline() -> list:
     """The rewrites meant only for machine code, run after AD and `default_pipeline` on the
     copy of a module that is lowered (derivations never see their output)."""
-    return [move_copies, reuse_calls, prune_results, licm, version_checks, forward_stores,
-            zero_loads, speculate_zero_safe, tape_reserve, cse, dce]
+    return [move_copies, reuse_calls, prune_results, licm, version_checks, tidy_stores,
+            promote_sums, ascend_loops, forward_stores, zero_loads, skip_zero_fill,
+            speculate_zero_safe, tape_reserve, cse, dce]
 
 
 def lowering_pipeline() -> list:
@@ -43,7 +48,8 @@ def lowering_pipeline() -> list:
     return default_pipeline() + machine_pipeline()
 
 
-__all__ = ["PassManager", "PassVerifyError", "default_pipeline", "constant_fold", "cse", "dce",
-           "elide_bounds_checks", "forward_stores", "licm", "load_cse", "lowering_pipeline",
-           "machine_pipeline", "move_copies", "prune_results", "reuse_calls",
-           "speculate_zero_safe", "tape_reserve", "version_checks", "zero_loads"]
+__all__ = ["PassManager", "PassVerifyError", "ascend_loops", "constant_fold", "cse", "dce",
+           "default_pipeline", "elide_bounds_checks", "forward_stores", "licm", "load_cse",
+           "lowering_pipeline", "machine_pipeline", "move_copies", "promote_sums",
+           "prune_results", "reuse_calls", "skip_zero_fill", "speculate_zero_safe",
+           "tape_reserve", "tidy_stores", "version_checks", "zero_loads"]

@@ -3,9 +3,10 @@
 Contract: `affine(v, iv, inside, memo)` writes the i64 value `v` as `c * iv + inv + k`, or
 returns None when it is not of that form: `c` and `k` are Python ints and `inv` is a sum of
 loop-invariant values (defined outside the loop: not in `inside`) with integer
-coefficients, a tuple of `(coefficient, value)` pairs in a canonical order (so two forms
-are equal exactly when their tuples are). The rules: `iv`, integer constants, outside
-values, and `addi`, `subi` and `muli` by a constant of such forms. `materialise(ops, form,
+coefficients, a tuple of `(coefficient, value)` pairs in a canonical order (`Value.serial`:
+two forms are equal exactly when their tuples are). The rules: `iv`, integer constants,
+outside values, and `addi`, `subi` and `muli` by a constant of such forms; every number in
+a form stays within 2**32 in size (else None), so none has wrapped around in i64. `materialise(ops, form,
 at)` appends to `ops` the ops computing the form at `iv = at` and returns that value.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _terms(pairs) -> tuple:
             acc[id(v)][0] += c
         else:
             acc[id(v)] = [c, v]
-    return tuple(sorted(((c, v) for c, v in acc.values() if c), key=lambda t: id(t[1])))
+    return tuple(sorted(((c, v) for c, v in acc.values() if c), key=lambda t: t[1].serial))
 
 
 def affine(v: Value, iv: Value, inside: set, memo: dict):
@@ -44,6 +45,8 @@ def affine(v: Value, iv: Value, inside: set, memo: dict):
         r = None if a is None or b is None else _combine(v.op.name, a, b)
     else:
         r = None
+    if r is not None and not all(abs(x) <= _SMALL for x in (r[0], r[2], *(c for c, _ in r[1]))):
+        r = None    # kept small, so that no coefficient wraps around in 64-bit arithmetic
     memo[v] = r
     return r
 

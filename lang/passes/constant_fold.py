@@ -1,13 +1,15 @@
 """constant_fold: evaluate ops on constants and apply IEEE-exact simplifications.
 
-Contract (the result computes bit-for-bit what the input computes):
+Contract (the result computes bit-for-bit what the input computes, but for the sign of a
+zero that an op's `fastmath = "... nsz"` declares insignificant):
 - an arith op, cast or IEEE-exact math op (`sqrt`, `absf`, `floor`, `ceil`) whose operands
   are all `arith.constant` becomes an `arith.constant` (same result value, so its name
   survives). Floats are evaluated in numpy float64 / float32 as the type says; i64 wraps at
   64 bits; `floordivsi`/`floormodsi` by zero are left alone (they raise at run time);
   transcendental functions are not folded (their last bit depends on the libm);
 - identities, only where IEEE-exact: `x*1.0`, `1.0*x`, `x/1.0`, `x-0.0`, `x+(-0.0)`,
-  `-0.0+x` → x (never `x+0.0`: it turns -0.0 into 0.0); `x+0`, `x-0`, `x*1`, `x*0`, `x floordiv 1` on i64;
+  `-0.0+x` → x (`x+0.0` only when the add has `nsz`: it turns -0.0 into 0.0); `x+0`,
+  `x-0`, `x*1`, `x*0`, `x floordiv 1` on i64;
   `x and true`, `x or false`, `x xor false`, `x and false`, `x or true` on i1;
   `select(c, x, x)` → x;
 - `arith.select` with a constant condition → the chosen operand; `scf.if` with a constant
@@ -140,6 +142,9 @@ def _identity(op: Op):
     for k, unit in _UNITS.get(n, ()):
         if _is(ops[k], unit):
             return ops[1 - k]
+    if n == "arith.addf" and "nsz" in op.attrs.get("fastmath", ""):
+        # the op declares the sign of a zero result insignificant, so x + 0.0 is x
+        return next((ops[1 - k] for k in (0, 1) if _is(ops[k], 0.0)), None)
     if n in _ABSORBING:
         return next((v for v in ops if _is(v, _ABSORBING[n])), None)
     if n == "arith.select":

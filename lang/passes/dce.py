@@ -1,12 +1,13 @@
 """dce: delete what computes nothing that is used.
 
 Contract: repeatedly, until nothing changes,
-- a pure op (`lang.ops.is_pure`) none of whose results is used is deleted, at any depth;
+- a pure op (`lang.ops.is_pure`) or an unchecked `memref.load` (it reads and cannot
+  raise) none of whose results is used is deleted, at any depth;
 - a result of `scf.if` that is unused is dropped, with the matching `scf.yield` operands;
 - a loop-carried value of `scf.for` is dropped (init, body argument, yield operand, result)
   when its result is unused and its body argument only feeds pure ops whose values in turn
   only feed each other or that same yield position;
-- an `scf.for` or `scf.if` left without results whose regions hold only pure ops and the
+- an `scf.for` or `scf.if` left without results whose regions hold only such ops and the
   terminator is deleted.
 Side effects (stores, calls, checks, loads that may raise) are never removed.
 """
@@ -17,9 +18,14 @@ from ..ops import is_pure
 from .util import erase_arg, erase_result, for_each_function, use_counts
 
 
+def _free(op: Op) -> bool:
+    """Can `op` go when its results are unused: pure, or an unchecked load?"""
+    return is_pure(op.name) or (op.name == "memref.load" and not op.attrs.get("checked", False))
+
+
 def _all_pure(op: Op) -> bool:
-    """Do `op`'s regions hold only pure ops (or for/if ops that do) besides terminators?"""
-    return all(is_pure(o.name) or (o.name in ("scf.if", "scf.for") and _all_pure(o))
+    """Do `op`'s regions hold only removable ops (or for/if ops that do) besides terminators?"""
+    return all(_free(o) or (o.name in ("scf.if", "scf.for") and _all_pure(o))
                for r in op.regions for o in r.block.ops[:-1])
 
 
@@ -76,7 +82,7 @@ def _sweep(block: Block, counts: dict[Value, int]) -> bool:
         if op.name in ("scf.if", "scf.for"):
             changed |= _shrink(op, counts)
         unused = not any(counts.get(r, 0) for r in op.results)
-        removable = is_pure(op.name) or (op.name in ("scf.if", "scf.for") and not op.results
+        removable = _free(op) or (op.name in ("scf.if", "scf.for") and not op.results
                                          and _all_pure(op))
         if unused and removable:
             for o in op.walk():

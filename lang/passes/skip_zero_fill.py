@@ -1,0 +1,127 @@
+"""skip_zero_fill: a fresh array whose first writer overwrites every element is allocated
+without zero-filling it.
+
+Why: `memref.alloc` gives zeros (calloc), which costs a pass over the array's memory. The
+adjoint shadow of Rosenbrock's gradient (8 MB at n = 10^6) is zero-filled and then written
+once more, element by element, by the reversed loop: the fill is a third of the memory
+traffic of the whole gradient. A copy into a fresh array (`var y = x`) is the same.
+
+Contract: `%a = memref.alloc(dims)` in block B is marked `{zeroed = false}` (its elements
+start undefined) when the first op after it in B that uses `%a` other than by `memref.dim`
+(nothing before it touches `%a`) is either
+- `memref.copy %src, %a` with `%src` of the same rank and each `dims[k]` a
+  `memref.dim %src {index = k}` (the copy writes every element); or
+- an `scf.for` with step 1, rank-1 `%a`, in which `%a` is used only by `memref.store` ops
+  at the top of the body (they run in every iteration, before the loop is left) and by
+  `memref.dim`, all indexed `c * iv + inv + k` (`lang.passes.affine`) with one `c` in
+  {1, -1}, one `inv`, and offsets `k` forming a run of consecutive integers. When the loop
+  runs, it writes exactly the elements `lo..hi` between the extreme offsets at the first
+  and last iterations; `dad.zero_range %a, lo', hi'` ops placed before the loop zero the
+  rest (`0..lo` and `hi + 1..n`, clamped to the array; the whole array when the loop runs
+  no iteration). No load of `%a` is in the loop, so no element is read before it is set.
+Memory after the covering op holds what it held before the pass, bit for bit. It runs on
+the machine IR after `zero_loads` (which turns reads of never-written elements into 0.0,
+leaving reversed accumulation loops with stores only).
+"""
+from __future__ import annotations
+
+from ..ir import BOOL, I64, Function, Op
+from .affine import affine, materialise
+from .util import const_of, defined_inside, for_each_function
+
+
+def _touches(op: Op, a) -> bool:
+    return any(v is a and o.name != "memref.dim" for o in [op, *op.walk()] for v in o.operands)
+
+
+def _copy_covers(op: Op, alloc: Op) -> bool:
+    if op.name != "memref.copy" or op.operands[1] is not alloc.results[0]:
+        return False
+    src = op.operands[0]
+    if src is alloc.results[0] or src.type.rank != alloc.results[0].type.rank:
+        return False
+    for k, d in enumerate(alloc.operands):
+        o = d.op
+        if o is None or o.name != "memref.dim" or o.operands[0] is not src or \
+                o.attrs.get("index") != k:
+            return False
+    return True
+
+
+def _loop_cover(loop: Op, a):
+    """(c, inv, kmin, kmax) of the stores that cover `loop`'s run, or None."""
+    if loop.name != "scf.for" or a.type.rank != 1 or const_of(loop.operands[2]) != 1 or \
+            any(v is a for v in loop.operands):
+        return None
+    body = loop.regions[0].block
+    iv = body.args[0]
+    inside, memo = defined_inside(body), {}
+    forms = []
+    for o in body.walk():
+        for k, v in enumerate(o.operands):
+            if v is not a or o.name == "memref.dim":
+                continue
+            if o.name != "memref.store" or k != 1 or o.parent is not body:
+                return None
+            f = affine(o.operands[2], iv, inside, memo)
+            if f is None or f[0] not in (1, -1):
+                return None
+            forms.append(f)
+    if not forms or any(f[:2] != forms[0][:2] for f in forms):
+        return None
+    ks = sorted({f[2] for f in forms})
+    if ks[-1] - ks[0] != len(ks) - 1:
+        return None
+    return forms[0][0], forms[0][1], ks[0], ks[-1]
+
+
+def _fills(loop: Op, a, cover) -> list:
+    """The ops zeroing what `loop` does not write (see the module docstring)."""
+    c, inv, kmin, kmax = cover
+    lb, ub = loop.operands[0], loop.operands[1]
+    ops: list = []
+
+    def op(name, operands, type=I64, **attrs):
+        o = Op(name, operands, [type] if type else [], attrs)
+        ops.append(o)
+        return o.result if type else None
+
+    zero, one = op("arith.constant", [], value=0), op("arith.constant", [], value=1)
+    n = op("memref.dim", [a], index=0)
+    first_at, last_at = (lb, op("arith.subi", [ub, one]))[::c]
+    lo = materialise(ops, (c, inv, kmin), first_at)
+    hi = op("arith.addi", [materialise(ops, (c, inv, kmax), last_at), one])
+    runs = op("arith.cmpi", [lb, ub], BOOL, pred="slt")
+    lo = op("arith.minsi", [op("arith.maxsi", [lo, zero]), n])
+    lo = op("arith.select", [runs, lo, n])
+    hi = op("arith.minsi", [op("arith.maxsi", [hi, lo]), n])
+    hi = op("arith.select", [runs, hi, n])
+    op("dad.zero_range", [a, zero, lo], None)
+    op("dad.zero_range", [a, hi, n], None)
+    return ops
+
+
+def _function(f: Function) -> None:
+    for alloc in [o for o in f.body.walk() if o.name == "memref.alloc"]:
+        if alloc.attrs.get("zeroed", True) is False:
+            continue
+        a = alloc.results[0]
+        block = alloc.parent
+        first = next((o for o in block.ops[block.ops.index(alloc) + 1:] if _touches(o, a)), None)
+        if first is None:
+            continue
+        if _copy_covers(first, alloc):
+            alloc.attrs["zeroed"] = False
+            continue
+        cover = _loop_cover(first, a)
+        if cover is None:
+            continue
+        alloc.attrs["zeroed"] = False
+        pos = block.ops.index(first)
+        new = _fills(first, a, cover)
+        for o in new:
+            o.parent = block
+        block.ops[pos:pos] = new
+
+
+skip_zero_fill = for_each_function(_function, "skip_zero_fill")
