@@ -253,13 +253,14 @@ def test_clean_ir_keeps_reversed_loops(clean):
     assert not any(turned(lp) for f in clean for lp in loops(f))
 
 
-TURNED = {"rosen.vjp.x": 1, "stencil.vjp.x": 1, "sc.vjp.x_a": 1, "hdesc": 1, "hdesc_if": 1}
+# plain_acc: `y[k] = y[k] + v` without reassoc, but y[k] is touched by iteration k alone
+TURNED = {"rosen.vjp.x": 1, "stencil.vjp.x": 1, "sc.vjp.x_a": 1, "hdesc": 1, "hdesc_if": 1,
+          "plain_acc": 1}
 NOT_TURNED = {
     "rec.vjp.x": "pops the tape",
     "ow.vjp.x": "pops the tape / shadow is viewed",
     "last_write": "two iterations store the same element",
     "horner": "order-dependent carried value",
-    "plain_acc": "loads and stores y without a reassoc sum",
     "viewed": "the stored array is viewed",
 }
 
@@ -471,7 +472,8 @@ TWINS = {
     "store": ([], True),
     "pure_if": ([(STORE, IF_PURE)], True),
     "reassoc_accumulation": ([(STORE, ACC.replace("FM", '{fastmath = "reassoc nsz"}'))], True),
-    "plain_accumulation": ([(STORE, ACC.replace(" FM", ""))], False),
+    # one element per iteration (the same index values throughout): order-free
+    "plain_accumulation": ([(STORE, ACC.replace(" FM", ""))], True),
     "store_under_if": ([(STORE, IF_STORE)], False),
     "checked_load": ([(LOAD, LOAD.replace("false", "true"))], False),
     "checked_store": ([(STORE, STORE.replace("false", "true"))], False),
@@ -479,7 +481,11 @@ TWINS = {
     "viewed": ([(RET, "  %vw = memref.slice %y, %z, %n : memref<?xf64>\n" + RET)], False),
     "step_2": ([("scf.for %z, %n, %one, %f0", "scf.for %z, %n, %twoi, %f0")], False),
     "same_element": ([(STORE, STORE.replace("%k {", "%z {"))], False),
-    "two_plain_stores": ([(STORE, STORE + "\n" + STORE.replace("%v,", "%xk,"))], False),
+    "two_plain_stores": ([(STORE, STORE + "\n" + STORE.replace("%v,", "%xk,"))], True),
+    # y[k + 1] = y[k] + v: iteration k + 1 reads what iteration k wrote
+    "plain_accumulation_next": ([(STORE, ACC.replace(" FM", "").replace(
+        "memref.store %new, %y, %k", "%k1 = arith.addi %k, %one : i64\n    memref.store %new, %y, %k1"))],
+        False),
     "call": ([(STORE, '    %cv = func.call %v {callee = "g"} : f64\n' + STORE.replace("%v,", "%cv,"))], False),
     "tape_pop": ([(STORE, "    %tp = dad.tape_pop {level = 0, tape = 1} : f64\n" + STORE.replace("%v,", "%tp,"))],
                  False),

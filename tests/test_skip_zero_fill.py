@@ -532,3 +532,51 @@ ITER_ARG = """func.func @f(%x: memref<?xf64>) -> memref<?xf64> attributes {sig =
 def test_array_carried_into_the_loop_is_still_zero_filled():
     m = PassManager(MACHINE(), verify=True).run(clone_module(parse_module(ITER_ARG)))
     assert zeroed(m["f"], "y") is True
+
+
+# ----------------------------------------------------------------------------- versioned loops
+VERSIONED = """
+fn shifted(x: f64[n]) -> f64[n] {
+    var y = zeros(n);
+    for i in 0..n - 1 {
+        y[i] = x[i + 1] * 2.0;
+    }
+    return y;
+}
+fn gathered(x: f64[n], k: i64) -> f64[n] {
+    var y = zeros(n);
+    for i in 0..n {
+        y[n - 1 - i] = x[(i * k) % n];
+    }
+    return y;
+}
+"""
+
+
+def test_both_versions_of_a_checked_loop_cover():
+    """`version_checks` puts the loop in an `scf.if` (checked and unchecked copies): each
+    copy covers y, so the alloc skips its fill and each copy zeroes what it leaves out."""
+    m = machine_ir(optimize_ir(derive_all(compile_to_ir(VERSIONED, "v.dad"))))
+    f = m["gathered"]
+    assert zeroed(f, "y") is False
+    branch = first_toucher(f, "y")
+    assert branch.name == "scf.if"
+    for region in branch.regions:
+        ops = region.block.ops
+        assert any(o.name == "dad.zero_range" for o in ops)
+        assert any(o.name == "scf.for" for o in ops)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 8, 33])
+def test_versioned_loop_values(dirty, n):
+    on, off = build(VERSIONED, "on"), build(VERSIONED, "off")
+    x = rng_x(n, 5)
+    want = np.zeros(n)
+    want[:max(n - 1, 0)] = 2.0 * x[1:]
+    assert np.array_equal(call(dirty, on.shifted, x), want)
+    for k in (1, 2, 3, 7):
+        want = np.zeros(n)
+        for i in range(n):
+            want[n - 1 - i] = x[(i * k) % n]
+        assert np.array_equal(call(dirty, on.gathered, x, k), want)
+        assert np.array_equal(call(dirty, off.gathered, x, k), want)

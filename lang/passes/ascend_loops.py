@@ -20,10 +20,11 @@ where it read `iv`) when
   other value in the loop reaches its memory), and either every store into it adds to the
   element just loaded from it (`store (addf (load A[i]) y) {reassoc}, A[i]`, the same index
   values, the load used once, nothing touching `A` in between, the sum used only by the
-  store) and every load of it is such a load, or it has one store, at an index with
-  `c != 0` (each iteration its own element) and no load.
+  store) and every load of it is such a load, or every load and store of it has the same
+  index values, one of them `c * iv + ...` with `c != 0` (each iteration its own element,
+  which no other iteration touches).
 Then each element ends as its initial value plus the same contributions as before, summed
-in another order (allowed by reassoc), or written by the same single iteration.
+in another order (allowed by reassoc), or read and written by the same single iteration.
 """
 from __future__ import annotations
 
@@ -106,10 +107,11 @@ def _arrays_ok(body, iv, users, viewed) -> bool:
         matched = [_accumulates(s, body, users, a) for s in stores]
         if all(matched) and {id(ld) for ld in loads} <= {id(ld) for ld in matched}:
             continue
-        if len(stores) == 1 and not loads and len(stores[0].operands) == 3:
-            f = affine(stores[0].operands[2], iv, inside, memo)
-            if f is not None and f[0] != 0:
-                continue
+        idx = stores[0].operands[2:]
+        if all(o.operands[2:] == idx for o in stores) and \
+                all(o.operands[1:] == idx for o in loads) and \
+                any((f := affine(v, iv, inside, memo)) is not None and f[0] != 0 for v in idx):
+            continue        # one element per iteration, touched by that iteration alone
         return False
     return True
 

@@ -8,7 +8,8 @@ traffic of the whole gradient. A copy into a fresh array (`var y = x`) is the sa
 
 Contract: `%a = memref.alloc(dims)` in block B is marked `{zeroed = false}` (its elements
 start undefined) when the first op after it in B that uses `%a` other than by `memref.dim`
-(nothing before it touches `%a`) is either
+(nothing before it touches `%a`) covers it: an `scf.if` (not on `%a`) whose branches each
+cover it in the same sense (the two copies `version_checks` makes of a loop), or
 - `memref.copy %src, %a` with `%src` of the same rank and each `dims[k]` a
   `memref.dim %src {index = k}` (the copy writes every element); or
 - an `scf.for` with step 1, rank-1 `%a`, in which `%a` is used only by `memref.store` ops
@@ -101,27 +102,37 @@ def _fills(loop: Op, a, cover) -> list:
     return ops
 
 
+def _covers(block, start: int, a, alloc: Op, found: list) -> bool:
+    """Does the first op from `block.ops[start]` on that touches `a` write all of it before
+    anything reads it? Each covering loop goes into `found` with its block."""
+    first = next((o for o in block.ops[start:] if _touches(o, a)), None)
+    if first is None:
+        return False
+    if _copy_covers(first, alloc):
+        return True
+    if first.name == "scf.if" and not any(v is a for v in first.operands):
+        return all(_covers(r.block, 0, a, alloc, found) for r in first.regions)
+    cover = _loop_cover(first, a)
+    if cover is not None:
+        found.append((block, first, cover))
+    return cover is not None
+
+
 def _function(f: Function) -> None:
     for alloc in [o for o in f.body.walk() if o.name == "memref.alloc"]:
         if alloc.attrs.get("zeroed", True) is False:
             continue
         a = alloc.results[0]
-        block = alloc.parent
-        first = next((o for o in block.ops[block.ops.index(alloc) + 1:] if _touches(o, a)), None)
-        if first is None:
-            continue
-        if _copy_covers(first, alloc):
-            alloc.attrs["zeroed"] = False
-            continue
-        cover = _loop_cover(first, a)
-        if cover is None:
+        block, found = alloc.parent, []
+        if not _covers(block, block.ops.index(alloc) + 1, a, alloc, found):
             continue
         alloc.attrs["zeroed"] = False
-        pos = block.ops.index(first)
-        new = _fills(first, a, cover)
-        for o in new:
-            o.parent = block
-        block.ops[pos:pos] = new
+        for blk, loop, cover in found:
+            pos = blk.ops.index(loop)
+            new = _fills(loop, a, cover)
+            for o in new:
+                o.parent = blk
+            blk.ops[pos:pos] = new
 
 
 skip_zero_fill = for_each_function(_function, "skip_zero_fill")
