@@ -226,3 +226,85 @@ func.func @f(%n: i64) -> f64 {
     CHECK-NEXT: %acc_1 = arith.addf %acc, %h : f64
 """)
     assert print_module(parse_module(out)) == out
+
+
+# ----------------------------------------------------------------------------- x + 0.0 under nsz
+def test_add_of_positive_zero_folds_only_under_nsz():
+    check_passes("""
+func.func @f(%x: f64, %y: f64) -> (f64, f64, f64, f64, f64, f64, f64, f64, f64) {
+  %zero = arith.constant {value = 0.0} : f64
+  %mzero = arith.constant {value = -0.0} : f64
+  %one = arith.constant {value = 1.0} : f64
+  %a = arith.addf %x, %zero {fastmath = "reassoc nsz"} : f64
+  %b = arith.addf %zero, %y {fastmath = "reassoc nsz"} : f64
+  %c = arith.addf %x, %zero {fastmath = "reassoc"} : f64
+  %d = arith.addf %zero, %x : f64
+  %e = arith.addf %mzero, %y {fastmath = "reassoc"} : f64
+  %g = arith.mulf %x, %zero {fastmath = "reassoc nsz"} : f64
+  %h = arith.subf %zero, %x {fastmath = "reassoc nsz"} : f64
+  %k = arith.addf %x, %one {fastmath = "reassoc nsz"} : f64
+  %l = arith.addf %zero, %zero {fastmath = "reassoc nsz"} : f64
+  func.return %a, %b, %c, %d, %e, %g, %h, %k, %l : ()
+}
+""", FOLD, """
+    CHECK: %c = arith.addf %x, %zero {fastmath = "reassoc"} : f64
+    CHECK-NEXT: %d = arith.addf %zero, %x : f64
+    CHECK-NEXT: %g = arith.mulf %x, %zero {fastmath = "reassoc nsz"} : f64
+    CHECK-NEXT: %h = arith.subf %zero, %x {fastmath = "reassoc nsz"} : f64
+    CHECK-NEXT: %k = arith.addf %x, %one {fastmath = "reassoc nsz"} : f64
+    CHECK-NEXT: func.return %x, %y, %c, %d, %y, %g, %h, %k, %zero : ()
+""")
+
+
+ADD_ZERO = """func.func @f(%x: TY) -> TY {
+  %zero = arith.constant {value = ZERO} : TY
+  %r = arith.addf OPERANDS FM: TY
+  func.return %r : ()
+}
+"""
+
+
+def add_zero(ty: str, zero: str, left: bool, fm: str) -> str:
+    return (ADD_ZERO.replace("TY", ty).replace("ZERO", zero)
+            .replace("OPERANDS", "%zero, %x" if left else "%x, %zero")
+            .replace("FM", f'{{fastmath = "{fm}"}} ' if fm else ""))
+
+
+SPECIAL = [0.0, -0.0, 1.5, -2.25, math.inf, -math.inf, math.nan, 5e-324, -1e300]
+
+
+@pytest.mark.parametrize("ty", ["f64", "f32"])
+@pytest.mark.parametrize("left", [False, True])
+@pytest.mark.parametrize("zero, fm, folds", [
+    ("0.0", "", False), ("0.0", "reassoc", False), ("0.0", "reassoc nsz", True),
+    ("-0.0", "", True), ("-0.0", "reassoc", True), ("-0.0", "reassoc nsz", True), ("-0.0", "fast", True)])
+def test_add_of_zero(ty, left, zero, fm, folds):
+    """`x + 0.0` is x but for x = -0.0, where the sum is +0.0: folded only when the add
+    declares the sign of a zero insignificant (nsz); `x + (-0.0)` is x for every x."""
+    from test_passes_semantics import Interp
+    text = add_zero(ty, zero, left, fm)
+    m = parse_module(text)
+    from dad.lang.passes import PassManager
+    PassManager(FOLD, verify=True).run(m)
+    ops = [o.name for o in m["f"].body.ops]
+    assert ops == (["func.return"] if folds else ["arith.constant", "arith.addf", "func.return"])
+    if folds:
+        assert m["f"].body.ops[-1].operands == m["f"].params
+    else:
+        assert m["f"].body.ops[1].attrs == ({"fastmath": fm} if fm else {})
+    dt = np.float64 if ty == "f64" else np.float32
+    for x in SPECIAL:
+        with np.errstate(all="ignore"):
+            xv = dt(x)
+        [want] = Interp(parse_module(text), strict=True).call("f", [xv])
+        [got] = Interp(m, strict=True).call("f", [xv])
+        if math.isnan(want):
+            assert math.isnan(got)
+        elif "nsz" in fm:
+            assert got == want                       # the sign of a zero may differ
+        else:
+            assert got == want and math.copysign(1.0, got) == math.copysign(1.0, want), (x, got, want)
+    # the case that makes the difference: -0.0 + 0.0 is +0.0
+    if zero == "0.0" and folds:
+        [got] = Interp(m, strict=True).call("f", [dt(-0.0)])
+        assert math.copysign(1.0, got) == -1.0

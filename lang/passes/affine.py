@@ -6,8 +6,9 @@ loop-invariant values (defined outside the loop: not in `inside`) with integer
 coefficients, a tuple of `(coefficient, value)` pairs in a canonical order (`Value.serial`:
 two forms are equal exactly when their tuples are). The rules: `iv`, integer constants,
 outside values, and `addi`, `subi` and `muli` by a constant of such forms; every number in
-a form stays within 2**32 in size (else None), so none has wrapped around in i64. `materialise(ops, form,
-at)` appends to `ops` the ops computing the form at `iv = at` and returns that value.
+a form stays within 2**32 in size (else None), so none has wrapped around in i64.
+`materialise(ops, form, at)` appends to `ops` the ops computing the form at `iv = at` and
+returns that value.
 """
 from __future__ import annotations
 

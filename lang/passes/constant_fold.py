@@ -142,7 +142,7 @@ def _identity(op: Op):
     for k, unit in _UNITS.get(n, ()):
         if _is(ops[k], unit):
             return ops[1 - k]
-    if n == "arith.addf" and "nsz" in op.attrs.get("fastmath", ""):
+    if n == "arith.addf" and op.attrs.get("fastmath", "") in ("reassoc nsz", "nsz", "fast"):
         # the op declares the sign of a zero result insignificant, so x + 0.0 is x
         return next((ops[1 - k] for k in (0, 1) if _is(ops[k], 0.0)), None)
     if n in _ABSORBING:

@@ -9,12 +9,13 @@ and `speculate_zero_safe` and `ascend_loops` apply to it.
 Contract: at the top level of the body of an `scf.for`, `%l = memref.load %A[idx]` and a
 later `memref.store (arith.addf %l, %y), %A[idx]` (or `%y + %l`) with
 - the same array value and index values, all defined outside the loop;
-- both unchecked, the add with `reassoc` in its `fastmath` (its order is free), `%l` used
-  only by the add and the add's result only by the store;
+- both unchecked, the add with `reassoc` (or `fast`) in its `fastmath` (its order is
+  free), `%l` used only by the add and the add's result only by the store;
 - `%A` a `memref.alloc` of the function, not used anywhere else in the loop, and every
   other array the loop uses reached (through `memref.row`/`slice`/`collapse`) from a
   parameter or another `memref.alloc` (so nothing else in the loop reaches `%A`'s memory)
-becomes a carried sum that starts at +0.0 and adds `%y` in place of the add; after the
+becomes a carried sum that starts at +0.0 (-0.0 without `nsz`: the exact identity) and
+adds `%y` in place of the add; after the
 loop, under `scf.if lb < ub` (the indices are known to be in bounds only when the loop
 runs), the element is loaded, the sum added with the same flags, and stored.
 The element ends as its old value plus the same terms, in another order (reassoc).
@@ -25,6 +26,11 @@ from ..ir import BOOL, Block, Function, Op, Region, Value
 from .util import defined_inside, for_each_function, use_counts
 
 VIEWS = ("memref.row", "memref.slice", "memref.collapse")
+
+
+def _frees(fastmath: str, flag: str) -> bool:
+    """Does an op's `fastmath` allow `flag` ("fast" allows every one)?"""
+    return flag in fastmath.split() or fastmath == "fast"
 
 
 def _root(v: Value) -> Value:
@@ -57,7 +63,8 @@ def _pairs(loop: Op, counts: dict, f: Function) -> list:
             continue
         add, a, idx = st.operands[0].op, st.operands[1], st.operands[2:]
         if add is None or add.name != "arith.addf" or add.parent is not body or \
-                "reassoc" not in add.attrs.get("fastmath", "") or counts.get(add.results[0]) != 1:
+                not _frees(add.attrs.get("fastmath", ""), "reassoc") or \
+                counts.get(add.results[0]) != 1:
             continue
         for k, l in enumerate(add.operands):
             ld = l.op
@@ -66,7 +73,8 @@ def _pairs(loop: Op, counts: dict, f: Function) -> list:
                     ld.attrs.get("checked", False) or counts.get(l) != 1:
                 continue
             uses_a = sum(v is a for o in body.walk() for v in o.operands)
-            if uses_a == 2 and not any(v in inside for v in idx) and _separate(loop, a, f):
+            if uses_a == 2 and a not in inside and not any(v in inside for v in idx) and \
+                    _separate(loop, a, f):
                 out.append((ld, add, st, add.operands[1 - k]))
             break
     return out
@@ -76,7 +84,10 @@ def _promote(loop: Op, ld: Op, add: Op, st: Op, y: Value) -> list:
     """Rewrite one pair; return the ops to insert after the loop."""
     body = loop.regions[0].block
     t = ld.results[0].type
-    zero = Op("arith.constant", [], [t], {"value": 0.0})
+    fm = add.attrs.get("fastmath", "")
+    # -0.0 is the exact identity of +; +0.0 only where the sign of a zero is free (nsz), and
+    # then preferred: a sum that starts at +0.0 is never -0.0 (speculate_zero_safe's exact sums)
+    zero = Op("arith.constant", [], [t], {"value": 0.0 if _frees(fm, "nsz") else -0.0})
     acc = body.add_arg(t, "sum")
     loop.operands.append(zero.result)
     out = Value(t, None, loop, len(loop.results))

@@ -11,7 +11,9 @@ value and the same index values,
   them that may write memory (a store, copy, dealloc, call, tape op or an op with regions
   holding one), reads the stored value instead;
 - a `memref.store` is deleted when a later store in the block writes the same element and
-  only pure ops lie between them (nothing reads memory, nothing can raise);
+  only pure ops lie between them (nothing reads memory, nothing can raise), unless it is
+  checked and the later one is not, or has another `loc` (an index error must still be
+  raised, and name the first);
 - a `memref.store` of the value a `memref.load` of the same element read, with nothing that
   may write memory between them, is deleted (memory already holds that value, bit for bit).
 Run to a fixed point, then `constant_fold` (a forwarded `0.0` turns `0.0 + g` into `g` when
@@ -58,7 +60,9 @@ def _overwritten(block: Block) -> bool:
     for op in block.ops:
         if op.name == "memref.store":
             first = pending.get(_key(op))
-            if first is not None:
+            if first is not None and (not first.attrs.get("checked", False) or
+                                      (op.attrs.get("checked", False) and
+                                       first.attrs.get("loc") == op.attrs.get("loc"))):
                 block.ops.remove(first)
                 return True
             pending = {_key(op): op}
