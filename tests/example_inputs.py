@@ -155,6 +155,44 @@ def rosen_gradient(x) -> np.ndarray:
     return g
 
 
+# A loop that records on the tape: `p` is carried through a nonlinear step, so its reverse
+# needs every iterate. Shared by the tape tests.
+RECORDING = """
+fn f(x: f64[n], m: i64) -> f64 {
+    var p = 1.0;
+    var s = 0.0;
+    for k in 0..m {
+        let i = k % n;
+        p = p * (1.0 + 0.001 * sin(x[i] * p));
+        s += exp(0.01 * x[i]) * p;
+    }
+    return s;
+}
+"""
+
+
+def recording_gradient(x, m: int) -> np.ndarray:
+    """The gradient of RECORDING's `f` with respect to x, by a reverse sweep written out."""
+    n = len(x)
+    ps, p = [], 1.0
+    for k in range(m):
+        ps.append(p)
+        p = p * (1.0 + 0.001 * np.sin(x[k % n] * p))
+    g = np.zeros(n)
+    p_bar = 0.0
+    for k in reversed(range(m)):
+        i, p_old = k % n, ps[k]
+        u = x[i] * p_old
+        p_new = p_old * (1.0 + 0.001 * np.sin(u))
+        e = np.exp(0.01 * x[i])
+        g[i] += 0.01 * e * p_new          # s += e * p_new
+        p_bar += e
+        c = 0.001 * np.cos(u) * p_old * p_bar
+        g[i] += c * p_old                 # p_new = p_old * (1 + 0.001 sin(x[i] * p_old))
+        p_bar = p_bar * (1.0 + 0.001 * np.sin(u)) + c * x[i]
+    return g
+
+
 def compile_function(name: str):
     if name not in _compiled:
         defs = definitions(INPUTS[name][0])

@@ -8,19 +8,9 @@ import pytest
 
 import dad
 from dad.cli import main
+from example_inputs import RECORDING
 
-SOURCE = """
-fn f(x: f64[n], m: i64) -> f64 {
-    var p = 1.0;
-    var s = 0.0;
-    for k in 0..m {
-        let i = k % n;
-        p = p * (1.0 + 0.001 * sin(x[i] * p));
-        s += exp(0.01 * x[i]) * p;
-    }
-    return s;
-}
-fn axpy_sum(a: f64, x: f64[n]) -> f64 {
+SOURCE = RECORDING + """fn axpy_sum(a: f64, x: f64[n]) -> f64 {
     var s = 0.0;
     for i in 0..n { s += a * x[i]; }
     return s;

@@ -4,51 +4,16 @@ Checked: the lowered module has the cache (an internal global swapped atomically
 stay right when the cached buffer is reused, when it is too small (a longer tape) and after
 that, in any order of sizes; gradients running in several threads at once (ctypes releases
 the GIL) each get their own tape, so every result equals the one computed alone. The oracle
-is a Python port of the recorded recurrence's analytic gradient."""
+is the recurrence's reverse sweep written out in Python (`recording_gradient`)."""
 import threading
 
 import numpy as np
 import pytest
 
 import dad
+from example_inputs import RECORDING, recording_gradient
 
-SOURCE = """
-fn f(x: f64[n], m: i64) -> f64 {
-    var p = 1.0;
-    var s = 0.0;
-    for k in 0..m {
-        let i = k % n;
-        p = p * (1.0 + 0.001 * sin(x[i] * p));
-        s += exp(0.01 * x[i]) * p;
-    }
-    return s;
-}
-fn g = grad(f, wrt=x);
-"""
-
-
-def grad_oracle(x: np.ndarray, m: int) -> np.ndarray:
-    """Reverse sweep of `f`, written out by hand."""
-    n = len(x)
-    ps, p = [], 1.0
-    for k in range(m):
-        ps.append(p)
-        p = p * (1.0 + 0.001 * np.sin(x[k % n] * p))
-    g = np.zeros(n)
-    p_bar = 0.0
-    for k in reversed(range(m)):
-        i, p_old = k % n, ps[k]
-        u = x[i] * p_old
-        p_new = p_old * (1.0 + 0.001 * np.sin(u))
-        e = np.exp(0.01 * x[i])
-        # s += e * p_new
-        g[i] += 0.01 * e * p_new
-        p_bar += e
-        # p_new = p_old * (1 + 0.001 sin(u)), u = x[i] * p_old
-        c = 0.001 * np.cos(u) * p_old * p_bar
-        g[i] += c * p_old
-        p_bar = p_bar * (1.0 + 0.001 * np.sin(u)) + c * x[i]
-    return g
+SOURCE = RECORDING + "fn g = grad(f, wrt=x);\n"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +31,7 @@ def test_the_module_keeps_one_tape_buffer(mod):
 def test_reused_too_small_and_regrown(mod, ms):
     x = np.random.default_rng(0).uniform(-1.0, 1.0, 7)
     for m in ms:
-        want = grad_oracle(x, m)
+        want = recording_gradient(x, m)
         np.testing.assert_allclose(mod.g(x, m), want, rtol=1e-11, atol=1e-13)
 
 
@@ -89,4 +54,4 @@ def test_threads_each_have_their_own_tape(mod):
         th.join()
     assert not bad
     for (x, m), got in zip(cases, alone):
-        np.testing.assert_allclose(got, grad_oracle(x, m), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(got, recording_gradient(x, m), rtol=1e-11, atol=1e-13)

@@ -6,19 +6,9 @@ import dad.lang.passes as passes
 from dad.frontend import compile_to_ir
 from dad.lang.printer import print_function
 from dad.runtime.compiler import CompiledModule, derive_all, machine_ir, optimize_ir
+from example_inputs import RECORDING
 
-SOURCE = """
-fn f(x: f64[n], m: i64) -> f64 {
-    var p = 1.0;
-    var s = 0.0;
-    for k in 0..m {
-        let i = k % n;
-        p = p * (1.0 + 0.001 * sin(x[i] * p));
-        s += exp(0.01 * x[i]) * p;
-    }
-    return s;
-}
-fn g = grad(f, wrt=x);
+SOURCE = RECORDING + """fn g = grad(f, wrt=x);
 
 # the outer loop's body holds a loop that records: only the inner loop is rewritten
 fn nested(x: f64[n]) -> f64 {
