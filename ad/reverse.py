@@ -805,15 +805,19 @@ def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: boo
     """dst += src over all elements; then src = 0 unless `accumulate_only`."""
     t = src.type
     flat = MemRefType(t.elem, 1)
-    s = b.one("memref.collapse", [src], flat)
-    d = b.one("memref.collapse", [dst], flat) if dst is not None else None
+
+    def flatten(a):  # a rank-1 array is its own flat view (no view op for later passes)
+        return a if t.rank == 1 else b.one("memref.collapse", [a], flat)
+
+    s = flatten(src)
+    d = flatten(dst) if dst is not None else None
     n = b.dim(s, 0)
     _, body = b.for_(b.i(0), n, b.i(1), [], "k")
     lb = Builder(body)
     k = body.args[0]
     v = lb.load(s, [k])
     if d is not None:
-        lb.store(lb.addf(lb.load(d, [k]), v), d, [k])
+        lb.store(lb.addf(lb.load(d, [k]), v, **ACC), d, [k])
     if not accumulate_only:
         lb.store(lb.const(0.0, t.elem), s, [k])
     lb.yield_([])

@@ -4,16 +4,20 @@
 plus the benchmark's own settings; `finish(name, meta, rows, markdown, write)` writes
 `results/NAME.md` and `results/NAME.json` (unless `write` is false), prints the met/missed
 summary and returns the exit status (0: the benchmark ran; a missed target is reported,
-not an error).
+not an error). `interleaved_medians(fns, rounds | budget_s=...)` is the one timing loop
+of the side-by-side comparisons.
 """
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import os
 import pathlib
 import platform
 import re
+import statistics
+import time
 
 import numpy as np
 
@@ -55,3 +59,38 @@ def finish(name: str, meta: dict, rows: list[dict], markdown: str, write: bool =
     print(f"{sum(r['met'] is True for r in rows)} met, {len(missed)} missed, "
           f"{sum(r['met'] is None for r in rows)} {not_run}", flush=True)
     return 0
+
+
+def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float | None = None,
+                        min_rounds: int = 3, max_rounds: int = 25) -> dict:
+    """Each zero-argument callable once per round, in rotating order, after one untimed
+    warm-up call each; per name the median and all samples, in seconds. `rounds` fixed, or
+    (`budget_s`) as many as fit the budget at the warm-up's pace, within [min_rounds,
+    max_rounds]. As `timeit` does, Python's cyclic garbage collector is off while timing and
+    runs between rounds: a collection of garbage left by a peer (eager PyTorch makes
+    millions of objects) would otherwise land inside whichever call comes next."""
+    names = list(fns)
+    t_one = 0.0
+    for f in fns.values():
+        t0 = time.perf_counter()
+        f()
+        t_one += time.perf_counter() - t0
+    if rounds is None:
+        rounds = int(min(max_rounds, max(min_rounds, budget_s / max(t_one, 1e-9))))
+    samples: dict = {k: [] for k in names}
+    enabled = gc.isenabled()
+    try:
+        for r in range(rounds):
+            gc.collect()
+            gc.disable()
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                t0 = time.perf_counter()
+                fns[name]()
+                samples[name].append(time.perf_counter() - t0)
+            gc.enable()
+    finally:
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+    return {k: {"median_s": statistics.median(v), "samples_s": v} for k, v in samples.items()}

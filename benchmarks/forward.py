@@ -32,11 +32,11 @@ import pathlib
 import re
 import sys
 
-from benchmarks._common import finish, machine_meta
+from benchmarks._common import finish, interleaved_medians, machine_meta
 
 import numpy as np
 
-from .foundation import _fmt_t, interleaved_medians
+from .foundation import _fmt_t
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -34,10 +34,9 @@ import statistics
 import subprocess
 import sys
 
-from benchmarks._common import finish, machine_meta
+from benchmarks._common import finish, interleaved_medians, machine_meta
 import tempfile
 import textwrap
-import time
 import timeit
 
 import numpy as np
@@ -94,23 +93,6 @@ def _ptr(a: np.ndarray):
 # ---------------------------------------------------------------------------------------
 # Timing helpers
 # ---------------------------------------------------------------------------------------
-
-def interleaved_medians(fns: dict[str, callable], rounds: int) -> dict[str, dict]:
-    """Time each zero-argument callable once per round, in rotating order; per name the
-    median and all samples, in seconds. One untimed warm-up call each first."""
-    names = list(fns)
-    for f in fns.values():
-        f()
-    samples: dict[str, list[float]] = {k: [] for k in names}
-    for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
-            f = fns[name]
-            t0 = time.perf_counter()
-            f()
-            samples[name].append(time.perf_counter() - t0)
-    return {k: {"median_s": statistics.median(v), "samples_s": v} for k, v in samples.items()}
-
 
 def per_call_seconds(f, args: tuple, number: int, repeat: int) -> dict:
     """Median seconds per call of `f(*args)` measured with timeit, minus the cost of

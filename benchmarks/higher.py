@@ -26,8 +26,7 @@ import pathlib
 import statistics
 import sys
 
-from benchmarks._common import finish, machine_meta
-import time
+from benchmarks._common import finish, interleaved_medians, machine_meta
 import timeit
 
 import numpy as np
@@ -70,22 +69,6 @@ fn recur_grad = grad(recur);
 fn recur_hvp = hvp(recur, wrt=x);
 fn coupled_hess = hessian(coupled, wrt=x);
 """
-
-
-def interleaved_medians(fns: dict, rounds: int) -> dict:
-    """Time each zero-argument callable once per round, in rotating order; per name the
-    median and all samples, in seconds. One untimed warm-up call each first."""
-    names = list(fns)
-    for f in fns.values():
-        f()
-    samples = {k: [] for k in names}
-    for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
-            t0 = time.perf_counter()
-            fns[name]()
-            samples[name].append(time.perf_counter() - t0)
-    return {k: {"median_s": statistics.median(v), "samples_s": v} for k, v in samples.items()}
 
 
 def per_call(f, number: int, repeat: int) -> dict:

@@ -95,7 +95,7 @@ OPS.update({
     "dad.tape_put": OpInfo(3, pure=False),      # machine IR: a record at a reserved slot
     "dad.tape_commit": OpInfo(1, pure=False),   # machine IR: the reserved records are in
     "dad.check": OpInfo(1, pure=False),
-    "dad.zero_range": OpInfo(3, pure=False),  # machine IR: zero elements lo..hi of a rank-1 array
+    "dad.zero_range": OpInfo(3, pure=False),  # machine IR: zero a[lo..hi-1] (0 <= lo, hi <= dim)
 })
 
 CMPF_PREDICATES = ("oeq", "one", "olt", "ole", "ogt", "oge", "une", "ord", "uno")

@@ -5,7 +5,8 @@
   result is `noalias`, so LLVM knows a fresh array shares no memory with the arguments.
   `dad_rt_alloc_raw` is the same with the data left as malloc gives it.
 - `dad_rt_free(ctx, ptr)`: unlinks and frees one array (null is ignored).
-- `dad_rt_free_all(ctx)`: frees everything still linked and the AD tape (end of an entry).
+- `dad_rt_free_all(ctx)`: frees everything still linked and gives the AD tape up (end of an
+  entry; `lowering.tape` keeps one tape buffer for the next call).
 - `dad_rt_digamma_f64(x)`, `dad_rt_trigamma_f64(x)`: digamma and trigamma (reflection,
   recurrence up to 10, then the asymptotic series: ~1e-15 relative away from the poles).
 All are `internal`, so a shared library built from the module needs only libc and libm.
@@ -37,6 +38,7 @@ def libc(module: ir.Module, name: str) -> ir.Function:
         "calloc": (PTR, [I64, I64]),
         "malloc": (PTR, [I64]),
         "free": (ir.VoidType(), [PTR]),
+        "realloc": (PTR, [PTR, I64]),
         "memmove": (PTR, [PTR, PTR, I64]),
         "madvise": (I32, [PTR, I64, I32]),
     }

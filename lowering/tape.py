@@ -10,11 +10,14 @@ pages, so a long tape faults its pages in 2 MB at a time) and is given up with t
 arrays by `dad_rt_free_all`, on every path. Being per call, it keeps compiled
 functions re-entrant and thread-safe.
 
-The module keeps one given-up tape buffer (up to `CACHE_MAX` bytes) for the next call: the
-first growth of a call's tape takes it (an atomic exchange, so two threads never share one)
-when it is large enough, so a gradient called again and again does not pay for fresh pages
-(a 100 MB tape is 25,000 page faults) nor for growing by doubling. While cached, a buffer's
-first 8 bytes hold its capacity.
+The module keeps one given-up tape buffer (up to `CACHE_MAX` bytes; of two, the larger) for
+the next call: the first growth of a call's tape takes it (an atomic exchange, so two
+threads never share one) when it is large enough, and frees it otherwise, so a gradient
+called again and again does not pay for fresh pages (a 100 MB tape is 25,000 page faults)
+nor for growing by doubling. While cached, a buffer's first 8 bytes hold its capacity.
+`dad_rt_tape_release()` frees the kept buffer; it is the module's static destructor
+(`llvm.global_dtors`: run when a library is unloaded or the process exits, and by
+`runtime.jit.JitModule` when the Python object goes away).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from .rules import rule
 
 DATA, SIZE, CAP = 4, 5, 6  # field numbers of level 0 in the context struct; +3 per level
 CACHE = "dad_rt_tape_cache"
-CACHE_MAX = 1 << 30        # a larger tape is freed, not kept for the next call
+CACHE_MAX = 1 << 28        # a larger tape (256 MB) is freed, not kept for the next call
 
 
 def _field(b, ctx, k, level=0):
@@ -45,11 +48,11 @@ def build(module: ir.Module) -> None:
     tape, false when out of memory."""
     if "dad_rt_tape_grow" in module.globals:
         return
-    realloc = module.globals.get("realloc") or ir.Function(
-        module, ir.FunctionType(PTR, [PTR, I64]), "realloc")
+    realloc = rtlib.libc(module, "realloc")
     cache = ir.GlobalVariable(module, PTR, CACHE)
     cache.linkage = "internal"
     cache.initializer = ir.Constant(PTR, None)
+    _build_release(module, cache)
     fn = ir.Function(module, ir.FunctionType(I1, [CTX_PTR, I64, I64]), "dad_rt_tape_grow")
     fn.linkage = "internal"
     ctx0, level, need = fn.args
@@ -71,7 +74,7 @@ def build(module: ir.Module) -> None:
                 b.store(kept, _field(b, ctx, DATA))
                 b.store(kept_cap, _field(b, ctx, CAP))
                 b.ret(ir.Constant(I1, 1))
-            b.call(_free(module), [kept])
+            b.call(rtlib.libc(module, "free"), [kept])
     grown = b.call(realloc, [data, new_cap])
     ok = b.icmp_unsigned("!=", grown, ir.Constant(PTR, None))
     with b.if_then(ok):
@@ -81,31 +84,46 @@ def build(module: ir.Module) -> None:
     b.ret(ok)
 
 
-def _free(module: ir.Module) -> ir.Function:
-    return module.globals.get("free") or ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), "free")
+def _build_release(module: ir.Module, cache) -> None:
+    """`dad_rt_tape_release()`, the module's static destructor: free the kept buffer."""
+    fnty = ir.FunctionType(ir.VoidType(), [])
+    fn = ir.Function(module, fnty, "dad_rt_tape_release")
+    fn.linkage = "internal"
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    kept = b.atomic_rmw("xchg", cache, ir.Constant(PTR, None), "seq_cst")
+    b.call(rtlib.libc(module, "free"), [kept])
+    b.ret_void()
+    entry = ir.LiteralStructType([I32, fnty.as_pointer(), PTR])
+    table = ir.GlobalVariable(module, ir.ArrayType(entry, 1), "llvm.global_dtors")
+    table.linkage = "appending"
+    table.initializer = ir.Constant(ir.ArrayType(entry, 1),
+                                    [ir.Constant(entry, [I32(65535), fn, ir.Constant(PTR, None)])])
 
 
 def free_tape(b: ir.IRBuilder, module: ir.Module, ctx) -> None:
-    """Give up every level's tape: into the module's cache when it fits (the buffer it
-    displaces is freed), else freed."""
-    free, cache = _free(module), module.globals[CACHE]
+    """Give up every level's tape: into the module's cache when it fits (of the buffer it
+    displaces and itself, the larger stays; the other is freed), else freed."""
+    free, cache = rtlib.libc(module, "free"), module.globals[CACHE]
+    null = ir.Constant(PTR, None)
     for level in range(abi.TAPE_LEVELS):
         data = b.load(_field(b, ctx, DATA, level))
         cap = b.load(_field(b, ctx, CAP, level))
-        keep = b.and_(b.icmp_unsigned("!=", data, ir.Constant(PTR, None)),
-                      b.icmp_unsigned("<=", cap, I64(CACHE_MAX)))
+        keep = b.and_(b.icmp_unsigned("!=", data, null), b.icmp_unsigned("<=", cap, I64(CACHE_MAX)))
         with b.if_else(keep) as (then, other):
             with then:
                 b.store(cap, b.bitcast(data, I64.as_pointer()))
-                b.call(free, [b.atomic_rmw("xchg", cache, data, "seq_cst")])
+                old = b.atomic_rmw("xchg", cache, data, "seq_cst")
+                with b.if_then(b.icmp_unsigned("!=", old, null)):
+                    larger = b.icmp_unsigned(">", b.load(b.bitcast(old, I64.as_pointer())), cap)
+                    with b.if_else(larger) as (back, drop):
+                        with back:   # put the larger one back; free what that displaces
+                            b.call(free, [b.atomic_rmw("xchg", cache, old, "seq_cst")])
+                        with drop:
+                            b.call(free, [old])
             with other:
                 b.call(free, [data])
         for k in (DATA, SIZE, CAP):
             b.store(ir.Constant(abi.CTX.elements[k], None), _field(b, ctx, k, level))
-
-
-def _slots(comps) -> list:
-    return comps
 
 
 def _to_slot(b, v):

@@ -1,10 +1,14 @@
 """In-process machine code: an LLVM module optimised for the host and loaded with MCJIT.
 
 `JitModule(llvm_ir)` parses, optimises and finalises the code; `address(name)` gives the
-address of an entry point. The engine (and with it the code) lives as long as the object.
-`optimized_ir` and `asm` are text for people; the assembly is produced on first request.
+address of an entry point. The engine (and with it the code) lives as long as the object;
+when the object goes, the module's static destructors run first (they free what the code
+keeps between calls: the cached AD tape, `lowering.tape`). `optimized_ir` and `asm` are
+text for people; the assembly is produced on first request.
 """
 from __future__ import annotations
+
+import weakref
 
 import llvmlite.binding as llvm
 
@@ -20,6 +24,8 @@ class JitModule:
         with target.codegen():
             self.engine = llvm.create_mcjit_compiler(mod, self.tm)
             self.engine.finalize_object()
+            self.engine.run_static_constructors()
+        weakref.finalize(self, self.engine.run_static_destructors)
         self._asm: str | None = None
 
     def address(self, name: str) -> int:

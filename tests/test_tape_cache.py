@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import dad
+from dad.api import compile_jit
 from example_inputs import RECORDING, recording_gradient
 
 SOURCE = RECORDING + "fn g = grad(f, wrt=x);\n"
@@ -55,3 +56,26 @@ def test_threads_each_have_their_own_tape(mod):
     assert not bad
     for (x, m), got in zip(cases, alone):
         np.testing.assert_allclose(got, recording_gradient(x, m), rtol=1e-11, atol=1e-13)
+
+
+def test_the_kept_tape_is_released_with_the_module():
+    """The cache is freed by the module's static destructor (`llvm.global_dtors`), which the
+    JIT runs when the module object goes: compiling, calling with a ~80 MB tape and dropping
+    a module three times leaves RSS where the first round left it (a kept tape each would add
+    ~80 MB per round)."""
+    import gc
+
+    def rss():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * 4096
+
+    x = np.random.default_rng(2).uniform(-1.0, 1.0, 5)
+    after = []
+    for k in range(3):
+        m = compile_jit(SOURCE + f"# round {k}\n", filename="tape_release.dad")
+        assert "@llvm.global_dtors" in m.llvm_ir
+        m.g(x, 5_000_000)
+        del m
+        gc.collect()
+        after.append(rss())
+    assert after[2] - after[0] < 24 * 2**20, [a / 2**20 for a in after]

@@ -23,13 +23,13 @@ import json
 import os
 import pathlib
 import platform
-import statistics
 import sys
 import tempfile
 import time
 
 import numpy as np
 
+from .._common import interleaved_medians
 from . import io, peers, reference as R
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -42,27 +42,6 @@ LSTM_SIZES = [(2, 1024), (2, 4096), (4, 1024), (4, 4096)]
 TARGETS = {"gmm": {"ratio": 3.0, "vs_jax": 2.0, "vs_c": 1.2},
            "ba": {"ratio": 4.0, "vs_jax": 3.0},
            "lstm": {"ratio": 3.0, "vs_jax": 2.0}}
-
-
-def interleaved_medians(fns: dict, budget_s: float, min_rounds: int = 3,
-                        max_rounds: int = 25) -> dict:
-    """Each zero-argument callable once per round, rotating the order; rounds chosen so the
-    whole takes about `budget_s` (after one untimed warm-up call each, which also sets the
-    pace). Per name: median and samples, in seconds."""
-    names = list(fns)
-    t_one = 0.0
-    for f in fns.values():
-        t0 = time.perf_counter()
-        f()
-        t_one += time.perf_counter() - t0
-    rounds = int(min(max_rounds, max(min_rounds, budget_s / max(t_one, 1e-9))))
-    samples = {k: [] for k in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            t0 = time.perf_counter()
-            fns[name]()
-            samples[name].append(time.perf_counter() - t0)
-    return {k: {"median_s": statistics.median(v), "samples_s": v} for k, v in samples.items()}
 
 
 def _rel(a, b) -> float:
@@ -100,7 +79,7 @@ def _measure(problem: str, size: str, source: str, dad_primal, dad_deriv, peer_s
     if c_primal is not None:
         fns["c.primal"] = c_primal
         checks["c.primal"] = _rel(c_primal(), want_p)
-    res = interleaved_medians(fns, budget)
+    res = interleaved_medians(fns, budget_s=budget)
     t = {k: v["median_s"] for k, v in res.items()}
     row = {"problem": problem, "size": size, "input": source, "times_s": t,
            "samples_s": {k: v["samples_s"] for k, v in res.items()}, "agreement_rel": checks,

@@ -6,7 +6,8 @@ loop-invariant values (defined outside the loop: not in `inside`) with integer
 coefficients, a tuple of `(coefficient, value)` pairs in a canonical order (`Value.serial`:
 two forms are equal exactly when their tuples are). The rules: `iv`, integer constants,
 outside values, and `addi`, `subi` and `muli` by a constant of such forms; every number in
-a form stays within 2**32 in size (else None), so none has wrapped around in i64.
+a form stays within 2**32 in size (else None), so the form's own arithmetic does not wrap
+around in i64 (the run-time values of `inv` may; forms that match are equal modulo 2**64).
 `materialise(ops, form, at)` appends to `ops` the ops computing the form at `iv = at` and
 returns that value.
 """

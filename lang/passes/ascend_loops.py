@@ -16,13 +16,13 @@ where it read `iv`) when
 - the body, at any depth, holds only pure ops, `memref.dim`, unchecked `memref.load`s and
   unchecked `memref.store`s at its top level, and `scf.if`s holding pure ops and unchecked
   loads (nothing may raise, record, call or allocate, so no effect but memory is ordered);
-- each array stored into is a `memref.alloc` of the function that no view op takes (no
-  other value in the loop reaches its memory), and either every store into it adds to the
-  element just loaded from it (`store (addf (load A[i]) y) {reassoc}, A[i]`, the same index
-  values, the load used once, nothing touching `A` in between, the sum used only by the
-  store) and every load of it is such a load, or every load and store of it has the same
-  index values, one of them `c * iv + ...` with `c != 0` (each iteration its own element,
-  which no other iteration touches).
+- each array stored into is a `memref.alloc` of the function that no view op takes and
+  that no other array the loop uses can reach (`util.separate`), and either every store
+  into it adds to the element just loaded from it (`store (addf (load A[i]) y) {reassoc},
+  A[i]`, the same index values, the load used once, nothing touching `A` in between, the
+  sum used only by the store) and every load of it is such a load, or every load and store
+  of it has the same index values, one of them `c * iv + ...` with `c != 0` (each
+  iteration its own element, which no other iteration touches).
 Then each element ends as its initial value plus the same contributions as before, summed
 in another order (allowed by reassoc), or read and written by the same single iteration.
 """
@@ -31,13 +31,10 @@ from __future__ import annotations
 from ..ir import I64, Function, Op
 from ..ops import is_pure
 from .affine import affine
-from .util import const_of, defined_inside, for_each_function
-
-VIEWS = ("memref.row", "memref.slice", "memref.collapse")
-
+from .util import VIEWS, allows, const_of, defined_inside, for_each_function, separate
 
 def _reassoc(op: Op) -> bool:
-    return op.name == "arith.addf" and "reassoc" in op.attrs.get("fastmath", "")
+    return op.name == "arith.addf" and allows(op, "reassoc")
 
 
 def _users(body) -> dict:
@@ -96,11 +93,12 @@ def _accumulates(store: Op, body, users, a):
     return None
 
 
-def _arrays_ok(body, iv, users, viewed) -> bool:
+def _arrays_ok(loop, iv, users, viewed, f) -> bool:
+    body = loop.regions[0].block
     inside, memo = defined_inside(body), {}
     stored = {o.operands[1] for o in body.ops if o.name == "memref.store"}
     for a in stored:
-        if a.op is None or a.op.name != "memref.alloc" or a in viewed or a in inside:
+        if a in viewed or a in inside or not separate(loop, a, f):
             return False
         stores = [o for o in body.ops if o.name == "memref.store" and o.operands[1] is a]
         loads = [o for o in body.walk() if o.name == "memref.load" and o.operands[0] is a]
@@ -110,10 +108,24 @@ def _arrays_ok(body, iv, users, viewed) -> bool:
         idx = stores[0].operands[2:]
         if all(o.operands[2:] == idx for o in stores) and \
                 all(o.operands[1:] == idx for o in loads) and \
-                any((f := affine(v, iv, inside, memo)) is not None and f[0] != 0 for v in idx):
+                any((form := affine(v, iv, inside, memo)) is not None and form[0] != 0
+                    for v in idx):
             continue        # one element per iteration, touched by that iteration alone
         return False
     return True
+
+
+def _computed_from(v, inside) -> set:
+    """The values inside the loop that `v` is computed from (`v` included)."""
+    seen, todo = set(), [v]
+    while todo:
+        x = todo.pop()
+        if x in seen or x not in inside:
+            continue
+        seen.add(x)
+        if x.op is not None:
+            todo.extend(x.op.operands)
+    return seen
 
 
 def _descends(body, iv) -> bool:
@@ -125,25 +137,12 @@ def _descends(body, iv) -> bool:
         for v in o.operands[1 if o.name == "memref.load" else 2:]:
             f = affine(v, iv, inside, memo)
             if f is None:
-                if iv in defined_inside_closure(v, inside):
+                if iv in _computed_from(v, inside):
                     return False
                 continue
             if f[0]:
                 coefs.append(f[0])
     return bool(coefs) and all(c < 0 for c in coefs)
-
-
-def defined_inside_closure(v, inside) -> set:
-    """The values inside the loop that `v` is computed from (`v` included)."""
-    seen, todo = set(), [v]
-    while todo:
-        x = todo.pop()
-        if x in seen or x not in inside:
-            continue
-        seen.add(x)
-        if x.op is not None:
-            todo.extend(x.op.operands)
-    return seen
 
 
 def _turn(loop: Op, block) -> None:
@@ -173,7 +172,7 @@ def _function(f: Function) -> None:
         iv = body.args[0]
         users = _users(body)
         if _descends(body, iv) and _carries_ok(body, users) and _effects_ok(body) and \
-                _arrays_ok(body, iv, users, viewed):
+                _arrays_ok(loop, iv, users, viewed, f):
             _turn(loop, loop.parent)
 
 

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..ir import Block, Function, Op
-from .util import NOT_CONST, Subst, const_of, for_each_function, wrap64
+from .util import NOT_CONST, Subst, allows, const_of, for_each_function, wrap64
 
 _DTYPE = {"f64": np.float64, "f32": np.float32}
 
@@ -142,7 +142,7 @@ def _identity(op: Op):
     for k, unit in _UNITS.get(n, ()):
         if _is(ops[k], unit):
             return ops[1 - k]
-    if n == "arith.addf" and op.attrs.get("fastmath", "") in ("reassoc nsz", "nsz", "fast"):
+    if n == "arith.addf" and allows(op, "nsz"):
         # the op declares the sign of a zero result insignificant, so x + 0.0 is x
         return next((ops[1 - k] for k in (0, 1) if _is(ops[k], 0.0)), None)
     if n in _ABSORBING:

@@ -36,9 +36,7 @@ from __future__ import annotations
 
 from ..ir import BOOL, Block, Function, Op, Region, Value
 from .affine import affine, materialise
-from .util import NOT_CONST, const_of, defined_inside, for_each_function
-
-VIEWS = ("memref.row", "memref.slice", "memref.collapse")
+from .util import NOT_CONST, VIEWS, const_of, defined_inside, for_each_function
 
 
 def _candidates(loop: Op, viewed: set) -> dict:

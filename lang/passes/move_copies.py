@@ -19,9 +19,8 @@ Then the copy, `%b`'s allocation and `%a`'s dealloc are deleted and `%b` is repl
 from __future__ import annotations
 
 from ..ir import Block, Function, MemRefType
-from .util import for_each_function, uses
+from .util import VIEWS, for_each_function, uses
 
-VIEWS = ("memref.row", "memref.slice", "memref.collapse")
 _QUIET = ("memref.load", "memref.store", "memref.dim", "memref.copy", "memref.dealloc") + VIEWS
 
 

@@ -23,36 +23,7 @@ The element ends as its old value plus the same terms, in another order (reassoc
 from __future__ import annotations
 
 from ..ir import BOOL, Block, Function, Op, Region, Value
-from .util import defined_inside, for_each_function, use_counts
-
-VIEWS = ("memref.row", "memref.slice", "memref.collapse")
-
-
-def _frees(fastmath: str, flag: str) -> bool:
-    """Does an op's `fastmath` allow `flag` ("fast" allows every one)?"""
-    return flag in fastmath.split() or fastmath == "fast"
-
-
-def _root(v: Value) -> Value:
-    while v.op is not None and v.op.name in VIEWS:
-        v = v.op.operands[0]
-    return v
-
-
-def _separate(loop: Op, a: Value, f: Function) -> bool:
-    """Is `a` a fresh array that no other array the loop uses can reach?"""
-    if a.op is None or a.op.name != "memref.alloc":
-        return False
-    params = set(f.params)
-    for o in loop.regions[0].block.walk():
-        for v in o.operands:
-            if v is a or not hasattr(v.type, "rank"):
-                continue
-            r = _root(v)
-            if r is a or not (r in params or (r.op is not None and r.op.name == "memref.alloc")):
-                return False
-    return True
-
+from .util import allows, defined_inside, for_each_function, separate, use_counts
 
 def _pairs(loop: Op, counts: dict, f: Function) -> list:
     body = loop.regions[0].block
@@ -63,7 +34,7 @@ def _pairs(loop: Op, counts: dict, f: Function) -> list:
             continue
         add, a, idx = st.operands[0].op, st.operands[1], st.operands[2:]
         if add is None or add.name != "arith.addf" or add.parent is not body or \
-                not _frees(add.attrs.get("fastmath", ""), "reassoc") or \
+                not allows(add, "reassoc") or \
                 counts.get(add.results[0]) != 1:
             continue
         for k, l in enumerate(add.operands):
@@ -74,20 +45,19 @@ def _pairs(loop: Op, counts: dict, f: Function) -> list:
                 continue
             uses_a = sum(v is a for o in body.walk() for v in o.operands)
             if uses_a == 2 and a not in inside and not any(v in inside for v in idx) and \
-                    _separate(loop, a, f):
+                    separate(loop, a, f):
                 out.append((ld, add, st, add.operands[1 - k]))
             break
     return out
 
 
-def _promote(loop: Op, ld: Op, add: Op, st: Op, y: Value) -> list:
-    """Rewrite one pair; return the ops to insert after the loop."""
+def _promote(loop: Op, ld: Op, add: Op, st: Op, y: Value) -> tuple[list, list]:
+    """Rewrite one pair; return the ops to insert before the loop and after it."""
     body = loop.regions[0].block
     t = ld.results[0].type
-    fm = add.attrs.get("fastmath", "")
     # -0.0 is the exact identity of +; +0.0 only where the sign of a zero is free (nsz), and
     # then preferred: a sum that starts at +0.0 is never -0.0 (speculate_zero_safe's exact sums)
-    zero = Op("arith.constant", [], [t], {"value": 0.0 if _frees(fm, "nsz") else -0.0})
+    zero = Op("arith.constant", [], [t], {"value": 0.0 if allows(add, "nsz") else -0.0})
     acc = body.add_arg(t, "sum")
     loop.operands.append(zero.result)
     out = Value(t, None, loop, len(loop.results))

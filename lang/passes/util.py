@@ -6,7 +6,10 @@ second walk (structured dominance puts every use after its definition). `const_o
 the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_CONST`.
 `erase_result`/`erase_arg` drop one result or block argument and renumber the rest.
 `uses(op, values)` tells whether an op (or one nested in it) reads any of `values`;
-`clone_op` deep-copies an op through a value map, `clone_module` a module; `defined_inside` lists a block's values.
+`clone_op` deep-copies an op through a value map, `clone_module` a module;
+`defined_inside` lists a block's values. Arrays: `VIEWS` (the view ops), `root_of(v)` (the
+array a view is of), `separate(loop, a, f)` (no other array `loop` uses reaches `a`'s
+memory). `allows(op, flag)` reads an op's `fastmath`.
 """
 from __future__ import annotations
 
@@ -132,3 +135,37 @@ def clone_module(m: Module) -> Module:
             g.body.append(clone_op(op, vmap))
         out.add(g)
     return out
+
+
+VIEWS = ("memref.row", "memref.slice", "memref.collapse")
+
+
+def allows(op: Op, flag: str) -> bool:
+    """Does `op`'s `fastmath` attribute allow `flag` ("reassoc", "nsz"; "fast" allows all)?"""
+    fm = op.attrs.get("fastmath", "")
+    return flag in fm.split() or fm == "fast"
+
+
+def root_of(v: Value) -> Value:
+    """The array `v` is a view of (through `VIEWS`), or `v` itself."""
+    while v.op is not None and v.op.name in VIEWS:
+        v = v.op.operands[0]
+    return v
+
+
+def separate(loop: Op, a: Value, f: Function) -> bool:
+    """Is `a` a `memref.alloc` of `f` whose memory no other array `loop` uses can reach?
+    (Every other array the loop uses is reached through views from a parameter of `f` or
+    another `memref.alloc`; values of other origins, such as call or tape results, might be
+    `a` itself.)"""
+    if a.op is None or a.op.name != "memref.alloc":
+        return False
+    params = set(f.params)
+    for o in loop.walk():
+        for v in o.operands:
+            if v is a or not hasattr(v.type, "rank"):
+                continue
+            r = root_of(v)
+            if r is a or not (r in params or (r.op is not None and r.op.name == "memref.alloc")):
+                return False
+    return True
