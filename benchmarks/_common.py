@@ -62,21 +62,26 @@ def finish(name: str, meta: dict, rows: list[dict], markdown: str, write: bool =
 
 
 def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float | None = None,
-                        min_rounds: int = 3, max_rounds: int = 25) -> dict:
-    """Each zero-argument callable once per round, in rotating order, after one untimed
+                        min_rounds: int = 3, max_rounds: int = 25, max_reps: int = 1) -> dict:
+    """Each zero-argument callable in every round, in rotating order, after one untimed
     warm-up call each; per name the median and all samples, in seconds. `rounds` fixed, or
     (`budget_s`) as many as fit the budget at the warm-up's pace, within [min_rounds,
-    max_rounds]. As `timeit` does, Python's cyclic garbage collector is off while timing and
-    runs between rounds: a collection of garbage left by a peer (eager PyTorch makes
-    millions of objects) would otherwise land inside whichever call comes next."""
+    max_rounds]. With `max_reps` > 1, a callable k times faster than the slowest is called
+    min(k, max_reps) times a round (each call one sample): next to a peer that takes seconds,
+    a millisecond call still gets tens of samples, so a few slow ones (right after the peer)
+    do not make its median. As `timeit` does, Python's cyclic garbage collector is off while
+    timing and runs between rounds."""
     names = list(fns)
-    t_one = 0.0
-    for f in fns.values():
+    warm = {}
+    for name, f in fns.items():
         t0 = time.perf_counter()
         f()
-        t_one += time.perf_counter() - t0
+        warm[name] = max(time.perf_counter() - t0, 1e-9)
+    slowest = max(warm.values())
+    reps = {k: max(1, min(max_reps, int(slowest / warm[k]))) for k in names}
     if rounds is None:
-        rounds = int(min(max_rounds, max(min_rounds, budget_s / max(t_one, 1e-9))))
+        per_round = sum(reps[k] * warm[k] for k in names)
+        rounds = int(min(max_rounds, max(min_rounds, budget_s / per_round)))
     samples: dict = {k: [] for k in names}
     enabled = gc.isenabled()
     try:
@@ -84,9 +89,11 @@ def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float
             gc.collect()
             gc.disable()
             for name in names[r % len(names):] + names[:r % len(names)]:
-                t0 = time.perf_counter()
-                fns[name]()
-                samples[name].append(time.perf_counter() - t0)
+                f = fns[name]
+                for _ in range(reps[name]):
+                    t0 = time.perf_counter()
+                    f()
+                    samples[name].append(time.perf_counter() - t0)
             gc.enable()
     finally:
         if enabled:

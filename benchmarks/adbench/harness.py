@@ -3,7 +3,9 @@
 Run with `python -m benchmarks.adbench` (`--quick`: the smallest size of each problem;
 `--no-peers`: dad, NumPy and C only; `--out DIR`: where to write adbench.md / adbench.json,
 default benchmarks/results). For each problem and size, in one run and interleaved
-(dad, peer, dad, ... in rotating order, one warm-up call each), the median of repeated calls:
+(dad, peer, dad, ... in rotating order, one warm-up call each; a callable much faster than
+the slowest is called up to 20 times a round, so that it gets enough samples next to eager
+PyTorch's seconds-long calls), the median of repeated calls:
 
 - dad's primal and derivative (`gmm_objective` / `gmm_grad`, `ba_objective` / `ba_jacobian`
   (+ CSR assembly, timed separately), `lstm_objective` / `lstm_grad`) and their ratio;
@@ -79,7 +81,7 @@ def _measure(problem: str, size: str, source: str, dad_primal, dad_deriv, peer_s
     if c_primal is not None:
         fns["c.primal"] = c_primal
         checks["c.primal"] = _rel(c_primal(), want_p)
-    res = interleaved_medians(fns, budget_s=budget)
+    res = interleaved_medians(fns, budget_s=budget, max_reps=20)
     t = {k: v["median_s"] for k, v in res.items()}
     row = {"problem": problem, "size": size, "input": source, "times_s": t,
            "samples_s": {k: v["samples_s"] for k, v in res.items()}, "agreement_rel": checks,
