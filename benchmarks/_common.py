@@ -63,14 +63,15 @@ def finish(name: str, meta: dict, rows: list[dict], markdown: str, write: bool =
 
 def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float | None = None,
                         min_rounds: int = 3, max_rounds: int = 25, max_reps: int = 1) -> dict:
-    """Each zero-argument callable in every round, in rotating order, after one untimed
+    """Each zero-argument callable once per round, in rotating order, after one untimed
     warm-up call each; per name the median and all samples, in seconds. `rounds` fixed, or
     (`budget_s`) as many as fit the budget at the warm-up's pace, within [min_rounds,
-    max_rounds]. With `max_reps` > 1, a callable k times faster than the slowest is called
-    min(k, max_reps) times a round (each call one sample): next to a peer that takes seconds,
-    a millisecond call still gets tens of samples, so a few slow ones (right after the peer)
-    do not make its median. As `timeit` does, Python's cyclic garbage collector is off while
-    timing and runs between rounds."""
+    max_rounds]. With `max_reps` > 1, a callable k times faster than the slowest takes
+    part in min(k, max_reps) times more rounds than the slowest (which then sits out the
+    rounds in between): next to a peer that takes seconds, a millisecond call still gets
+    tens of samples, each still taken between calls of the others. As `timeit` does,
+    Python's cyclic garbage collector is off while timing (it runs before each round in
+    which every callable takes part)."""
     names = list(fns)
     warm = {}
     for name, f in fns.items():
@@ -79,22 +80,25 @@ def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float
         warm[name] = max(time.perf_counter() - t0, 1e-9)
     slowest = max(warm.values())
     reps = {k: max(1, min(max_reps, int(slowest / warm[k]))) for k in names}
+    most = max(reps.values())
+    period = {k: max(1, round(most / reps[k])) for k in names}
     if rounds is None:
         per_round = sum(reps[k] * warm[k] for k in names)
         rounds = int(min(max_rounds, max(min_rounds, budget_s / per_round)))
     samples: dict = {k: [] for k in names}
     enabled = gc.isenabled()
     try:
-        for r in range(rounds):
-            gc.collect()
-            gc.disable()
+        for r in range(rounds * most):
+            if r % most == 0:
+                gc.enable()
+                gc.collect()
+                gc.disable()
             for name in names[r % len(names):] + names[:r % len(names)]:
-                f = fns[name]
-                for _ in range(reps[name]):
-                    t0 = time.perf_counter()
-                    f()
-                    samples[name].append(time.perf_counter() - t0)
-            gc.enable()
+                if r % period[name]:
+                    continue
+                t0 = time.perf_counter()
+                fns[name]()
+                samples[name].append(time.perf_counter() - t0)
     finally:
         if enabled:
             gc.enable()
