@@ -12,6 +12,15 @@ start undefined) when the first op after it in B that uses `%a` other than by `m
 cover it in the same sense (the two copies `version_checks` makes of a loop), or
 - `memref.copy %src, %a` with `%src` of the same rank and each `dims[k]` a
   `memref.dim %src {index = k}` (the copy writes every element); or
+- a nest of `scf.for` (from 0, step 1) and `scf.if` ops, any rank, that uses `%a` only as
+  the array of `memref.store`s and has a group of stores at the top of one block that
+  writes a whole slice per iteration: each dimension is indexed, in every store of the
+  group, by the iv of one enclosing loop whose bound is that dimension (the same value, or
+  equal constants), or by constants that together make every combination of that
+  (constant) dimension's indices; every enclosing loop's iv indexes a dimension; an
+  `scf.if` in the nest needs such a group in every branch, fixing the same dimensions by
+  the same outer ivs (so whichever branch runs writes the same slice). BA's 3-D Jacobian
+  (`jac[i, r, 0..14]` for `i`, `r` over its first two dimensions) is one; or
 - an `scf.for` with step 1, rank-1 `%a`, in which `%a` is used only by `memref.store` ops
   at the top of the body (they run in every iteration, before the loop is left) and by
   `memref.dim`, all indexed `c * iv + inv + k` (`lang.passes.affine`) with one `c` in
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 from ..ir import BOOL, I64, Function, Op
 from .affine import affine, materialise
-from .util import const_of, defined_inside, for_each_function
+from .util import NOT_CONST, const_of, defined_inside, for_each_function
 
 
 def _touches(op: Op, a) -> bool:
@@ -102,13 +111,98 @@ def _fills(loop: Op, a, cover) -> list:
     return ops
 
 
+def _full_range(loop: Op):
+    """`loop`'s (iv, ub) when it runs iv = 0, 1, ..., ub - 1; else None."""
+    if loop.name != "scf.for" or const_of(loop.operands[0]) != 0 or \
+            const_of(loop.operands[2]) != 1:
+        return None
+    return loop.regions[0].block.args[0], loop.operands[1]
+
+
+def _same_extent(ub, dim) -> bool:
+    c = const_of(dim)
+    return ub is dim or (c is not NOT_CONST and const_of(ub) == c)
+
+
+def _group_covers(stores: list, loops: list, alloc: Op):
+    """`{iv: dim}` when `stores` (together, unconditional in the body of the full-range
+    `loops`) write a whole slice per iteration: each dimension indexed, in every store, by
+    the iv of one loop whose extent is that dimension, or by constants that together make
+    every combination of the constant dimensions; every loop's iv indexes one dimension (a
+    loop that may run no iteration writes nothing). Else None."""
+    dims = alloc.operands
+    extent = dict(loops)
+    by_iv, const_dims = {}, []
+    for k, d in enumerate(dims):
+        idx = [s.operands[2 + k] for s in stores]
+        if idx[0] in extent and all(v is idx[0] for v in idx):
+            if not _same_extent(extent[idx[0]], d) or idx[0] in by_iv:
+                return None
+            by_iv[idx[0]] = k
+        elif const_of(d) is not NOT_CONST and all(const_of(v) is not NOT_CONST for v in idx):
+            const_dims.append(k)
+        else:
+            return None
+    if len(by_iv) != len(extent):
+        return None
+    want = 1
+    for k in const_dims:
+        want *= const_of(dims[k])
+    got = {tuple(const_of(s.operands[2 + k]) for k in const_dims) for s in stores}
+    ok = len(got) == want and all(0 <= c < const_of(dims[k])
+                                  for t in got for c, k in zip(t, const_dims))
+    return by_iv if ok else None
+
+
+def _block_covers(block, a, alloc: Op, loops: list):
+    """`{iv: dim}` of the ivs of `loops` when running `block` in every iteration of them
+    writes the whole slice those ivs fix (`_group_covers`); else None."""
+    stores = [o for o in block.ops if o.name == "memref.store" and o.operands[1] is a]
+    if stores:
+        m = _group_covers(stores, loops, alloc)
+        if m is not None:
+            return m
+    for o in block.ops:
+        if o.name in ("scf.for", "scf.if") and _touches(o, a):
+            m = _nest_covers(o, a, alloc, loops)
+            if m is not None:
+                return m
+    return None
+
+
+def _nest_covers(op: Op, a, alloc: Op, loops: list):
+    """The same for one `scf.for` (full range) or `scf.if` (every branch, with the same
+    map of the outer ivs: whichever branch runs, it writes the same slice)."""
+    outer = {iv for iv, _ in loops}
+    if op.name == "scf.if":
+        maps = [_block_covers(r.block, a, alloc, loops) for r in op.regions]
+        if any(m is None for m in maps):
+            return None
+        maps = [{iv: k for iv, k in m.items() if iv in outer} for m in maps]
+        return maps[0] if all(m == maps[0] for m in maps) else None
+    rng = _full_range(op)
+    m = None if rng is None else _block_covers(op.regions[0].block, a, alloc, loops + [rng])
+    return None if m is None else {iv: k for iv, k in m.items() if iv in outer}
+
+
+def _nest_writes_all(first: Op, a, alloc: Op) -> bool:
+    """A loop nest that only stores into `a` (no other use of it at any depth, nor as an
+    operand of a loop or branch) and writes every element of it."""
+    for o in first.walk():
+        for k, v in enumerate(o.operands):
+            if v is a and not (o.name == "memref.store" and k == 1) and o.name != "memref.dim":
+                return False
+    return _nest_covers(first, a, alloc, []) is not None
+
+
 def _covers(block, start: int, a, alloc: Op, found: list) -> bool:
     """Does the first op from `block.ops[start]` on that touches `a` write all of it before
     anything reads it? Each covering loop goes into `found` with its block."""
     first = next((o for o in block.ops[start:] if _touches(o, a)), None)
     if first is None:
         return False
-    if _copy_covers(first, alloc):
+    if _copy_covers(first, alloc) or (first.name in ("scf.for", "scf.if") and
+                                      _nest_writes_all(first, a, alloc)):
         return True
     if first.name == "scf.if" and not any(v is a for v in first.operands):
         return all(_covers(r.block, 0, a, alloc, found) for r in first.regions)
