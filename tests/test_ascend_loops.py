@@ -24,14 +24,14 @@ from dad.frontend import compile_to_ir
 from dad.lang.irparser import parse_module
 from dad.lang.passes import PassManager, ascend_loops
 from dad.lang.passes.affine import affine
-from dad.lang.passes.util import clone_module, const_of, defined_inside
+from dad.lang.passes.util import const_of, defined_inside
 from dad.runtime.compiler import CompiledModule, derive_all, machine_ir, optimize_ir
 from example_inputs import ROSEN, rosen_gradient
+from machine_pipelines import MACHINE, loops, machine_pipeline, upto, without
 
-MACHINE = passes.machine_pipeline   # the real list, kept before any test patches the attribute
 EPS = np.finfo(float).eps
 
-PIPELINES = {"on": MACHINE, "off": lambda: [p for p in MACHINE() if p is not ascend_loops]}
+PIPELINES = {"on": MACHINE, "off": without(ascend_loops)}
 
 SRC = ROSEN + """
 fn rg = grad(rosen);
@@ -134,17 +134,6 @@ def clean_ir(src: str):
     return optimize_ir(derive_all(compile_to_ir(src, "t.dad")))
 
 
-def at_pass(m, on: bool = True):
-    """A copy of `m` after the machine pipeline up to ascend_loops (included when `on`)."""
-    pl = MACHINE()
-    k = pl.index(ascend_loops)
-    return PassManager(pl[:k + 1] if on else pl[:k], verify=True).run(clone_module(m))
-
-
-def loops(f):
-    return [op for op in f.walk() if op.name == "scf.for"]
-
-
 def coefs(loop) -> list[int]:
     """The iv coefficients of the iv-dependent affine indices of top-level loads and stores."""
     body = loop.regions[0].block
@@ -182,8 +171,7 @@ def descends(loop) -> bool:
 
 
 def build(src: str, which: str):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+    with machine_pipeline(PIPELINES[which]):
         mod = compile_jit(src, filename="t.dad")
         mach = machine_ir(mod.ir_module)
     n_turned = sum(turned(lp) for f in mach for lp in loops(f))
@@ -219,7 +207,7 @@ def test_pass_is_machine_only_and_before_the_store_passes():
 
 
 def test_rosen_reversed_loop_is_turned(clean):
-    before, after = at_pass(clean, False)["rosen.vjp.x"], at_pass(clean, True)["rosen.vjp.x"]
+    before, after = upto(clean, ascend_loops, False)["rosen.vjp.x"], upto(clean, ascend_loops, True)["rosen.vjp.x"]
     [rev_b] = [lp for lp in loops(before) if descends(lp)]
     assert coefs(rev_b) and set(coefs(rev_b)) == {-1}
     assert not any(descends(lp) for lp in loops(after))
@@ -266,7 +254,7 @@ NOT_TURNED = {
 
 
 def test_turned_loops(clean):
-    m = at_pass(clean)
+    m = upto(clean, ascend_loops)
     for name, count in TURNED.items():
         assert sum(turned(lp) for lp in loops(m[name])) == count, name
     # versioned loops: only the unchecked copy turns, the checked one keeps its order
@@ -284,7 +272,7 @@ def loops_in(block):
 
 @pytest.mark.parametrize("name", sorted(NOT_TURNED))
 def test_not_turned(clean, name):
-    before, after = at_pass(clean, False)[name], at_pass(clean, True)[name]
+    before, after = upto(clean, ascend_loops, False)[name], upto(clean, ascend_loops, True)[name]
     cands = [lp for lp in loops(before) if descends(lp)]
     assert cands, name                            # there is a descending loop to refuse
     assert not any(turned(lp) for lp in loops(after)), NOT_TURNED[name]
@@ -525,8 +513,7 @@ RUN = ["store", "pure_if", "reassoc_accumulation", "plain_accumulation", "plain_
 
 
 def _compiled_text(text: str, which: str):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+    with machine_pipeline(PIPELINES[which]):
         return CompiledModule(parse_module(text), "", filename="k.ir")
 
 

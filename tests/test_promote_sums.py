@@ -35,31 +35,21 @@ from dad.api import compile_jit
 from dad.frontend import compile_to_ir
 from dad.lang.irparser import parse_module
 from dad.lang.passes import PassManager, promote_sums
-from dad.lang.passes.util import clone_module, const_of
+from dad.lang.passes.util import const_of
 from dad.runtime.compiler import CompiledModule, derive_all, machine_ir, optimize_ir
 from test_passes_semantics import BoundsBug, Skip
 from test_tidy_stores import Machine, increment_adjoints
+from machine_pipelines import MACHINE, machine_pipeline, upto, without
 
-MACHINE = passes.machine_pipeline   # the real list, kept before any test patches the attribute
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EPS = np.finfo(float).eps
 
-PIPELINES = {"on": MACHINE, "off": lambda: [p for p in MACHINE() if p is not promote_sums]}
+PIPELINES = {"on": MACHINE, "off": without(promote_sums)}
 
 
 # ----------------------------------------------------------------------------- helpers
 def only(text: str):
     return PassManager([promote_sums], verify=True).run(parse_module(text))
-
-
-def upto(m, on: bool):
-    pl = MACHINE()
-    k = pl.index(promote_sums)
-    return PassManager(pl[:k + 1] if on else pl[:k], verify=True).run(clone_module(m))
-
-
-def loops(f):
-    return [o for o in f.walk() if o.name == "scf.for"]
 
 
 def body_ops(loop):
@@ -308,8 +298,7 @@ def inputs(seed=0, n=6):
 @pytest.fixture(scope="module")
 def twins_on():
     text = HELPERS + "".join(twin(name, "k_" + name) for name in TWINS)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES["on"])
+    with machine_pipeline(PIPELINES["on"]):
         return CompiledModule(parse_module(text), "", filename="k.ir")
 
 
@@ -374,8 +363,7 @@ def test_empty_arrays_zero_trip():
     text = twin_module("base")
     after = only(text)
     assert interp(after, "k", [x, p, 0, 0, -1])[0][0].shape == (0,)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES["on"])
+    with machine_pipeline(PIPELINES["on"]):
         mod = CompiledModule(parse_module(text), "", filename="k.ir")
     assert mod.k(x, p, 0, 0, -1).shape == (0,)
 
@@ -446,8 +434,7 @@ def test_nested_inner_loop_is_promoted_inside_the_outer_body():
     [inner] = [o for o in body_ops(outer) if o.name == "scf.for"]
     check_promoted(0, inner, "A", "j")
     assert len(outer.results) == 0           # the outer loop keeps its (now guarded) store
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES["on"])
+    with machine_pipeline(PIPELINES["on"]):
         mod = CompiledModule(parse_module(NESTED), "", filename="k.ir")
     for n, mm in ((0, 3), (1, 1), (7, 4), (100, 5), (3, 0)):
         x, p = inputs(n + mm, n)[0], inputs(mm, mm)[1]
@@ -481,7 +468,7 @@ def shadow_stores_in_loops(f, name):
 
 
 def test_dad_inner_reversed_loop_carries_the_shadow_sum(clean):
-    before, after = upto(clean, False)["f.vjp.m"], upto(clean, True)["f.vjp.m"]
+    before, after = upto(clean, promote_sums, False)["f.vjp.m"], upto(clean, promote_sums, True)["f.vjp.m"]
     assert len(shadow_stores_in_loops(before, "m.bar")) == 1
     assert not shadow_stores_in_loops(after, "m.bar")
     [guard] = [o for o in after.walk() if o.name == "scf.if" and
@@ -491,7 +478,7 @@ def test_dad_inner_reversed_loop_carries_the_shadow_sum(clean):
     assert loop.name == "scf.for"
     check_promoted(len(loop.results) - 1, loop, "m.bar")
     # wrt x too: x.bar[i] changes with the inner loop, m.bar[j] does not
-    both = upto(clean, True)["f.vjp.x_m"]
+    both = upto(clean, promote_sums, True)["f.vjp.x_m"]
     assert len(shadow_stores_in_loops(both, "x.bar")) == 1
     assert not shadow_stores_in_loops(both, "m.bar")
     # the final machine IR and the clean IR
@@ -503,8 +490,7 @@ def test_dad_inner_reversed_loop_carries_the_shadow_sum(clean):
 def builds():
     out = {}
     for which in ("on", "off"):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+        with machine_pipeline(PIPELINES[which]):
             mod = compile_jit(SRC, filename="t.dad")
             stores = shadow_stores_in_loops(machine_ir(mod.ir_module)["f.vjp.m"], "m.bar")
         assert bool(stores) == (which == "off")        # the patch took
@@ -542,8 +528,8 @@ def gmm_clean():
 
 
 def test_gmm_means_shadow_is_a_carried_sum(gmm_clean):
-    before = increment_adjoints(upto(gmm_clean, False)[GMM_GRAD])
-    after = increment_adjoints(upto(gmm_clean, True)[GMM_GRAD])
+    before = increment_adjoints(upto(gmm_clean, promote_sums, False)[GMM_GRAD])
+    after = increment_adjoints(upto(gmm_clean, promote_sums, True)[GMM_GRAD])
     assert before and len(before) == len(after)
     for lp in before:
         assert any(o.name == "memref.store" and o.operands[1].name == "means.bar" for o in lp.walk())
@@ -562,8 +548,7 @@ def test_gmm_gradient_values():
     src = (ROOT / "examples" / "gmm.dad").read_text()
     mods = {}
     for which in ("on", "off"):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+        with machine_pipeline(PIPELINES[which]):
             mods[which] = compile_jit(src, filename="gmm.dad")
     for d, k, n, seed in ((2, 3, 30, 4), (3, 2, 100, 5), (1, 1, 1, 6)):
         g = io.generate_gmm(d, k, n, seed=seed)

@@ -31,8 +31,8 @@ from dad.lang.passes.util import clone_module
 from dad.lang.printer import print_function
 from dad.runtime.compiler import CompiledModule, derive_all, machine_ir, optimize_ir
 from example_inputs import EXAMPLES, ROSEN, rosen_gradient
+from machine_pipelines import MACHINE, machine_pipeline, with_after, without
 
-MACHINE = passes.machine_pipeline   # the real list, kept before any test patches the attribute
 
 
 def drop_zero_range(module):
@@ -48,8 +48,8 @@ drop_zero_range.__name__ = drop_zero_range.pass_name = "drop_zero_range"
 
 PIPELINES = {
     "on": MACHINE,
-    "off": lambda: [p for p in MACHINE() if p is not skip_zero_fill],
-    "mutant": lambda: [p for q in MACHINE() for p in ([q, drop_zero_range] if q is skip_zero_fill else [q])],
+    "off": without(skip_zero_fill),
+    "mutant": with_after(skip_zero_fill, drop_zero_range),
 }
 
 SRC = ROSEN + """
@@ -120,8 +120,7 @@ fn dirty2(A: f64[n, m]) -> f64 {
 
 # ----------------------------------------------------------------------------- helpers
 def build(src: str, which: str):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+    with machine_pipeline(PIPELINES[which]):
         mod = compile_jit(src, filename="t.dad")
         text = "".join(print_function(f) for f in machine_ir(mod.ir_module))
     assert ("zeroed = false" in text) == (which != "off")      # the patch took
@@ -447,8 +446,7 @@ def hand(c, ks, cond=False, which="on"):
     key = (c, ks, cond, which)
     if key not in _hand:
         text = loop_ir(c, ks, cond)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+        with machine_pipeline(PIPELINES[which]):
             mod = CompiledModule(parse_module(text), "", filename="k.ir")
             mm = machine_ir(parse_module(text))
         _hand[key] = (mod, mm["f"])

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dad
-import dad.lang.passes as passes
 from dad.api import compile_jit
 from dad.frontend import compile_to_ir
 from dad.lang.ir import BOOL, Op
@@ -26,8 +25,8 @@ from dad.lang.passes.util import clone_module
 from dad.lang.printer import print_function, print_module
 from dad.runtime.compiler import CompiledModule, derive_all, machine_ir, optimize_ir
 from example_inputs import rosen_gradient, rosen_loop
+from machine_pipelines import MACHINE, loops, machine_pipeline, with_after, without
 
-MACHINE = passes.machine_pipeline   # the real list, kept before any test patches the attribute
 EPS = np.finfo(float).eps
 INF, NAN = math.inf, math.nan
 
@@ -58,10 +57,6 @@ fn stj = jvp(st, wrt=x);
 
 
 # ----------------------------------------------------------------------------- helpers
-def without_pass() -> list:
-    return [p for p in MACHINE() if p is not speculate_zero_safe]
-
-
 def no_fallback(module):
     """Mutant: every `scf.if` the pass made (condition a NaN test) always takes the fast copy."""
     for f in module:
@@ -78,8 +73,8 @@ def no_fallback(module):
 
 PIPELINES = {
     "on": MACHINE,
-    "off": without_pass,
-    "mutant": lambda: [p for q in MACHINE() for p in ([q, no_fallback] if q is speculate_zero_safe else [q])],
+    "off": without(speculate_zero_safe),
+    "mutant": with_after(speculate_zero_safe, no_fallback),
 }
 
 
@@ -98,8 +93,7 @@ class Build:
     run-time derived kernels (made while the same pipeline is in place)."""
 
     def __init__(self, src: str, which: str, jvps=(), grads=()):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+        with machine_pipeline(PIPELINES[which]):
             self.mod = compile_jit(src, filename="t.dad")
             self.jvp = {n: dad.jvp(getattr(self.mod, n), wrt="x") for n in jvps}
             self.grad = {n: dad.grad(getattr(self.mod, n)) for n in grads}
@@ -167,10 +161,6 @@ def close_to_oracle(t, x, v):
     with np.errstate(divide="ignore", invalid="ignore"):
         mags = [abs(vi) / (2 * math.sqrt(xi)) if xi > 0 else 0.0 for xi, vi in zip(x, v) if vi != 0]
     assert abs(t - want) <= 4 * len(x) * EPS * sum(mags), (t, want)
-
-
-def loops(f):
-    return [op for op in f.walk() if op.name == "scf.for"]
 
 
 def shape(loop):
@@ -387,8 +377,7 @@ def test_hand_built_loops(name):
 
 
 def _compile_ir(text: str, which: str) -> CompiledModule:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+    with machine_pipeline(PIPELINES[which]):
         return CompiledModule(parse_module(text), "", filename="k.ir")
 
 

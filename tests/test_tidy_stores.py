@@ -35,16 +35,15 @@ from dad.api import compile_jit
 from dad.frontend import compile_to_ir
 from dad.lang.irparser import parse_module
 from dad.lang.passes import PassManager, dce, tidy_stores
-from dad.lang.passes.util import clone_module
 from dad.lang.printer import print_module
 from dad.runtime.compiler import CompiledModule, derive_all, machine_ir, optimize_ir
 from test_passes_semantics import BoundsBug, Interp, Skip
+from machine_pipelines import MACHINE, machine_pipeline, upto, without
 
-MACHINE = passes.machine_pipeline   # the real list, kept before any test patches the attribute
 TIDY = importlib.import_module("dad.lang.passes.tidy_stores")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-PIPELINES = {"on": MACHINE, "off": lambda: [p for p in MACHINE() if p is not tidy_stores]}
+PIPELINES = {"on": MACHINE, "off": without(tidy_stores)}
 
 
 # ----------------------------------------------------------------------------- interpreter
@@ -130,8 +129,7 @@ def only(text: str, pass_list=None):
 
 
 def build_text(text: str, which: str = "on"):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+    with machine_pipeline(PIPELINES[which]):
         return CompiledModule(parse_module(text), "", filename="k.ir")
 
 
@@ -420,8 +418,8 @@ def _forward_across_anything(f, block):
 
 MUTANTS = {
     "forward_across_anything": ("_forward", _forward_across_anything),
-    "nothing_writes": ("_writes", lambda op: False),
-    "only_stores_write": ("_writes", lambda op: op.name == "memref.store"),
+    "nothing_writes": ("writes", lambda op: False),
+    "only_stores_write": ("writes", lambda op: op.name == "memref.store"),
     "everything_pure": ("is_pure", lambda name: name not in ("memref.store",)),
 }
 
@@ -748,12 +746,6 @@ def increment_adjoints(f):
     return out
 
 
-def upto(m, pass_fn, on: bool):
-    pl = MACHINE()
-    k = pl.index(pass_fn)
-    return PassManager(pl[:k + 1] if on else pl[:k], verify=True).run(clone_module(m))
-
-
 def test_gmm_increment_adjoint_stores_nothing_into_qx_bar(gmm_clean):
     before = increment_adjoints(upto(gmm_clean, tidy_stores, False)[GMM_GRAD])
     after = increment_adjoints(upto(gmm_clean, tidy_stores, True)[GMM_GRAD])
@@ -775,8 +767,7 @@ def gmm_builds():
     src = (ROOT / "examples" / "gmm.dad").read_text()
     out = {}
     for which in ("on", "off"):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+        with machine_pipeline(PIPELINES[which]):
             mod = compile_jit(src, filename="gmm.dad")
             stores = sum(len(ops_named(lp, "memref.store", "qx.bar"))
                          for lp in increment_adjoints(machine_ir(mod.ir_module)[GMM_GRAD]))
@@ -829,8 +820,7 @@ fn ig = grad(inc, wrt=x);
 def test_dad_increment_gradient(n):
     """y = x + x^2 (+1 at k), s = sum y^2: ds/dx = 2 y (1 + 2 x)."""
     on = compile_jit(INC, filename="t.dad")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES["off"])
+    with machine_pipeline(PIPELINES["off"]):
         off = compile_jit(INC, filename="t.dad")
     x = np.random.default_rng(n).uniform(-1.5, 1.5, n)
     for k in (0, n - 1):
@@ -863,8 +853,7 @@ def _index_error(mod, *args) -> str:
 def test_overwritten_checked_store_error_names_the_first_statement(which):
     """`y[k] = 1.0; y[k] = 2.0` with k out of range fails at line 4, with or without the pass
     (the first store is checked and the second has another location: it stays)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(passes, "machine_pipeline", PIPELINES[which])
+    with machine_pipeline(PIPELINES[which]):
         mod = compile_jit(TWO_STORES, filename="t.dad")
     assert _index_error(mod, np.zeros(3), 5).startswith("t.dad:4:5:")
     assert _index_error(mod, np.zeros(3), -1).startswith("t.dad:4:5:")

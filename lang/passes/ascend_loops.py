@@ -31,7 +31,8 @@ from __future__ import annotations
 from ..ir import I64, Function, Op
 from ..ops import is_pure
 from .affine import affine
-from .util import VIEWS, allows, const_of, defined_inside, for_each_function, separate
+from .util import VIEWS, allows, const_of, defined_inside, for_each_function, separate, uses
+
 
 def _reassoc(op: Op) -> bool:
     return op.name == "arith.addf" and allows(op, "reassoc")
@@ -87,7 +88,7 @@ def _accumulates(store: Op, body, users, a):
                 ld.parent is not body or ld.operands[1:] != idx or users.get(x) != [(add, k)]:
             continue
         between = body.ops[body.ops.index(ld) + 1:body.ops.index(store)]
-        if any(a in q.operands for o in between for q in [o, *o.walk()]):
+        if any(uses(o, {a}) for o in between):
             return None
         return ld
     return None

@@ -34,9 +34,9 @@ never sees the carried values.
 """
 from __future__ import annotations
 
-from ..ir import BOOL, Block, Function, Op, Region, Value
+from ..ir import Block, Function, Op, Value
 from .affine import affine, materialise
-from .util import NOT_CONST, VIEWS, const_of, defined_inside, for_each_function
+from .util import NOT_CONST, VIEWS, const_of, defined_inside, for_each_function, guarded
 
 
 def _candidates(loop: Op, viewed: set) -> dict:
@@ -71,23 +71,6 @@ def _candidates(loop: Op, viewed: set) -> dict:
     return out
 
 
-def _guarded(lb: Value, ub: Value, then: Block, results: list) -> list[Op]:
-    """`scf.if lb < ub` around `then` (whose ops need parents) with an else yielding zeros
-    of the result types; returns the ops to insert."""
-    for o in then.ops:
-        o.parent = then
-    other = Block()
-    zeros = []
-    for t in results:
-        z = other.append(Op("arith.constant", [], [t], {"value": 0.0 if t.is_float else
-                                                      (False if t.is_bool else 0)}))
-        zeros.append(z.result)
-    other.append(Op("scf.yield", zeros))
-    nonempty = Op("arith.cmpi", [lb, ub], [BOOL], {"pred": "slt"})
-    return [nonempty, Op("scf.if", [nonempty.result], results,
-                         regions=[Region(then), Region(other)])]
-
-
 def _forward(loop: Op, viewed: set) -> tuple[list[Op], list[Op]]:
     """Rewrite `loop`; return the ops to insert before it and after it."""
     lb, ub, step = loop.operands[:3]
@@ -110,7 +93,7 @@ def _forward(loop: Op, viewed: set) -> tuple[list[Op], list[Op]]:
             idx = materialise(then.ops, (c, inv, b), lb)
             then.ops += [Op("memref.load", [arr, idx], [elem], dict(loads[0].attrs))]
             then.ops += [Op("scf.yield", [then.ops[-1].result])]
-            before = _guarded(lb, ub, then, [elem])
+            before = guarded(lb, ub, then, [elem])
             carried = body.add_arg(elem, "fwd")
             loop.operands.append(before[-1].result)
             out = Value(elem, None, loop, len(loop.results))
@@ -132,7 +115,7 @@ def _forward(loop: Op, viewed: set) -> tuple[list[Op], list[Op]]:
                 idx = materialise(last.ops, (c, inv, b), ub)
                 last.ops += [Op("memref.store", [out, arr, idx], [], dict(store.attrs)),
                              Op("scf.yield", [])]
-                after = _guarded(lb, ub, last, [])
+                after = guarded(lb, ub, last, [])
             body.ops[:] = [op for op in body.ops if id(op) not in dead]
             more_before, more_after = _forward(loop, viewed)  # positions moved: look again
             return before + more_before, after + more_after

@@ -3,23 +3,15 @@ reuses the earlier value.
 
 Contract: within a block, and from an enclosing block into nested ones, `memref.load %a,
 idx...` is replaced by an earlier load of the same array value and index values when no op
-that may write memory ran in between: a store, a copy, a dealloc or a call clears
-everything known (no alias analysis: views of one array are different values). An op with
+that may write memory (`util.WRITES`: a store, copy, dealloc, call or tape op) ran in
+between clears everything known (no alias analysis: views of one array are different values). An op with
 regions first sees a copy of what is known; afterwards, if anything inside may write, all is
 forgotten. The earlier load did any bounds check the later one would have done.
 """
 from __future__ import annotations
 
-from ..ir import Block, Function, Op
-from .util import Subst, for_each_function
-
-WRITES = {"memref.store", "memref.copy", "memref.dealloc", "func.call", "dad.tape_push",
-          "dad.tape_pop"}
-
-
-def _writes(op: Op) -> bool:
-    return any(o.name in WRITES for o in op.walk())
-
+from ..ir import Block, Function
+from .util import WRITES, Subst, for_each_function, writes
 
 def _block(block: Block, known: dict, subst: Subst) -> None:
     kept = []
@@ -35,7 +27,7 @@ def _block(block: Block, known: dict, subst: Subst) -> None:
         elif op.regions:
             for region in op.regions:
                 _block(region.block, dict(known), subst)
-            if _writes(op):
+            if writes(op):
                 known.clear()
         elif op.name in WRITES:
             known.clear()

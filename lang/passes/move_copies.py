@@ -64,7 +64,7 @@ def _try(f: Function, block: Block, i: int) -> bool:
     if len(frees) != 1 or any(uses(o, alias) for o in after if o is not frees[0]):
         return False
     for o in after:
-        for sub in [o, *o.walk()]:
+        for sub in o.walk():
             sub.operands = [a if v is b else v for v in sub.operands]
     block.ops.remove(frees[0])
     block.ops.remove(copy)

@@ -22,8 +22,9 @@ The element ends as its old value plus the same terms, in another order (reassoc
 """
 from __future__ import annotations
 
-from ..ir import BOOL, Block, Function, Op, Region, Value
-from .util import allows, defined_inside, for_each_function, separate, use_counts
+from ..ir import Block, Function, Op, Value
+from .util import allows, defined_inside, for_each_function, guarded, separate, use_counts
+
 
 def _pairs(loop: Op, counts: dict, f: Function) -> list:
     body = loop.regions[0].block
@@ -72,10 +73,7 @@ def _promote(loop: Op, ld: Op, add: Op, st: Op, y: Value) -> tuple[list, list]:
     new = then.append(Op("arith.addf", [old.results[0], out], [t], dict(add.attrs)))
     then.append(Op("memref.store", [new.results[0], a, *idx], [], {"checked": False}))
     then.append(Op("scf.yield", []))
-    runs = Op("arith.cmpi", [loop.operands[0], loop.operands[1]], [BOOL], {"pred": "slt"})
-    guard = Op("scf.if", [runs.results[0]], [], regions=[Region(then), Region(Block())])
-    guard.regions[1].block.append(Op("scf.yield", []))
-    return [zero], [runs, guard]
+    return [zero], guarded(loop.operands[0], loop.operands[1], then, [])
 
 
 def _function(f: Function) -> None:

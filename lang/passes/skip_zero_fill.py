@@ -41,7 +41,7 @@ from .util import NOT_CONST, const_of, defined_inside, for_each_function
 
 
 def _touches(op: Op, a) -> bool:
-    return any(v is a and o.name != "memref.dim" for o in [op, *op.walk()] for v in o.operands)
+    return any(v is a and o.name != "memref.dim" for o in op.walk() for v in o.operands)
 
 
 def _copy_covers(op: Op, alloc: Op) -> bool:

@@ -24,16 +24,7 @@ from __future__ import annotations
 from ..ir import Block, Function, Module, Op, replace_all_uses
 from ..ops import is_pure
 from .constant_fold import constant_fold
-from .util import for_each_function
-
-WRITES = {"memref.store", "memref.copy", "memref.dealloc", "func.call", "dad.tape_push",
-          "dad.tape_pop", "dad.tape_put", "dad.tape_reserve", "dad.tape_commit",
-          "dad.zero_range"}
-
-
-def _writes(op: Op) -> bool:
-    return any(o.name in WRITES for o in [op, *op.walk()])
-
+from .util import for_each_function, writes
 
 def _key(op: Op) -> tuple:
     """(array, indices) of a load or store, by identity."""
@@ -50,7 +41,7 @@ def _forward(f: Function, block: Block) -> bool:
             return True
         if op.name == "memref.store":
             stored = {_key(op): op.operands[0]}
-        elif _writes(op):
+        elif writes(op):
             stored = {}
     return False
 
@@ -81,7 +72,7 @@ def _store_of_load(block: Block) -> bool:
                 block.ops.remove(op)
                 return True
             loaded = {}
-        elif _writes(op):
+        elif writes(op):
             loaded = {}
     return False
 

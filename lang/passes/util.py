@@ -9,13 +9,14 @@ the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_C
 `clone_op` deep-copies an op through a value map, `clone_module` a module;
 `defined_inside` lists a block's values. Arrays: `VIEWS` (the view ops), `root_of(v)` (the
 array a view is of), `separate(loop, a, f)` (no other array `loop` uses reaches `a`'s
-memory). `allows(op, flag)` reads an op's `fastmath`.
+memory). `allows(op, flag)` reads an op's `fastmath`. `WRITES`/`writes(op)`: the ops that
+may write memory. `guarded(lb, ub, then, results)`: `then` run only when a loop would run.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from ..ir import Block, Function, Module, Op, Region, Value
+from ..ir import BOOL, Block, Function, Module, Op, Region, Value
 
 NOT_CONST = object()
 
@@ -82,7 +83,7 @@ def erase_arg(block: Block, j: int) -> None:
 
 def uses(op: Op, values: set) -> bool:
     """Does `op`, or an op nested in it, read one of `values`?"""
-    return any(v in values for o in [op, *op.walk()] for v in o.operands)
+    return any(v in values for o in op.walk() for v in o.operands)
 
 
 def use_counts(block: Block, counts: dict[Value, int] | None = None) -> dict[Value, int]:
@@ -169,3 +170,31 @@ def separate(loop: Op, a: Value, f: Function) -> bool:
             if r is a or not (r in params or (r.op is not None and r.op.name == "memref.alloc")):
                 return False
     return True
+
+
+# Ops that may write memory (what a pass must not move a load or a store across).
+WRITES = frozenset({"memref.store", "memref.copy", "memref.dealloc", "func.call",
+                    "dad.tape_push", "dad.tape_pop", "dad.tape_put", "dad.tape_reserve",
+                    "dad.tape_commit", "dad.zero_range"})
+
+
+def writes(op: Op) -> bool:
+    """May `op`, or an op nested in it, write memory?"""
+    return any(o.name in WRITES for o in op.walk())
+
+
+def guarded(lb: Value, ub: Value, then: Block, results: list) -> list[Op]:
+    """`scf.if lb < ub` around `then` (whose ops need parents) with an else yielding zeros
+    of the result types; returns the ops to insert."""
+    for o in then.ops:
+        o.parent = then
+    other = Block()
+    zeros = []
+    for t in results:
+        z = other.append(Op("arith.constant", [], [t], {"value": 0.0 if t.is_float else
+                                                      (False if t.is_bool else 0)}))
+        zeros.append(z.result)
+    other.append(Op("scf.yield", zeros))
+    nonempty = Op("arith.cmpi", [lb, ub], [BOOL], {"pred": "slt"})
+    return [nonempty, Op("scf.if", [nonempty.result], results,
+                         regions=[Region(then), Region(other)])]

@@ -20,7 +20,7 @@ unchecked float `memref.load %a[idx]` becomes `0.0` when either
 """
 from __future__ import annotations
 
-from ..ir import Block, Function, Op, replace_all_uses
+from ..ir import Function, Op, replace_all_uses
 from .affine import affine
 from .util import NOT_CONST, const_of, defined_inside, for_each_function
 
@@ -40,7 +40,7 @@ def _uses_ok(f: Function, a) -> bool:
 
 
 def _stores(op: Op, a) -> list:
-    return [o for o in [op, *op.walk()] if o.name == "memref.store" and o.operands[1] is a]
+    return [o for o in op.walk() if o.name == "memref.store" and o.operands[1] is a]
 
 
 def _zero(f: Function, load: Op) -> None:
