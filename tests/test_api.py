@@ -423,6 +423,18 @@ def test_return_types(mod):
     assert i.dtype == np.int64 and i.tolist() == [0, 1, 2, 3]
 
 
+def test_read_only_and_empty_inputs_are_passed_by_address(mod):
+    # arrays the buffer protocol cannot lend writeable (read-only, broadcast views made
+    # contiguous elsewhere) or that have no bytes take the slower path to their address
+    x = np.arange(5.0)
+    x.flags.writeable = False
+    np.testing.assert_array_equal(mod.scale(x, 2.0), 2.0 * np.arange(5.0))
+    assert mod.total(x) == 10.0
+    assert mod.scale(np.zeros(0), 3.0).shape == (0,)
+    frozen = np.frombuffer(np.arange(3.0).tobytes())  # read-only memory of a bytes object
+    np.testing.assert_array_equal(mod.scale(frozen, -1.0), [-0.0, -1.0, -2.0])
+
+
 def test_returned_arrays_are_fresh(mod):
     x = np.arange(5.0)
     a = mod.scale(x, 2.0)
