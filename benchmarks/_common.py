@@ -9,6 +9,7 @@ of the side-by-side comparisons.
 """
 from __future__ import annotations
 
+import ctypes
 import datetime
 import gc
 import json
@@ -61,6 +62,31 @@ def finish(name: str, meta: dict, rows: list[dict], markdown: str, write: bool =
     return 0
 
 
+def _libc():
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        libc.free.argtypes = [ctypes.c_void_p]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _libc()
+
+
+def settle_heap() -> None:
+    """One 4 KB malloc and free, outside the timing. glibc puts freed small blocks aside
+    and merges them all (`malloc_consolidate`) at the next request of 1 KB or more. Eager
+    PyTorch frees tens of thousands of small tensors per call, and without this the merge
+    (up to ~20 ms seen) would land in the next timed callable's first array allocation,
+    whichever it is: LSTM l=4 c=1024's gradient took 4 ms or 20 ms depending on what ran
+    before it."""
+    if _LIBC is not None:
+        _LIBC.free(_LIBC.malloc(4096))
+
+
 def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float | None = None,
                         min_rounds: int = 3, max_rounds: int = 25, max_reps: int = 1) -> dict:
     """Each zero-argument callable once per round, in rotating order, after one untimed
@@ -71,7 +97,8 @@ def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float
     rounds in between): next to a peer that takes seconds, a millisecond call still gets
     tens of samples, each still taken between calls of the others. As `timeit` does,
     Python's cyclic garbage collector is off while timing (it runs before each round in
-    which every callable takes part)."""
+    which every callable takes part). Before each timed call the C heap is settled
+    (`settle_heap`), so that no callable pays for the small blocks the one before it freed."""
     names = list(fns)
     warm = {}
     for name, f in fns.items():
@@ -96,6 +123,7 @@ def interleaved_medians(fns: dict, rounds: int | None = None, *, budget_s: float
             for name in names[r % len(names):] + names[:r % len(names)]:
                 if r % period[name]:
                     continue
+                settle_heap()
                 t0 = time.perf_counter()
                 fns[name]()
                 samples[name].append(time.perf_counter() - t0)
