@@ -126,10 +126,11 @@ CAUSES = {
                        "the forward sweep's copy onto the tape is a memcpy), and the per-point "
                        "`lse.vjp.v` calls (each returns a fresh k-array).",
     ("gmm", "ratio"): "See the gmm vs JAX note: the tape of qx per component.",
-    ("lstm", "ratio"): "In some full runs this row's derivative samples fall into a fast group "
-                       "and a slow one (see its samples in adbench.json), in others and alone "
-                       "(`--only lstm`) not; the cause is not found (not the GC, not page "
-                       "faults).",
+    ("lstm", "ratio"): "The derivative's samples vary with what ran before them: the "
+                       "benchmark settles the C heap before each timed call (`settle_heap`), "
+                       "without which eager PyTorch's freed blocks were merged inside the next "
+                       "call (4 ms or 20 ms by turns); what varies beyond that is this "
+                       "machine's noise (see the samples in adbench.json).",
     ("lstm", "vs_jax"): "See the lstm ratio note.",
     ("ba", "ratio"): "The Jacobian takes one reverse sweep of `res` per residual, two per "
                      "observation (LLVM hoists the projection's forward part out of the loop "
