@@ -424,8 +424,8 @@ def test_return_types(mod):
 
 
 def test_read_only_and_empty_inputs_are_passed_by_address(mod):
-    # arrays the buffer protocol cannot lend writeable (read-only, broadcast views made
-    # contiguous elsewhere) or that have no bytes take the slower path to their address
+    # arrays the buffer protocol cannot lend writeable (read-only ones) or that have no
+    # bytes take the slower path to their address (`a.ctypes.data`)
     x = np.arange(5.0)
     x.flags.writeable = False
     np.testing.assert_array_equal(mod.scale(x, 2.0), 2.0 * np.arange(5.0))
