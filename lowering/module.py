@@ -64,7 +64,10 @@ class ModuleLowering:
             llfn = ir.Function(self.module, abi.internal_function_type(fn.param_types, fn.result_types),
                                "dad.impl." + name)
             llfn.linkage = "internal"
-            if _straight(fn):
+            if fn.attrs.get("cold"):  # a slow path taken rarely (speculate_zero_safe)
+                llfn.attributes.add("cold")
+                llfn.attributes.add("noinline")
+            elif _straight(fn):
                 llfn.attributes.add("alwaysinline")
             self._internal[name] = llfn
         return self._internal[name]

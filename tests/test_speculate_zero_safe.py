@@ -10,6 +10,7 @@ inputs of the fallback tests do produce NaN on the fast path (so those tests can
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -645,3 +646,131 @@ def test_sums_from_zero_are_speculated_even_when_stored():
     want = A[:, [0, 1, 2, 3, 5]] @ v[[0, 1, 2, 3, 5]]
     assert np.all(np.isfinite(yd))
     np.testing.assert_allclose(yd, want, rtol=1e-14, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- 5. whole functions
+# A vjp of a scalar function (straight-line, a branch in it) called once per element, as
+# examples/ba.dad calls `res_vjp` per observation.
+PER = """
+fn h(x: f64, y: f64) -> f64 {
+    var r = 0.0;
+    if y > -5.0 { r = sqrt(x) * y + y * y; } else { r = x * y; }
+    return r;
+}
+fn hv = vjp(h, wrt=[x, y]);
+fn per(xs: f64[n], ys: f64[n], w: f64[n]) -> f64[n, 2] {
+    var g = zeros(n, 2);
+    for i in 0..n {
+        let (v, gx, gy) = hv(xs[i], ys[i], w[i]);
+        g[i, 0] = gx;
+        g[i, 1] = gy;
+    }
+    return g;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def per_builds():
+    return {w: Build(PER, w) for w in ("on", "off", "mutant")}
+
+
+def h_grad(x, y, w):
+    """Closed form of hv's cotangents for y > -5: w * (y / (2 sqrt x), sqrt x + 2 y), with
+    the zero-safe convention (a zero factor times inf is 0)."""
+    gx = 0.0 if w * y == 0 else w * y / (2 * math.sqrt(x))
+    return gx, w * (math.sqrt(x) + 2 * y)
+
+
+def test_function_structure():
+    m = clean_ir(PER)
+    assert "dad.mulz" in print_function(m["hv"]) and "uno" not in print_module(m)
+    mm = lowered(m, "on")
+    f, slow = mm["hv"], mm["hv.zero_safe"]
+    assert slow.attrs.get("cold") and slow.attrs.get("internal")
+    assert "hv.zero_safe" not in m.functions                      # machine IR only
+    # the slow function is hv as it was; the fast one the same ops with mulf for mulz
+    assert print_function(slow).split("\n", 1)[1] == print_function(m["hv"]).split("\n", 1)[1]
+    assert not any(o.name == "dad.mulz" for o in f.walk())
+    n_mulz = sum(o.name == "dad.mulz" for o in m["hv"].walk())
+    assert n_mulz >= 2
+    assert sum(o.name == "arith.mulf" for o in f.walk()) == \
+        sum(o.name == "arith.mulf" for o in m["hv"].walk()) + n_mulz
+    ret = f.body.ops[-1]
+    choice = ret.operands[0].op
+    assert ret.name == "func.return" and choice.name == "scf.if" and ret.operands == choice.results
+    [call, _] = choice.regions[0].block.ops
+    assert call.name == "func.call" and call.attrs["callee"] == "hv.zero_safe"
+    assert call.operands == f.params
+    # only the two cotangents are tested (the value never meets a mulz product)
+    assert sum(o.attrs.get("pred") == "uno" for o in f.walk()) == 2
+    # the pass is idempotent on its output: the cold copy is not speculated again
+    again = PassManager([speculate_zero_safe], verify=True).run(clone_module(mm))
+    assert print_module(again) == print_module(mm)
+
+
+def test_fast_function_is_still_inlined(per_builds):
+    """The point of the cold copy: `hv` stays small enough to be inlined into `per`'s loop;
+    only the cold copy is called."""
+    called = set(re.findall(r'call [^@]*@"?([\w.]+)', per_builds["on"].mod.per.llvm_ir))
+    assert "dad.impl.hv.zero_safe" in called and "dad.impl.hv" not in called
+    called_off = set(re.findall(r'call [^@]*@"?([\w.]+)', per_builds["off"].mod.per.llvm_ir))
+    assert "dad.impl.hv" not in called_off
+
+
+def test_function_values_match_pass_off_and_closed_form(per_builds):
+    on, off = per_builds["on"], per_builds["off"]
+    rng = np.random.default_rng(11)
+    xs, ys, w = rng.uniform(0.1, 4.0, 50), rng.normal(size=50), rng.normal(size=50)
+    g = on.per(xs, ys, w)
+    assert identical(g, off.per(xs, ys, w))
+    for i in range(50):
+        gx, gy = h_grad(xs[i], ys[i], w[i])
+        assert g[i, 0] == pytest.approx(gx, rel=8 * EPS)
+        assert g[i, 1] == pytest.approx(gy, rel=8 * EPS, abs=8 * EPS * abs(w[i]) * (1 + abs(ys[i])))
+    # finite differences of h (central, step 1e-6: truncation ~ h'''/6 * 1e-12, rounding
+    # ~ eps * |h| / 1e-6; both far below 1e-6 relative here)
+    for i in range(5):
+        hx = (on.h(xs[i] + 1e-6, ys[i]) - on.h(xs[i] - 1e-6, ys[i])) / 2e-6
+        assert g[i, 0] == pytest.approx(w[i] * hx, rel=1e-6, abs=1e-9)
+
+
+def test_function_fallback_at_zero_times_infinity(per_builds):
+    """x = 0, y = 0: sqrt'(0) = inf meets the zero cotangent of sqrt(x) (w * y = 0), so the
+    plain product is NaN; the zero-safe one is 0, so the cold copy must run."""
+    xs, ys, w = np.array([0.0, 1.0]), np.array([0.0, 2.0]), np.array([1.0, 1.0])
+    with np.errstate(invalid="ignore"):
+        assert math.isnan(np.float64(0.0) * np.inf)
+    assert np.isnan(per_builds["mutant"].per(xs, ys, w)[0, 0])     # the fast path alone
+    g = per_builds["on"].per(xs, ys, w)
+    assert g.tolist() == [[0.0, 0.0], [1.0, 5.0]]                  # closed form: h_grad
+    assert [h_grad(0.0, 0.0, 1.0), h_grad(1.0, 2.0, 1.0)] == [(0.0, 0.0), (1.0, 5.0)]
+    assert identical(g, per_builds["off"].per(xs, ys, w))
+    # a legitimate infinity is kept: x = 0 with y != 0
+    assert per_builds["on"].per(np.array([0.0]), np.array([1.0]), np.array([1.0]))[0, 0] == INF
+
+
+HAND_FN = """func.func @f(%a: f64, %b: f64) -> (f64, f64) attributes {sig = "(a: f64, b: f64) -> (f64, f64)"} {
+  %p = dad.mulz %a, %b : f64
+%TAIL%
+}
+"""
+
+
+@pytest.mark.parametrize("tail,applied", [
+    ("  %q = arith.addf %p, %a : f64\n  func.return %a, %q : ()", True),
+    ("  %q = arith.divf %a, %p : f64\n  func.return %a, %q : ()", False),     # a divisor
+    ("  %q = math.exp %p : f64\n  func.return %a, %q : ()", False),           # a math function
+    ("  %c = arith.cmpf %p, %a {pred = \"olt\"} : i1\n"
+     "  %q = arith.select %c, %a, %b : f64\n  func.return %a, %q : ()", False),  # a condition
+])
+def test_hand_built_functions(tail, applied):
+    m = parse_module(HAND_FN.replace("%TAIL%", tail))
+    text = print_module(lowered(m, "on"))
+    if applied:
+        assert "@f.zero_safe" in text and text.count('pred = "uno"') == 1
+        k = _compile_ir(HAND_FN.replace("%TAIL%", tail), "on")
+        assert k.f(0.0, INF) == (0.0, 0.0) and k.f(2.0, 3.0) == (2.0, 8.0)
+        assert math.isnan(_compile_ir(HAND_FN.replace("%TAIL%", tail), "mutant").f(0.0, INF)[1])
+    else:
+        _not_applied(m)

@@ -20,6 +20,13 @@ The loop becomes
     %fast... = the copy
     scf.if (some tainted result of %fast is NaN) { the loop as it was } else { %fast }
 
+A function without loops whose body is made of the same ops and whose tainted values reach
+only `func.return` gets the same treatment as a whole (`_speculate_function`): its body with
+`arith.mulf` in place of every `dad.mulz`, then `scf.if (a tainted result is NaN) {
+func.call @NAME.zero_safe(params) } else { the fast results }`, where `NAME.zero_safe` is the
+function as it was, marked `cold` (lowered `cold noinline`): the fast function stays the size
+of the original, so it is still inlined into its callers.
+
 The signs of zeros are kept out of sight: either every tainted result is a sum that starts
 at +0.0 and is only added to (never -0.0, so zero signs of its terms do not show; its order
 is free as any `reassoc` sum's), or, outside the loop, the tainted results flow only through
@@ -151,6 +158,65 @@ def _speculate(f: Function, block: Block, pos: int, loop: Op) -> bool:
     return True
 
 
+def _speculate_function(m: Module, f: Function) -> bool:
+    """The same for a whole function body without loops (those are left to the loops'
+    speculation): arithmetic on scalars (no stores, calls, allocations or tape; branches
+    may be in it) whose `dad.mulz` results reach only `func.return`, such as a `vjp` of a
+    scalar function called once per observation in a loop. The body runs with
+    plain products; the function as it was becomes `NAME.zero_safe` (attribute `cold`:
+    never inlined, so the fast body stays as small as the original and is still inlined
+    where the original was), called only when a returned derivative came out NaN."""
+    ops = f.body.ops
+    if f.attrs.get("cold") or not ops or ops[-1].name != "func.return":
+        return False
+    ret = ops[-1]
+    body_ops = [o for o in f.body.walk() if o is not ret]
+    if not any(o.name == "dad.mulz" for o in body_ops):
+        return False
+    if not all((o.name in _BODY_OPS or o.name.startswith(_BODY_OK)) and o.name != "scf.for"
+               for o in body_ops):
+        return False
+    if any(o.attrs.get("fastmath") == "fast" for o in body_ops):
+        return False
+    tainted: set = set()
+    if not _taint(f.body.walk, tainted, {"func.return"}, True):
+        return False
+    outs = [i for i, v in enumerate(ret.operands) if v in tainted]
+    if not outs or not all(ret.operands[i].type.is_float for i in outs):
+        return False
+    name = f.name + ".zero_safe"
+    while name in m.functions:
+        name += "_"
+    slow = Function(name, f.param_types, f.result_types, [a.name for a in f.params],
+                    {"internal": True, "cold": True})
+    vmap = dict(zip(f.params, slow.params))
+    for o in ops:
+        slow.body.append(clone_op(o, vmap))
+    m.functions[name] = slow
+    for o in body_ops:
+        if o.name == "dad.mulz":
+            o.name = "arith.mulf"
+    pre = []
+    bad = None
+    for i in outs:
+        r = ret.operands[i]
+        nan = Op("arith.cmpf", [r, r], [BOOL], {"pred": "uno"})
+        pre.append(nan)
+        if bad is not None:
+            pre.append(Op("arith.ori", [bad, nan.result], [BOOL]))
+        bad = pre[-1].result
+    then, other = Block(), Block()
+    call = then.append(Op("func.call", list(f.params), list(f.result_types), {"callee": name}))
+    then.append(Op("scf.yield", list(call.results)))
+    other.append(Op("scf.yield", list(ret.operands)))
+    choice = Op("scf.if", [bad], list(f.result_types), regions=[Region(then), Region(other)])
+    ret.operands = list(choice.results)
+    ops.pop()
+    for o in pre + [choice, ret]:
+        f.body.append(o)
+    return True
+
+
 def _block(f: Function, block: Block) -> None:
     pos = 0
     while pos < len(block.ops):
@@ -166,8 +232,9 @@ def _block(f: Function, block: Block) -> None:
 def speculate_zero_safe(module: Module) -> Module:
     """Loops of scalars run with plain products first; the zero-safe loop only after a NaN."""
     if not module.fast_math:
-        for f in module:
-            _block(f, f.body)
+        for f in list(module):
+            if not _speculate_function(module, f):
+                _block(f, f.body)
     return module
 
 
