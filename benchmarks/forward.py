@@ -131,10 +131,10 @@ def bench_jacobian(m: int, rounds: int) -> list[dict]:
     x = rng.standard_normal(m)
     mod = dad.compile(SRC, filename="forward_bench.dad")
     rows = []
-    for title, f, args in (
-            (f"dense Jacobian of net: R^{m} -> R^{m} (3 x tanh(matvec))", mod.net, (A, x)),
+    for title, f, args, linear in (
+            (f"dense Jacobian of net: R^{m} -> R^{m} (3 x tanh(matvec))", mod.net, (A, x), True),
             (f"dense Jacobian of recur: R^{m} -> R^{m} (10 passes of a sin/exp/log1p recurrence)",
-             mod.recur, (x,))):
+             mod.recur, (x,), False)):
         Jk = derive_kernel(f, "jacobian", wrt="x", mode="forward")  # dad.jacobian's forward path
         J1 = derive_kernel(f, "jacobian", wrt="x", width=1, mode="forward")
         k = _width_of(Jk)
@@ -166,6 +166,10 @@ def bench_jacobian(m: int, rounds: int) -> list[dict]:
                      f"Jacobians agree to {rel:.1e} (relative; a builtin reduction's tangent "
                      f"sum may be reordered, differently per width)" if rel < 1e-12 else
                      f"JACOBIANS DIFFER by {rel:.1e} (relative)")
+                  + (f"; bound by arithmetic: a sweep multiplies each A[i, j] once for the "
+                     f"primal and once per direction, so its matvecs (most of the time) can "
+                     f"gain at most 2k/(k+1) = {2 * k / (k + 1):.2f}x over width 1; only the "
+                     f"tanh part gains k-fold" if linear else "")
                   + f"; diagnostic: the same {-(-m // k)} width-{k} tangent sweeps called from "
                   f"Python (no Jacobian driver, no scatter) take {_fmt_t(res['sweeps']['median_s'])}"
                   f"; `dad.jacobian` (mode auto, which picks forward here) takes "
