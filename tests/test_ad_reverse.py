@@ -416,8 +416,9 @@ def test_calls_and_several_wrt(calls):
     check_fd(calls.outerf, gc, [x, y, c], 2)
     # A derived function with fewer wrt is another program: the language lets it sum an
     # adjoint's contributions in another order (docs/LANGUAGE.md, Floating point; e.g.
-    # grad(inner, wrt=x) and grad(inner)'s x part differ in the last bit), so across
-    # derived functions the numbers agree to rounding, a few ulps of the largest term.
+    # grad(inner, wrt=x) and grad(inner)'s x part differ by 2 ulps), so across derived
+    # functions the numbers agree to rounding: within 8 ulps of the value at this point,
+    # where the sums do not cancel (where they do, the bound scales with their terms).
     gx2, gy2 = calls.outerf_gxy(x, y, c)
     gc2 = calls.outerf_gc(x, y, c)
     ulps = 8 * np.finfo(float).eps

@@ -716,6 +716,11 @@ def test_fast_function_is_still_inlined(per_builds):
     assert "dad.impl.hv.zero_safe" in called and "dad.impl.hv" not in called
     called_off = set(re.findall(r'call [^@]*@"?([\w.]+)', per_builds["off"].mod.per.llvm_ir))
     assert "dad.impl.hv" not in called_off
+    # the cold copy is lowered `cold noinline`: never inlined back into the fast body
+    text = per_builds["on"].mod.llvm_ir
+    [group] = re.findall(r'define [^\n]*@"?dad\.impl\.hv\.zero_safe"?\([^\n]*\) [^\n{]*#(\d+)', text)
+    [attrs] = re.findall(r'^attributes #' + group + r' = \{([^}]*)\}', text, re.M)
+    assert "cold" in attrs.split() and "noinline" in attrs.split()
 
 
 def test_function_values_match_pass_off_and_closed_form(per_builds):
@@ -762,7 +767,9 @@ HAND_FN = """func.func @f(%a: f64, %b: f64) -> (f64, f64) attributes {sig = "(a:
     ("  %q = arith.divf %a, %p : f64\n  func.return %a, %q : ()", False),     # a divisor
     ("  %q = math.exp %p : f64\n  func.return %a, %q : ()", False),           # a math function
     ("  %c = arith.cmpf %p, %a {pred = \"olt\"} : i1\n"
-     "  %q = arith.select %c, %a, %b : f64\n  func.return %a, %q : ()", False),  # a condition
+     "  %q = arith.select %c, %a, %p : f64\n  func.return %a, %q : ()", False),  # a condition
+    ("  %q = arith.addf %p, %a {fastmath = \"fast\"} : f64\n  func.return %a, %q : ()",
+     False),                                                       # may fold the NaN test
 ])
 def test_hand_built_functions(tail, applied):
     m = parse_module(HAND_FN.replace("%TAIL%", tail))
@@ -774,3 +781,25 @@ def test_hand_built_functions(tail, applied):
         assert math.isnan(_compile_ir(HAND_FN.replace("%TAIL%", tail), "mutant").f(0.0, INF)[1])
     else:
         _not_applied(m)
+
+
+TWO_FN = """func.func @g(%a: f64, %b: f64, %c: f64) -> (f64, f64) attributes {sig = "(a: f64, b: f64, c: f64) -> (f64, f64)"} {
+  %p = dad.mulz %a, %c : f64
+  %r = dad.mulz %b, %c : f64
+  func.return %p, %r : ()
+}
+"""
+
+
+def test_hand_built_function_second_result_alone_nan():
+    """Only the second tainted result meets 0 * inf: the cold copy must still run (every
+    tainted result is tested, not the first alone)."""
+    assert "@g.zero_safe" in print_module(lowered(parse_module(TWO_FN), "on"))
+    on, off = _compile_ir(TWO_FN, "on"), _compile_ir(TWO_FN, "off")
+    assert math.isnan(_compile_ir(TWO_FN, "mutant").g(1.0, 0.0, INF)[1])   # the fast path alone
+    for args, want in (((1.0, 0.0, INF), (INF, 0.0)), ((0.0, 1.0, INF), (0.0, INF)),
+                       ((2.0, 3.0, 0.5), (1.0, 1.5)), ((0.0, 0.0, NAN), (0.0, 0.0))):
+        got = on.g(*args)
+        assert got == want and got == off.g(*args)
+    # a NaN input is not the products' doing: the original gives NaN too
+    assert all(math.isnan(v) for v in on.g(1.0, 2.0, NAN))
