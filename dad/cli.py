@@ -145,15 +145,20 @@ def _emit_derived(m, args) -> int:
     """`activity`: what the derived function NAME differentiates, value by value;
     `ad`: NAME's IR as the AD transformation made it (before the clean-up passes)."""
     from .ad import activity_report
+    from .lang.passes.util import clone_module
     from .lang.printer import print_function
     from .runtime.compiler import derive_all
     names = [d.name for d in m.derivations if not d.internal]
     if args.function is None or args.function not in names:
         what = f"'{args.function}' is not a derived function" if args.function else "-f NAME is required"
         raise UsageError(f"--stage {args.stage}: {what} (derived functions: {', '.join(names) or 'none'})")
+    as_written = clone_module(m)  # derive_all cleans the IR up: dead locals would vanish
     d = derive_all(m, stop_at=args.function)
     if args.stage == "activity":
-        print(activity_report(m, d.target, d.wrt), end="")
+        # a function of the file: every local as written, the unused ones included; a
+        # derived function (nested transforms) exists only after derive_all
+        src = as_written if d.target in as_written.functions else m
+        print(activity_report(src, d.target, d.wrt), end="")
     elif args.stage == "tape":
         print(_tape_text(m[args.function], d), end="")
     else:

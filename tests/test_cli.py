@@ -234,6 +234,31 @@ def test_emit_activity(capsys, derived):
     assert any(line.startswith("  i : inactive") for line in lines)
 
 
+def test_emit_activity_lists_unused_locals_and_nested_transforms(capsys, tmp_path):
+    """Every local as written, one the clean-up passes would delete included; the activity
+    of a derived function differentiated again (its own tangents among its values)."""
+    p = tmp_path / "act.dad"
+    p.write_text("fn f(x: f64, scale: f64, n: i64) -> f64 {\n"
+                 "    var s = 0.0;\n"
+                 "    for i in 0..n { s += sin(x * float(i)) * scale; }\n"
+                 "    let unused = scale * 2.0;\n"
+                 "    let dead = x * 3.0;\n"
+                 "    return s;\n}\n"
+                 "fn fj = jvp(f, wrt=x);\nfn fjj = jvp(fj, wrt=x);\n")
+    rc, out, err = dadc(capsys, "emit", "--stage", "activity", str(p), "-f", "fj")
+    assert rc == 0, err
+    lines = [line.split() for line in out.splitlines()[1:]]
+    verdicts = {w[0]: " ".join(w[2:]) for w in lines}
+    assert verdicts == {"x": "active", "scale": "inactive (not varied by x)",
+                        "n": "inactive (integer)", "s": "active", "i": "inactive (integer)",
+                        "unused": "inactive (not varied by x)",
+                        "dead": "inactive (does not reach a result)"}
+    rc, out, err = dadc(capsys, "emit", "--stage", "activity", str(p), "-f", "fjj")
+    assert rc == 0, err
+    assert out.splitlines()[0] == "activity of @fj with respect to x:"
+    assert "  s.dot : active" in out.splitlines()
+
+
 def test_emit_ad(capsys, derived):
     rc, out, err = dadc(capsys, "emit", "--stage", "ad", derived, "-f", "g")
     assert rc == 0, err
