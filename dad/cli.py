@@ -152,9 +152,10 @@ def _emit_derived(m, args) -> int:
     if args.function is None or args.function not in names:
         what = f"'{args.function}' is not a derived function" if args.function else "-f NAME is required"
         raise UsageError(f"--stage {args.stage}: {what} (derived functions: {', '.join(names) or 'none'})")
-    as_written = clone_module(m)  # derive_all cleans the IR up: dead locals would vanish
+    # derive_all cleans the IR up, and unused locals would vanish from the activity report
+    as_written = clone_module(m) if args.stage == "activity" else None
     d = derive_all(m, stop_at=args.function)
-    if args.stage == "activity":
+    if as_written is not None:
         # a function of the file: every local as written, the unused ones included; a
         # derived function (nested transforms) exists only after derive_all
         src = as_written if d.target in as_written.functions else m

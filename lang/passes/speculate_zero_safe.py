@@ -108,19 +108,48 @@ def _exact_sum(loop: Op, i: int) -> bool:
     return sum(v is acc for o in body.walk() for v in o.operands) == 1
 
 
+def _candidate(body_ops: list[Op]) -> bool:
+    """Ops that may be speculated: some `dad.mulz`, only the ops the contract lists, and no
+    `fastmath = "fast"` (which may fold the NaN test away)."""
+    return (any(o.name == "dad.mulz" for o in body_ops)
+            and all(o.name in _BODY_OPS or o.name.startswith(_BODY_OK) for o in body_ops)
+            and not any(o.attrs.get("fastmath") == "fast" for o in body_ops))
+
+
+def _tainted_floats(values, tainted: set) -> list[int]:
+    """The positions of the tainted `values`; none unless every one of them is a float."""
+    outs = [i for i, v in enumerate(values) if v in tainted]
+    return outs if all(values[i].type.is_float for i in outs) else []
+
+
+def _plain_products(ops) -> None:
+    """Every `dad.mulz` among `ops` becomes `arith.mulf`."""
+    for o in ops:
+        if o.name == "dad.mulz":
+            o.name = "arith.mulf"
+
+
+def _any_nan(values: list) -> list[Op]:
+    """The ops that test whether any of `values` is NaN; the last one's result says so."""
+    ops: list[Op] = []
+    bad = None
+    for v in values:
+        nan = Op("arith.cmpf", [v, v], [BOOL], {"pred": "uno"})
+        ops.append(nan)
+        if bad is not None:
+            ops.append(Op("arith.ori", [bad, nan.result], [BOOL]))
+        bad = ops[-1].result
+    return ops
+
+
 def _speculate(f: Function, block: Block, pos: int, loop: Op) -> bool:
-    body_ops = list(loop.regions[0].block.walk())
-    if not any(o.name == "dad.mulz" for o in body_ops):
-        return False
-    if not all(o.name in _BODY_OPS or o.name.startswith(_BODY_OK) for o in body_ops):
-        return False
-    if any(o.attrs.get("fastmath") == "fast" for o in body_ops):  # may fold the NaN test
+    if not _candidate(list(loop.regions[0].block.walk())):
         return False
     tainted: set = set()
     if not _taint(lambda: loop.regions[0].block.walk(), tainted, set(), True):
         return False
-    outs = [i for i, r in enumerate(loop.results) if r in tainted]
-    if not outs or not all(loop.results[i].type.is_float for i in outs):
+    outs = _tainted_floats(loop.results, tainted)
+    if not outs:
         return False
     if not all(_exact_sum(loop, i) for i in outs):
         # Everywhere else, the loop's own body included (an enclosing loop may carry a
@@ -131,18 +160,9 @@ def _speculate(f: Function, block: Block, pos: int, loop: Op) -> bool:
             return False
 
     fast = clone_op(loop, {})
-    for o in fast.walk():
-        if o.name == "dad.mulz":
-            o.name = "arith.mulf"
-    pre = [fast]
-    bad = None
-    for i in outs:
-        r = fast.results[i]
-        nan = Op("arith.cmpf", [r, r], [BOOL], {"pred": "uno"})
-        pre.append(nan)
-        if bad is not None:
-            pre.append(Op("arith.ori", [bad, nan.result], [BOOL]))
-        bad = pre[-1].result
+    _plain_products(fast.walk())
+    pre = [fast] + _any_nan([fast.results[i] for i in outs])
+    bad = pre[-1].result
     then, other = Block(), Block()
     choice = Op("scf.if", [bad], [r.type for r in loop.results],
                 regions=[Region(then), Region(other)],
@@ -171,18 +191,13 @@ def _speculate_function(m: Module, f: Function) -> bool:
         return False
     ret = ops[-1]
     body_ops = [o for o in f.body.walk() if o is not ret]
-    if not any(o.name == "dad.mulz" for o in body_ops):
-        return False
-    if not all((o.name in _BODY_OPS or o.name.startswith(_BODY_OK)) and o.name != "scf.for"
-               for o in body_ops):
-        return False
-    if any(o.attrs.get("fastmath") == "fast" for o in body_ops):
+    if not _candidate(body_ops) or any(o.name == "scf.for" for o in body_ops):
         return False
     tainted: set = set()
     if not _taint(f.body.walk, tainted, {"func.return"}, True):
         return False
-    outs = [i for i, v in enumerate(ret.operands) if v in tainted]
-    if not outs or not all(ret.operands[i].type.is_float for i in outs):
+    outs = _tainted_floats(ret.operands, tainted)
+    if not outs:
         return False
     name = f.name + ".zero_safe"
     while name in m.functions:
@@ -193,18 +208,9 @@ def _speculate_function(m: Module, f: Function) -> bool:
     for o in ops:
         slow.body.append(clone_op(o, vmap))
     m.functions[name] = slow
-    for o in body_ops:
-        if o.name == "dad.mulz":
-            o.name = "arith.mulf"
-    pre = []
-    bad = None
-    for i in outs:
-        r = ret.operands[i]
-        nan = Op("arith.cmpf", [r, r], [BOOL], {"pred": "uno"})
-        pre.append(nan)
-        if bad is not None:
-            pre.append(Op("arith.ori", [bad, nan.result], [BOOL]))
-        bad = pre[-1].result
+    _plain_products(body_ops)
+    pre = _any_nan([ret.operands[i] for i in outs])
+    bad = pre[-1].result
     then, other = Block(), Block()
     call = then.append(Op("func.call", list(f.params), list(f.result_types), {"callee": name}))
     then.append(Op("scf.yield", list(call.results)))
