@@ -364,11 +364,19 @@ class _Reverse:
         if n == "scf.for":
             lb, ub, st, *inits = (self.fwd_env[o] for o in op.operands)
             body = op.regions[0].block
-            new, nbody = b.for_(lb, ub, st, inits, body.args[0].name,
-                                [a.name for a in body.args[1:]], [r.name for r in op.results])
+            arrays = self._carried_arrays(op)
+            sinits = [self._shadow_or_zero(b, op.operands[3 + k]) for k in arrays]
+            new, nbody = b.for_(lb, ub, st, inits + sinits, body.args[0].name,
+                                [a.name for a in body.args[1:]] + [_bar_name(body.args[1 + k]) for k in arrays],
+                                [r.name for r in op.results] + [_bar_name(op.results[k]) for k in arrays])
             self._bind(body.args, nbody.args)
             self._bind(op.results, new.results)
+            m = len(op.results)
+            for i, k in enumerate(arrays):
+                self.fwd_env[("shadow", body.args[1 + k])] = nbody.args[1 + m + i]
+                self.fwd_env[("shadow", op.results[k])] = new.results[m + i]
             self.forward_block(body, nbody)
+            self._yield_shadows(nbody, body.terminator.operands, arrays)
             return
         if n == "scf.if":
             arrays = [k for k, r in enumerate(op.results) if isinstance(r.type, MemRefType) and self.active(r)]
@@ -390,23 +398,33 @@ class _Reverse:
         if n == "scf.while":
             before, after = (r.block for r in op.regions)
             zero = b.i(0)
-            new, nb, na = b.while_([self.fwd_env[o] for o in op.operands] + [zero],
-                                   [a.name for a in before.args] + ["trips"])
+            arrays = self._carried_arrays(op)
+            sinits = [self._shadow_or_zero(b, op.operands[k]) for k in arrays]
+            new, nb, na = b.while_([self.fwd_env[o] for o in op.operands] + sinits + [zero],
+                                   [a.name for a in before.args] +
+                                   [_bar_name(before.args[k]) for k in arrays] + ["trips"])
             self._bind(before.args, nb.args)
             self._bind(after.args, na.args)
             self._bind(op.results, new.results)
+            m = len(op.results)
+            for i, k in enumerate(arrays):
+                for old, nw in ((before.args, nb.args), (after.args, na.args), (op.results, new.results)):
+                    self.fwd_env[("shadow", old[k])] = nw[m + i]
             self.fwd_env[("count", op)] = new.results[-1]
             self.fwd_blocks[before] = nb
             bb = Builder(nb)
             for o in before.ops[:-1]:
                 self.forward_op(o, bb)
             cond = before.terminator.operands
-            bb.op("scf.condition", [self.fwd_env[v] for v in cond] + [nb.args[-1]])
+            bb.op("scf.condition", [self.fwd_env[v] for v in cond] +
+                  [self._shadow_or_zero(bb, cond[1 + k]) for k in arrays] + [nb.args[-1]])
             self.fwd_blocks[after] = na
             ba = Builder(na)
             for o in after.ops[:-1]:
                 self.forward_op(o, ba)
-            ba.yield_([self.fwd_env[v] for v in after.terminator.operands] + [ba.addi(na.args[-1], ba.i(1))])
+            y = after.terminator.operands
+            ba.yield_([self.fwd_env[v] for v in y] + [self._shadow_or_zero(ba, y[k]) for k in arrays] +
+                      [ba.addi(na.args[-1], ba.i(1))])
             return
         if n == "dad.tape_pop" and self.shadow_pushed.get(op.attrs.get("tape")):
             r = op.results[0]  # pushes were (array, shadow): the shadow comes off first
@@ -447,6 +465,21 @@ class _Reverse:
                     self.fwd_env[("shadow", r)] = _zeros_like(b, nr, _bar_name(r))
         elif n == "dad.undef" and isinstance(op.results[0].type, MemRefType):
             self.fwd_env[("shadow", op.results[0])] = b.op("dad.undef", [], [op.results[0].type]).results[0]
+
+    def _carried_arrays(self, op: Op) -> list[int]:
+        """Positions of the active arrays a loop carries: each gets its shadow carried
+        beside it, so that the shadow of whatever array a result holds is that array's own
+        (adjoints then reach it through memory, as for a branch's array results)."""
+        return [k for k, r in enumerate(op.results) if isinstance(r.type, MemRefType) and self.active(r)]
+
+    def _yield_shadows(self, nblock: Block, yielded, arrays) -> None:
+        """Append to the terminator of `nblock` the shadows of the `arrays` it yields."""
+        if not arrays:
+            return
+        term = nblock.ops.pop()
+        b = Builder(nblock)
+        term.operands.extend(self._shadow_or_zero(b, yielded[k]) for k in arrays)
+        nblock.append(term)
 
     def _bind(self, olds, news):
         for o, nw in zip(olds, news):
@@ -652,9 +685,6 @@ class _Reverse:
     def _rev_for(self, c, op):
         body = op.regions[0].block
         n = len(op.results)
-        for k in range(n):
-            if isinstance(op.results[k].type, MemRefType) and self.active(op.results[k]):
-                raise ADError("reverse mode does not support arrays carried through loops yet")
         act = [k for k in range(n) if _is_float_scalar(op.results[k]) and
                (self.active(op.results[k]) or self.active(body.args[1 + k]))]
         S = self.outer_scalars(op)
@@ -712,9 +742,6 @@ class _Reverse:
     def rev_scf_while(self, c, op):
         before, after = (r.block for r in op.regions)
         n = len(op.results)
-        for k in range(n):
-            if isinstance(op.results[k].type, MemRefType) and self.active(op.results[k]):
-                raise ADError("reverse mode does not support arrays carried through loops yet")
         act = [k for k in range(n) if _is_float_scalar(op.results[k]) and
                any(self.active(v) for v in (op.results[k], before.args[k], after.args[k]))]
         S = self.outer_scalars(op)
