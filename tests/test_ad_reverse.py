@@ -682,18 +682,3 @@ def test_loop_init_that_is_also_used_inside_the_loop():
     m = dad.compile(INIT_SRC, filename="init.dad")
     assert m.for_init_g(0.4) == 4.0
     assert m.while_init_g(0.4) == 4.0
-
-
-def test_early_tuple_return_with_an_array_from_a_loop_is_refused_clearly():
-    """A documented limitation: not wrong numbers but an error naming the reason."""
-    src = """
-    fn f(x: f64[n]) -> (f64, f64[n]) {
-        var a = copy(x);
-        for i in 0..n { if a[i] > 1.0 { return (a[i], a); } a[i] = sin(a[i]); }
-        return (0.0, a);
-    }
-    fn fv = vjp(f);
-    """
-    with pytest.raises(dad.CompileError if hasattr(dad, "CompileError") else Exception,
-                       match="arrays carried through loops"):
-        dad.compile(src)
