@@ -111,10 +111,7 @@ class _Gen:
             kinds += ["for", "for", "while"]
         if in_loop:
             kinds += ["break"]
-        if not (in_loop and self.tuple_out):
-            # (an early `return (s, a)` from inside a loop carries the array through the loop:
-            # reverse mode refuses that with an ADError, a documented limitation)
-            kinds += ["return"]
+        kinds += ["return"]
         k = d(st.sampled_from(kinds))
         mutable = [v for v in names if v in ("s", "t")] or ["s"]
         if k == "assign":
