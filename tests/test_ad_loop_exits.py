@@ -505,3 +505,127 @@ def test_early_return_of_the_array_the_loop_updates_in_place():
         *_, xbar = m.fv(x, w0, w1)
         lhs, rhs = sd * w0 + float(np.sum(ad * w1)), float(np.sum(v * xbar))
         assert abs(lhs - rhs) <= DOT * (1 + abs(lhs)), (lhs, rhs)
+
+
+# ----------------------------------------------------------------------------- random programs
+class _RandomProgram:
+    """A random `fn NAME(x: f64[n], c: f64) -> T` (T: an array, a (scalar, array) tuple or a
+    scalar): an array `u` and a scalar `s` updated by a loop (`for` or `while`, possibly with
+    an inner `for` or `while`) whose body mixes whole-array rebinds, calls, element updates
+    and exits (`return`, `break`, `continue`) taken when `q + iteration > c`, so that `c`
+    places the exit: -10 at the first test, 100 never, 3.3 mid-way. Updates are contractive
+    or bounded (tanh, sin, factors below 1), so no overflow hides a wrong adjoint."""
+
+    def __init__(self, rng: np.random.Generator, name: str):
+        self.rng, self.name = rng, name
+        self.result = self.pick(["array", "array", "tuple", "scalar"])
+        self.counters = 0
+        self.text = self._source()
+
+    def pick(self, xs):
+        return xs[int(self.rng.integers(len(xs)))]
+
+    def ret(self, level):
+        if self.result == "array":
+            return self.pick(["u * u", "u", "exp(0.5 * u)", "u * s", "step(u, 0.2)"])
+        if self.result == "tuple":
+            return self.pick(["(sum(u), u * 2.0)", "(s, u)", "(s * u[1], sin(u))"])
+        return self.pick(["sum(u * u)", "s + u[0]", "s * sum(sin(u))"])
+
+    def update(self):
+        j, k = (int(v) for v in self.rng.integers(0, N, size=2))
+        return self.pick([
+            "u = u * 0.9 + 0.3 * sin(u);",
+            "u = step(u, 0.25);",
+            f"u[{j}] = 0.5 * u[{j}] + 0.3 * tanh(u[{k}]);",
+            f"s = 0.8 * s + 0.2 * tanh(u[{j}]);",
+            "u = u * 0.8 + 0.1 * s;",
+            "u = u * (0.9 + 0.05 * cos(s));",
+        ])
+
+    def cond(self, it):
+        j = int(self.rng.integers(N))
+        q = self.pick([f"sin(u[{j}])", "tanh(s)", "sin(sum(u))"])
+        return f"{q} + float({it}) > c"
+
+    def exit(self, it):
+        k = self.pick(["return", "return", "break", "continue"])
+        body = f"return {self.ret(0)};" if k == "return" else f"{k};"
+        return f"if {self.cond(it)} {{ {body} }}"
+
+    def body(self, it, inner_allowed, inner):
+        lines = [self.update()]
+        if inner_allowed and self.rng.random() < 0.4:
+            lines += self.loop(it, inner=True)
+        lines.insert(int(self.rng.integers(len(lines) + 1)), self.exit(it))
+        if self.rng.random() < 0.5:
+            lines.append(self.update())
+        return lines
+
+    def loop(self, outer_it=None, inner=False):
+        self.counters += 1
+        v = f"k{self.counters}"
+        trips = 2 if inner else 5
+        it = f"2 * {outer_it} + {v}" if inner else v
+        body = self.body(it, not inner, inner)
+        if self.pick(["for", "while"]) == "for":
+            return [f"for {v} in 0..{trips} {{", *body, "}"]
+        # the counter advances first, so that `continue` cannot stall the loop
+        return [f"var {v} = -1;", f"while {v} < {trips - 1} {{", f"{v} += 1;", *body, "}"]
+
+    def _source(self):
+        rt = {"array": "f64[n]", "tuple": "(f64, f64[n])", "scalar": "f64"}[self.result]
+        lines = [f"fn {self.name}(x: f64[n], c: f64) -> {rt} {{", "var u = x;", "var s = 0.5;",
+                 *self.loop(), f"return {self.ret(0)};", "}"]
+        out = "\n".join(lines) + "\n"
+        out += f"fn {self.name}_jvp = jvp({self.name}, wrt=x);\n"
+        out += f"fn {self.name}_vjp = vjp({self.name}, wrt=x);\n"
+        if self.result == "scalar":
+            out += f"fn {self.name}_grad = grad({self.name}, wrt=x);\n"
+            out += f"fn {self.name}_ckpt = grad({self.name}, wrt=x, checkpoint=true);\n"
+        return out
+
+
+RANDOM_COUNT = 30
+
+
+@pytest.fixture(scope="module")
+def random_programs():
+    rng = np.random.default_rng(20261207)
+    progs = [_RandomProgram(rng, f"r{k}") for k in range(RANDOM_COUNT)]
+    src = "fn step(u: f64[n], h: f64) -> f64[n] { return u + h * sin(u); }\n" + \
+        "".join(p.text for p in progs)
+    return dad.compile(src, filename="random_exits.dad"), progs, src
+
+
+def _flat(r):
+    return r if isinstance(r, tuple) else (r,)
+
+
+@pytest.mark.parametrize("k", range(RANDOM_COUNT))
+def test_random_array_loop_exits_against_differences(random_programs, k):
+    m, progs, src = random_programs
+    p = progs[k]
+    f = getattr(m, p.name)
+    rng = np.random.default_rng(100 + k)
+    x = rng.uniform(-0.8, 0.8, size=N)
+    for c in EXITS.values():
+        outs = _flat(f(x, c))
+        v = rng.normal(size=N)
+        w = [float(rng.normal()) if np.ndim(o) == 0 else rng.normal(size=np.shape(o)) for o in outs]
+        jo = _flat(getattr(m, f"{p.name}_jvp")(x, c, v))
+        n_out = len(outs)
+        for o, o2 in zip(outs, jo[:n_out]):
+            _close(o2, o, 1e-13, f"jvp's primal\n{p.text}")
+        for j in range(n_out):
+            fd = _fd(lambda z: _flat(f(z, c))[j], x, v)
+            _close(jo[n_out + j], fd, TOL, f"{p.name} (c = {c}) jvp vs fd, result {j}\n{p.text}")
+        vo = _flat(getattr(m, f"{p.name}_vjp")(x, c, *w))
+        xbar = vo[-1]
+        lhs = sum(float(np.sum(np.asarray(t) * ww)) for t, ww in zip(jo[n_out:], w))
+        rhs = float(np.sum(v * xbar))
+        assert abs(lhs - rhs) <= DOT * (1 + abs(lhs)), (p.name, c, lhs, rhs, p.text)
+        if p.result == "scalar":
+            g = getattr(m, f"{p.name}_grad")(x, c)
+            _close(g, xbar * (1.0 / w[0]), DOT, "grad vs vjp")
+            np.testing.assert_array_equal(getattr(m, f"{p.name}_ckpt")(x, c), g)
