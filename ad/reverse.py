@@ -18,7 +18,11 @@ lazily, so a value is recorded only when an adjoint actually reads it (`ad.rules
 
 Loops run backwards over their trip count (`scf.for`) or over an iteration count the forward
 sweep keeps (`scf.while`); adjoints of loop-carried values and of outer values used inside
-are carried by the reverse loop. The additions that sum an adjoint's contributions carry
+are carried by the reverse loop. An array a loop carries (an array returned from inside it)
+has its shadow carried beside it in the forward sweep, as a branch yields the shadows of its
+array results: whichever array leaves the loop, its shadow is that array's own, and adjoints
+reach it through memory, so the reverse loop carries nothing for it.
+The additions that sum an adjoint's contributions carry
 `fastmath = "reassoc nsz"` (the program fixes no order for them, nor the sign of a zero), so such sums in a reversed
 loop can be vectorised as partial sums. `scf.if` reverses into an `scf.if` on the same condition.
 Arrays: every active array has a zero-filled shadow; a load's reverse accumulates into the
