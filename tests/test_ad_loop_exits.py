@@ -701,3 +701,77 @@ def test_an_array_carried_by_a_for_loop_in_the_ir():
         _close(y2, y, 0.0, "vjp's primal")
         lhs, rhs = float(jv @ w), float(v @ xbar)
         assert abs(lhs - rhs) <= DOT * (1 + abs(lhs)), (lhs, rhs)
+
+
+# ----------------------------------------------------------------------------- time stepping
+STEPPING = r"""
+fn step(u: f64[n], h: f64) -> f64[n] { return u + h * sin(u); }
+fn sim(x: f64[n], h: f64) -> f64 {
+    var u = x;
+    for i in 0..100 { u = step(u, h); if u[0] > 3.0 { return sum(u * u); } }
+    return sum(u);
+}
+fn f(x: f64[n]) -> f64[n] {
+    var u = x;
+    var t = 0;
+    while t < 50 { u = u * 0.9 + sin(u); if norm(u) > 10.0 { break; } t += 1; }
+    return u;
+}
+fn sim_grad = grad(sim);
+fn sim_ckpt = grad(sim, checkpoint=true);
+fn sim_jvp = jvp(sim);
+fn f_jvp = jvp(f);
+fn f_vjp = vjp(f);
+"""
+
+
+def _sim_port(x, h):
+    u = x.copy()
+    for i in range(100):
+        u = u + h * np.sin(u)
+        if u[0] > 3.0:
+            return np.sum(u * u), i
+    return np.sum(u), None
+
+
+def _f_port(x):
+    u = x.copy()
+    for t in range(50):
+        u = u * 0.9 + np.sin(u)
+        if np.linalg.norm(u) > 10.0:
+            return u, t
+    return u, None
+
+
+def test_time_stepping_with_an_early_exit():
+    """The shape of RK4 / leapfrog drivers: `sim` returns from inside its loop once u[0]
+    passes 3, `f` breaks out of its `while` once |u| > 10 (u tends to 2.85 per element, so
+    with 20 elements |u| passes 10 on the way, with 4 it never does); each at the first
+    step, mid-way and never, as the NumPy ports confirm."""
+    m = dad.compile(STEPPING, filename="stepping.dad")
+    rng = np.random.default_rng(7)
+    for x0, h, where in ((3.2, 0.5, "first"), (1.0, 0.5, "mid"), (1.0, 0.001, "never")):
+        x = np.concatenate([[x0], rng.uniform(0.5, 1.5, 3)])
+        val, it = _sim_port(x, h)
+        assert {"first": it == 0, "mid": it is not None and it > 0, "never": it is None}[where]
+        assert m.sim(x, h) == pytest.approx(val, rel=1e-13)
+        v = rng.normal(size=4)
+        gx, gh = m.sim_grad(x, h)
+        _close(gx @ v, _fd(lambda z: m.sim(z, h), x, v), TOL, "grad x . v vs fd")
+        _close(gh, (m.sim(x, h + H) - m.sim(x, h - H)) / (2 * H), TOL, "grad h vs fd")
+        y, jv = m.sim_jvp(x, h, v, 0.3)
+        _close(jv, gx @ v + 0.3 * gh, DOT, "jvp vs grad")
+        gx2, gh2 = m.sim_ckpt(x, h)
+        np.testing.assert_array_equal(gx2, gx)
+        assert gh2 == gh
+    for n, scale, where in ((4, 20.0, "first"), (20, 0.3, "mid"), (4, 0.3, "never")):
+        x = rng.uniform(0.5, 1.0, n) * scale
+        u, it = _f_port(x)
+        assert {"first": it == 0, "mid": it is not None and it > 0, "never": it is None}[where]
+        v, w = rng.normal(size=n), rng.normal(size=n)
+        y, jv = m.f_jvp(x, v)
+        _close(y, u, 1e-13, "primal vs NumPy")
+        _close(jv, _fd(m.f, x, v), TOL, "jvp vs fd")
+        y2, xbar = m.f_vjp(x, w)
+        lhs, rhs = float(jv @ w), float(v @ xbar)
+        assert abs(lhs - rhs) <= DOT * (1 + abs(lhs)), (lhs, rhs)
