@@ -240,3 +240,85 @@ def test_call_result_vector_function_jacobians():
         J = derive_kernel(m.h, "jacobian", wrt="x", mode=mode)(x)
         assert np.allclose(J, want, rtol=1e-15, atol=0), mode
     assert np.allclose(dad.sparse_jacobian(m.h, wrt="x")(x), want, rtol=1e-15, atol=0)
+
+
+# ----------------------------------------------------------------------------- primal bits
+# The primal a derived function returns (`value_and_grad`, `vjp`, `jvp`) is the plain call's
+# value bit for bit: no tolerance. A builtin reduction may be summed in any order, but the
+# derived function must use the same one as the plain function. `prod` used to differ in the
+# last bits: its plain loop was vectorised with partial products, while a derived function's
+# loop reads the running product (recorded by reverse mode, carried by forward mode) and so
+# ran in order.
+
+BIT_BODIES = {
+    "sum": "return sum(x);",
+    "sum_sin": "return sum(sin(x) * x);",
+    "dot": "return dot(x, y);",
+    "dot_exp": "return dot(exp(x), y);",
+    "logsumexp": "return logsumexp(x);",
+    "norm": "return norm(x);",
+    "prod": "return prod(x);",
+    "prod_scaled": "return prod(1.0 + 0.1 * x) * sum(y);",
+    "matvec": "return sum(matvec(A, x));",
+    "matvec_sin": "return sum(sin(matvec(A, x)));",
+    "matvec_dot": "return dot(matvec(A, x), y);",
+    "matmul": "return sum(matmul(A, B));",
+    "matmul_gram": "return sum(matmul(A, transpose(A)));",
+    "loop": "var s = 0.0; for i in 0..n { s += x[i] * y[i]; } return s;",
+    "loop_nonlinear": "var s = 0.0; for i in 0..n { s = s + sin(x[i]) * y[i] + x[i] * x[i]; } "
+                      "return s;",
+    "loop_of_reductions": "var s = 0.0; for i in 0..n { s += dot(x, y) * x[i]; } return s;",
+    "calls": "return hb(x, y) + hb(y, x) * norm(x);",
+    "mix": "var u = x * y; return sum(u) * norm(x) + logsumexp(y) + dot(matvec(A, x), y);",
+    "array_update": "var u = x * y; for i in 1..n { u[i] = u[i - 1] * 0.5 + u[i]; } "
+                    "return logsumexp(u) + prod(u * 0.1 + 1.0);",
+}
+BIT_HELPER = "fn hb(a: f64[n], b: f64[n]) -> f64 { return dot(sin(a), b) + sum(a * a); }\n"
+BIT_SIZES = (1, 2, 3, 7, 13, 31, 64, 101, 1001)
+
+
+@pytest.fixture(scope="module")
+def bit_module():
+    src = BIT_HELPER
+    for k, body in BIT_BODIES.items():
+        src += (f"fn b_{k}(x: f64[n], y: f64[n], A: f64[n, n], B: f64[n, n]) -> f64 {{ {body} }}\n"
+                f"fn b_{k}_vg = value_and_grad(b_{k});\n"
+                f"fn b_{k}_vgx = value_and_grad(b_{k}, wrt=x);\n"
+                f"fn b_{k}_vjp = vjp(b_{k});\n"
+                f"fn b_{k}_jvp = jvp(b_{k});\n")
+    src += ("fn mv(A: f64[n, n], x: f64[n]) -> f64[n] { return matvec(A, x); }\n"
+            "fn mv_vjp = vjp(mv);\nfn mv_jvp = jvp(mv);\n")
+    return dad.compile(src, filename="bits.dad")
+
+
+def _same(a, b) -> bool:
+    return np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", BIT_BODIES)
+def test_derived_primal_is_the_plain_value_bit_for_bit(bit_module, name):
+    m = bit_module
+    f = getattr(m, f"b_{name}")
+    vg, vgx, vjp, jvp = (getattr(m, f"b_{name}_{k}") for k in ("vg", "vgx", "vjp", "jvp"))
+    for n in BIT_SIZES:
+        if name.startswith("mat") and n > 101:
+            continue
+        for seed in range(3):
+            r = np.random.default_rng(1000 * n + seed)
+            x, y = r.standard_normal(n), r.standard_normal(n)
+            A, B = r.standard_normal((n, n)), r.standard_normal((n, n))
+            want = f(x, y, A, B)
+            got = {"value_and_grad": vg(x, y, A, B)[0], "value_and_grad wrt x": vgx(x, y, A, B)[0],
+                   "vjp": vjp(x, y, A, B, 1.0)[0], "jvp": jvp(x, y, A, B, y, x, B, A)[0]}
+            for kind, v in got.items():
+                assert _same(v, want), f"{kind} of {name} at n={n} seed={seed}: {v!r} != {want!r}"
+
+
+def test_derived_array_primal_is_the_plain_value_bit_for_bit(bit_module):
+    m = bit_module
+    for n in BIT_SIZES:
+        r = np.random.default_rng(n)
+        A, x = r.standard_normal((n, n)), r.standard_normal(n)
+        want = m.mv(A, x)
+        assert _same(m.mv_vjp(A, x, x)[0], want)
+        assert _same(m.mv_jvp(A, x, A, x)[0], want)
