@@ -322,3 +322,49 @@ def test_derived_array_primal_is_the_plain_value_bit_for_bit(bit_module):
         want = m.mv(A, x)
         assert _same(m.mv_vjp(A, x, x)[0], want)
         assert _same(m.mv_jvp(A, x, A, x)[0], want)
+
+
+def _random_program(rng) -> str:
+    """A scalar function of (x, y, A) built from random reductions of random elementwise
+    expressions, possibly inside a loop or a branch (values stay O(1))."""
+    def vec(depth=0):
+        if depth > 1 or rng.random() < 0.3:
+            return rng.choice(["x", "y", "matvec(A, x)", "matvec(A, y)", "(x * y)"])
+        a, b = vec(depth + 1), vec(depth + 1)
+        return rng.choice([f"sin({a})", f"tanh({a} + {b})", f"({a} * {b})", f"exp(0.1 * {a})",
+                           f"({a} - 0.5 * {b})"])
+
+    def red():
+        a, b = vec(), vec()
+        return rng.choice([f"sum({a})", f"dot({a}, {b})", f"norm({a})", f"logsumexp({a})",
+                           f"prod(1.0 + 0.01 * {a})", f"sum(matmul(A, A) * A)"])
+    terms = " + ".join(f"{rng.uniform(-1, 1):.3f} * {red()}" for _ in range(rng.randint(1, 3)))
+    shape = rng.choice(["plain", "loop", "branch"])
+    if shape == "loop":
+        return (f"var s = 0.0; for k in 0..3 {{ s = 0.5 * s + {terms} * float(k + 1); }} "
+                f"return s;")
+    if shape == "branch":
+        return f"var s = {red()}; if s > 0.0 {{ s = s * ({terms}); }} return s;"
+    return f"return {terms};"
+
+
+def test_random_programs_primal_bit_for_bit():
+    import random
+    rng = random.Random(20261207)
+    bodies = [_random_program(rng) for _ in range(16)]
+    src = "".join(f"fn r{k}(x: f64[n], y: f64[n], A: f64[n, n]) -> f64 {{ {b} }}\n"
+                  f"fn r{k}_vg = value_and_grad(r{k});\nfn r{k}_vjp = vjp(r{k}, wrt=A);\n"
+                  f"fn r{k}_jvp = jvp(r{k}, wrt=x);\n" for k, b in enumerate(bodies))
+    m = dad.compile(src, filename="random_bits.dad")
+    for k, body in enumerate(bodies):
+        f = getattr(m, f"r{k}")
+        for n in (1, 7, 13, 64, 101):
+            r = np.random.default_rng(n + 17 * k)
+            x, y = r.standard_normal(n), r.standard_normal(n)
+            A = r.standard_normal((n, n)) / np.sqrt(n)
+            want = f(x, y, A)
+            got = {"value_and_grad": getattr(m, f"r{k}_vg")(x, y, A)[0],
+                   "vjp": getattr(m, f"r{k}_vjp")(x, y, A, 1.0)[0],
+                   "jvp": getattr(m, f"r{k}_jvp")(x, y, A, y)[0]}
+            for kind, v in got.items():
+                assert _same(v, want), f"{kind} at n={n}: {v!r} != {want!r}\n{body}"
