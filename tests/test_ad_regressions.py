@@ -229,6 +229,20 @@ def test_array_varied_by_a_later_write(name, order):
     check_all_modes(HELPERS + f"fn f({params}) -> f64 {{ {CALL_RESULT[name]} }}", args)
 
 
+BOTH = {
+    "call_self_assign": "var u = g1(ones(n)); u = u; u[0] = w * x[1]; u = u; return sum(u * x);",
+    "call_self_assign_loop": "var (s, u) = g0(ones(n)); for i in 0..n { u = u; u[i] *= w; } "
+                             "return sum(u * x);",
+    "call_matrix_self_assign": "var V = g3(zeros(2, n)); V = V; V[1, 1] = w; V = V; "
+                               "return sum(matvec(V, x));",
+}
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_call_result_and_self_assignment(name):
+    check_all_modes(HELPERS + f"fn f(x: f64[n], w: f64) -> f64 {{ {BOTH[name]} }}", [X[:4], W])
+
+
 def test_call_result_vector_function_jacobians():
     """Forward (vector mode), reverse and sparse Jacobians of h(x) = 2 x^2 (elementwise),
     whose result array starts as a call's constant result: analytically diag(4 x)."""
