@@ -133,9 +133,19 @@ class _Forward:
             idx = new.operands[1:]
             self.tan[op.results[0]] = [b.load(s, idx, checked=False) for s in src]
 
+    def written_dots(self, op) -> list[Value] | None:
+        """The tangents of the array `op` writes (operand 1); None when it is inactive. An
+        active array always has them: dropping the write's tangent would be silently wrong."""
+        arr = op.operands[1]
+        dst = self.dots(arr)
+        if dst is None and self.act.active(arr):
+            raise ADError(f"internal error: active array '{arr.name or '?'}' written by "
+                          f"{op.name} has no tangent")
+        return dst
+
     def op_memref_store(self, op, b):
         new = self.clone(op, b)
-        dst = self.dots(op.operands[1])
+        dst = self.written_dots(op)
         if dst is None:
             return
         vals = self.dots_or_zero(b, op.operands[0])
@@ -144,7 +154,7 @@ class _Forward:
 
     def op_memref_copy(self, op, b):
         self.clone(op, b)
-        dst = self.dots(op.operands[1])
+        dst = self.written_dots(op)
         if dst is None:
             return
         src = self.dots_or_zero(b, op.operands[0])
@@ -275,6 +285,11 @@ class _Forward:
         mask = [self.act.active(o) and self.dots(o) is not None for o in op.operands]
         if not any(mask) or not any(self.act.active(r) for r in op.results):
             self.clone(op, b)
+            for r in op.results:
+                # constant inputs give a constant result, but an array result can still be
+                # active (a later store or update makes it varied): its tangent starts at zero
+                if isinstance(r.type, MemRefType) and self.act.active(r):
+                    self.tan[r] = self.zero(b, r)
             return
         if callee.attrs.get("custom_jvp") and self.kind == "jvp":
             return self._custom_jvp(op, b, callee)

@@ -833,7 +833,9 @@ def _zeros_like(b: Builder, arr: Value, name: str | None) -> Value:
 
 
 def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: bool = False) -> None:
-    """dst += src over all elements; then src = 0 unless `accumulate_only`."""
+    """dst += src over all elements; then src = 0 unless `accumulate_only`. Element by
+    element, src[k] is read and zeroed before dst[k] is updated, so that src and dst may be
+    the same array (the adjoint of `memref.copy %u, %u` leaves u's adjoint as it was)."""
     t = src.type
     flat = MemRefType(t.elem, 1)
 
@@ -847,10 +849,10 @@ def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: boo
     lb = Builder(body)
     k = body.args[0]
     v = lb.load(s, [k])
-    if d is not None:
-        lb.store(lb.addf(lb.load(d, [k]), v, **ACC), d, [k])
     if not accumulate_only:
         lb.store(lb.const(0.0, t.elem), s, [k])
+    if d is not None:
+        lb.store(lb.addf(lb.load(d, [k]), v, **ACC), d, [k])
     lb.yield_([])
 
 

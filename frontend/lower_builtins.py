@@ -2,10 +2,14 @@
 
 Contract: each rule emits IR through `em.b` and returns the call's Value. Elementwise rules
 (`math1`, `math2`, binary `min`/`max`, `cast`) are scalar rules: on arrays the emitter's fusion
-calls them per element. Reductions and matvec/matmul accumulate in `scf.for` loops whose
-accumulating float op carries `fastmath = "reassoc"`; `max(x)`/`min(x)` keep the first extreme
-element (ValueError on an empty array); `logsumexp` is max-shifted. Loads in these loops are
-in range by construction (`checked = false`); shape agreements are `dad.check`s.
+calls them per element. Reductions and matvec accumulate in `scf.for` loops whose accumulating
+float op carries `fastmath = "reassoc"`, except `prod`, which multiplies in order (its
+derivatives read the running product, so a derived function cannot reorder it, and the plain
+function must not either); `matmul` adds the rows `A[i, p] * B[p, :]` into `C[i, :]` for p in
+order, so that it needs no reordering to vectorise and gives the same bits in every function.
+`max(x)`/`min(x)` keep the first extreme element (ValueError on an empty array); `logsumexp`
+is max-shifted. Loads in these loops are in range by construction (`checked = false`); shape
+agreements are `dad.check`s.
 """
 from __future__ import annotations
 
@@ -95,8 +99,11 @@ def reduce(em, e: A.Call):
     if e.func == "sum":
         init, step = em.b.const(0, t), lambda acc, v: _add_acc(em, acc, v)
     else:  # prod
+        # in order: every derivative of a product reads its running value (recorded by
+        # reverse mode, carried by forward mode), which keeps a derived function's loop in
+        # order; reordering the plain one would give a primal that differs in the last bits
         init = em.b.const(1, t)
-        step = (lambda acc, v: em.b.mulf(acc, v, **REASSOC)) if t.is_float else (lambda acc, v: em.b.muli(acc, v))
+        step = (lambda acc, v: em.b.mulf(acc, v)) if t.is_float else (lambda acc, v: em.b.muli(acc, v))
     return _loop(em, em.b.i(0), n, [init], lambda i, c: [step(c[0], _load(em, f, [i]))])[0]
 
 
@@ -184,14 +191,20 @@ def matmul(em, e: A.Call):
     t = A_.type.elem
     C = em.own_temp(em.b.alloc(t, [n, m]))
 
+    # C[i, :] += A[i, p] * B[p, :] for p in order: each element sums its terms in order (the
+    # same bits in a function and in its derived functions, however each is vectorised),
+    # and the vectors run along the rows of B and C
     def row(i, _):
-        def col(j, _):
-            def inner(p, c):
-                return [em.b.addf(c[0], em.b.mulf(_load(em, A_, [i, p]), _load(em, B, [p, j])), **REASSOC)]
-            acc = _loop(em, em.b.i(0), k, [em.b.const(0, t)], inner, iv="p")[0]
-            em.b.store(acc, C, [i, j], checked=False)
+        def term(p, _):
+            a = _load(em, A_, [i, p])
+
+            def col(j, _):
+                c = _load(em, C, [i, j])
+                em.b.store(em.b.addf(c, em.b.mulf(a, _load(em, B, [p, j]))), C, [i, j], checked=False)
+                return []
+            _loop(em, em.b.i(0), m, [], col, iv="j")
             return []
-        _loop(em, em.b.i(0), m, [], col, iv="j")
+        _loop(em, em.b.i(0), k, [], term, iv="p")
         return []
     _loop(em, em.b.i(0), n, [], row)
     return C
