@@ -8,7 +8,8 @@ variables, allocates or checks `out=`, and calls the machine code through ctypes
   pure function to learn the error or to confirm a genuine NaN result;
 - the others call their entry with output buffers and an error-info buffer.
 Errors from compiled code become IndexError / ZeroDivisionError / ValueError / MemoryError
-with the `.dad` location; bad arguments become TypeError / ValueError naming the parameter.
+with the `.dad` location; bad arguments become TypeError / ValueError naming the parameter
+(a masked array is a TypeError: its mask would be lost).
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ def as_array(value, name: str, dtype, rank: int) -> np.ndarray:
     if type(value) is np.ndarray and value.dtype == dtype and value.ndim == rank \
             and value.flags.c_contiguous:
         return value
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"parameter '{name}': masked arrays are not supported (the mask would "
+                        "be ignored); pass an ndarray, e.g. .filled(...) or .compressed()")
     try:
         a = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -292,7 +296,7 @@ def _make_out_checker(sig: Signature, array_results: list[int]):
         if len(arrays) != len(specs):
             raise ValueError(f"out= needs {len(specs)} array(s), got {len(arrays)}")
         for a, spec, shape in zip(arrays, specs, shapes):
-            if not isinstance(a, np.ndarray):
+            if not isinstance(a, np.ndarray) or isinstance(a, np.ma.MaskedArray):
                 raise TypeError(f"out= expects numpy arrays, got {type(a).__name__}")
             if a.dtype != DTYPES[spec.dtype]:
                 raise TypeError(f"out= array has dtype {a.dtype}, expected {np.dtype(DTYPES[spec.dtype]).name}")

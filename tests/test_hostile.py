@@ -131,3 +131,96 @@ def test_damaged_cache_entry_is_discarded_and_rebuilt(tmp_path, damage):
     assert not again["hit"] and again["value"] == 10.0
     assert run_cached(d, PROGRAM_A) == {"hit": True, "value": 10.0}  # rebuilt, valid again
     assert run_cached(d, PROGRAM_B) == {"hit": True, "value": 27.0}  # the other entry untouched
+
+
+# ----------------------------------------------------------------------- integers beyond i64
+
+@pytest.mark.parametrize("src, text", [
+    ("fn f() -> i64 { var s = 0; for i in 0..99999999999999999999 { s += 1; } return s; }",
+     "99999999999999999999"),
+    ("fn f() -> i64 { return 9223372036854775808; }", "9223372036854775808"),
+    ("fn f() -> i64 { return 9223372036854775808 - 1; }", "9223372036854775808"),
+    ("fn f(x: f64[18446744073709551616]) -> f64 { return x[0]; }", "18446744073709551616"),
+    ("fn f() -> f64 { return 1e999; }", "1e999"),
+])
+def test_literal_out_of_range_is_a_compile_error(src, text):
+    col = src.index(text) + 1
+    with pytest.raises(dad.CompileError) as exc:
+        dad.compile(src)
+    (d,) = exc.value.diagnostics
+    assert (d.span.line, d.span.col) == (1, col) and "out of range" in d.message
+    rendered = str(exc.value).splitlines()
+    assert rendered[0].startswith(f"<string>:1:{col}: error: ")
+    assert rendered[2] == "    " + " " * (col - 1) + "^" + "~" * (len(text) - 1)
+
+
+def test_extreme_i64_literals_are_exact():
+    m = dad.compile("fn lo() -> i64 { return -9223372036854775808; }\n"
+                    "fn hi() -> i64 { return 9223372036854775807; }\n"
+                    "fn big() -> i64 { return 9007199254740993; }")
+    assert (m.lo(), m.hi(), m.big()) == (-2**63, 2**63 - 1, 2**53 + 1)
+
+
+def test_i64_arguments_never_pass_through_a_float():
+    m = dad.compile("fn id(k: i64) -> i64 { return k; }\n"
+                    "fn first(k: i64[n]) -> i64 { return k[0]; }\n"
+                    "fn twice(k: i64[n]) -> i64[n] { return k + k; }\n"
+                    "fn pair(k: i64, j: i64) -> (i64, i64) { return (k + 1, j - 1); }")
+    for v in (2**53 + 1, 2**62 + 1, -2**63, 2**63 - 1, np.int64(2**53 + 1)):
+        assert m.id(v) == int(v) and type(m.id(v)) is int
+        assert m.first([v]) == int(v) and m.first(np.array([v], np.int64)) == int(v)
+    assert m.pair(2**60 + 1, -2**60 - 1) == (2**60 + 2, -2**60 - 2)
+    assert m.twice([2**61 + 1]).tolist() == [2**62 + 2]
+    with pytest.raises(OverflowError, match="'k'"):
+        m.id(2**63)
+    with pytest.raises(TypeError, match="'k'"):
+        m.id(float(2**53))
+    for bad in ([2**63], [2.0**53 + 2], np.array([1], np.uint64), np.array([2.0])):
+        with pytest.raises(TypeError, match="'k'"):
+            m.first(bad)
+
+
+# ----------------------------------------------------------------------- smaller things
+
+def test_compile_wants_text():
+    for bad in (None, 3, ["fn f() -> f64 { return 1.0; }"], pathlib.Path("f.dad")):
+        with pytest.raises(TypeError, match="source text as a str"):
+            dad.compile(bad)
+    # bytes are decoded as UTF-8
+    m = dad.compile("fn f(x: f64) -> f64 { return x * 2.0; }  # \u00e9\n".encode())
+    assert m.f(2.0) == 4.0
+    with pytest.raises(UnicodeDecodeError):
+        dad.compile(b"fn f() -> f64 { return 1.0; } # \xff")
+
+
+def test_masked_arrays_are_refused():
+    m = dad.compile("fn s(x: f64[n]) -> f64 { return sum(x); }\n"
+                    "fn d(x: f64[n]) -> f64[n] { return 2.0 * x; }")
+    with pytest.raises(TypeError, match="parameter 'x': masked arrays"):
+        m.s(np.ma.array([1.0, 2.0, 3.0], mask=[0, 1, 0]))
+    with pytest.raises(TypeError, match="parameter 'x': masked arrays"):
+        m.s(np.ma.array([1.0, 2.0, 3.0]))
+    with pytest.raises(TypeError, match="out="):
+        m.d(np.ones(3), out=np.ma.zeros(3))
+    assert m.s(np.ma.array([1.0, 2.0, 3.0], mask=[0, 1, 0]).compressed()) == 4.0
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    src = "fn f(x: f64) -> f64 { return x + 1.0; }\n"
+    assert dad.compile("\ufeff" + src).f(1.0) == 2.0
+    assert dad.compile(b"\xef\xbb\xbf" + src.encode()).f(1.0) == 2.0
+    p = tmp_path / "bom.dad"
+    p.write_bytes(b"\xef\xbb\xbf" + src.encode())
+    assert dad.compile_file(p).f(1.0) == 2.0
+    p.write_bytes(b"\xef\xbb\xbffn f(x: f64) -> f64 { return y; }\n")
+    with pytest.raises(dad.CompileError, match=r"bom.dad:1:30: error: unknown name 'y'"):
+        dad.compile_file(p)
+
+
+@pytest.mark.parametrize("body", ["let a = zeros(n); return a[0];",
+                                  "let a = zeros(n, n); return a[0, 0];",
+                                  "let a = ones(n) * 2.0; return a[0];"])
+def test_failed_allocation_names_the_line(body):
+    m = dad.compile("fn f(n: i64) -> f64 {\n    " + body + "\n}")
+    with pytest.raises(MemoryError, match=r"^<string>:2:\d+: cannot allocate"):
+        m.f(1 << 42)
