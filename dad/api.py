@@ -37,8 +37,12 @@ def compile(source: str | bytes, *, fast_math: bool = False,
 
 def compile_jit(source: str, *, fast_math: bool = False, filename: str = "<string>") -> CompiledModule:
     """`compile` without the cache: machine code made in memory by the JIT."""
+    from .runtime.deep import compile_step
+    return compile_step(_compile_jit, source_text(source), filename, fast_math)
+
+
+def _compile_jit(source: str, filename: str, fast_math: bool) -> CompiledModule:
     from .frontend import compile_to_ir
-    source = source_text(source)
     t0 = time.perf_counter()
     ir_module = compile_to_ir(source, filename, fast_math=fast_math)
     try:

@@ -379,6 +379,48 @@ class _Recovery:
         return not at_end
 
 
+MAX_NESTING = 3000
+"""How deeply syntax may nest (parse-tree levels: about 1 per operator of a chain such as
+`x + x + ... + x`, 4 per nested `if`). Deeper programs are refused with a diagnostic at the
+deepest point; every phase handles this depth (on `runtime.deep`'s large stack)."""
+
+
+def _deepest(tree, filename: str) -> tuple[int, A.Span]:
+    """The depth of a Lark tree and the span of its deepest node, without recursion."""
+    best, where = 0, None
+    stack = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, Token):
+            if d > best and node.line is not None:
+                best, where = d, node
+            continue
+        if node is None:
+            continue
+        if d > best and not node.meta.empty:
+            best, where = d, node.meta
+        stack.extend((c, d + 1) for c in node.children)
+    if where is None:
+        return best, A.Span(filename, 1, 1, 1, 2)
+    if isinstance(where, Token):
+        return best, A.Span(filename, where.line, where.column, where.end_line, where.end_column)
+    return best, A.Span(filename, where.line, where.column, where.end_line, where.end_column)
+
+
+def deepest_point(source: str, filename: str = "<string>") -> tuple[A.Span, int]:
+    """Where `source` nests most deeply and how deep (for a program too deep to compile);
+    the start of the file when it does not parse."""
+    if source.startswith("\ufeff"):
+        source = source[1:]
+    _Track.reset()
+    try:
+        tree = _lark().parse(source)
+    except UnexpectedInput:
+        return A.Span(filename, 1, 1, 1, 2), 0
+    depth, span = _deepest(tree, filename)
+    return span, depth
+
+
 def parse(source: str, filename: str = "<string>") -> A.Program:
     """Parse `.dad` source; raises CompileError with every syntax error found. A byte-order
     mark at the start is skipped."""
@@ -397,6 +439,10 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
         tree = None
     if rec.diags:
         raise CompileError(rec.diags, source)
+    depth, span = _deepest(tree, filename)
+    if depth > MAX_NESTING:
+        raise CompileError([Diagnostic(span, f"nested too deeply: {depth} levels of syntax "
+                                             f"(at most {MAX_NESTING})")], source)
     to_ast = _ToAst(filename)
     try:
         items = to_ast.transform(tree)

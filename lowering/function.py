@@ -204,6 +204,9 @@ def _if(lw: FunctionLowering, op: Op):
 
 
 def _call(lw: FunctionLowering, op: Op):
+    if op.attrs["callee"] in lw.m.recursive:
+        from .stack import check_stack
+        check_stack(lw, op)
     callee = lw.m.internal(op.attrs["callee"])
     args = [lw.ctx] + [c for v in op.operands for c in lw.get(v)]
     r = lw.b.call(callee, args)

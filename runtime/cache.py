@@ -205,6 +205,15 @@ def compile(source: str, *, filename: str = "<string>", fast_math: bool = False)
         hit.cache_key = k
         return hit
     timings = {"cache_lookup": time.perf_counter() - t0}
+    from .deep import compile_step
+    return compile_step(_build, source, filename, fast_math, k, timings)
+
+
+def _build(source: str, filename: str, fast_math: bool, k: str, timings: dict):
+    """Compile `source`, store it as entry `k` and load it (on a large stack: `compile`)."""
+    from . import aot
+    from .compiler import CompiledModule
+    from .loader import LoadedModule, load
     m, source_ir = aot.compile_source(source, filename, fast_math=fast_math, timings=timings)
     d = entries_dir()
     try:

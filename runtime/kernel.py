@@ -28,7 +28,7 @@ DTYPES = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool
 CTYPES = {"f64": ctypes.c_double, "f32": ctypes.c_float, "i64": ctypes.c_int64,
           "bool": ctypes.c_uint8}
 ERRORS = {"IndexError": IndexError, "ZeroDivisionError": ZeroDivisionError,
-          "ValueError": ValueError, "MemoryError": MemoryError}
+          "ValueError": ValueError, "MemoryError": MemoryError, "RecursionError": RecursionError}
 
 
 def as_array(value, name: str, dtype, rank: int) -> np.ndarray:

@@ -224,3 +224,166 @@ def test_failed_allocation_names_the_line(body):
     m = dad.compile("fn f(n: i64) -> f64 {\n    " + body + "\n}")
     with pytest.raises(MemoryError, match=r"^<string>:2:\d+: cannot allocate"):
         m.f(1 << 42)
+
+
+# ----------------------------------------------------------------------- deep recursion at run time
+
+FACT = "\nfn fact(n: i64) -> f64 { if n <= 1 { return 1.0; } return float(n) * fact(n - 1); }\n"
+RSUM = ("\nfn rsum(x: f64[n], i: i64) -> f64 {\n    if i >= n { return 0.0; }\n"
+        "    return x[i] * x[i] + rsum(x, i + 1);\n}\n"
+        "fn f(x: f64[n]) -> f64 { return rsum(x, 0); }\nfn g = grad(f, wrt=x);\n")
+
+
+@pytest.mark.parametrize("cache_mode", ["jit", "cache"])
+def test_stack_exhaustion_is_a_recursion_error(tmp_path, cache_mode):
+    env = {"DAD_NO_CACHE": "1"} if cache_mode == "jit" else {"DAD_CACHE_DIR": str(tmp_path)}
+    r = run_py(f"""
+        import threading
+        import numpy as np
+        import dad
+        m = dad.compile({FACT!r} + {RSUM!r})
+        assert m.fact(10) == 3628800.0
+        def deep(call):
+            try:
+                call()
+            except RecursionError as e:
+                print("RecursionError", e)
+            else:
+                print("returned")
+        deep(lambda: m.fact(700000))
+        deep(lambda: m.fact(700000))            # and again: nothing left behind
+        x = np.full(10**6, 0.5)
+        deep(lambda: m.f(x))
+        deep(lambda: m.g(x))
+        assert np.allclose(m.g(x[:1000]), 2 * x[:1000])
+        for size in (256 << 10, 128 << 20):     # small and large thread stacks
+            threading.stack_size(size)
+            t = threading.Thread(target=deep, args=(lambda: m.fact(700000),))
+            t.start(); t.join()
+    """, env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    call = "<string>:2:70: maximum recursion depth exceeded: the stack is exhausted in the call to 'fact'"
+    assert lines[0] == lines[1] == "RecursionError " + call
+    assert lines[2].startswith("RecursionError <string>:") and "'rsum" in lines[2]
+    assert lines[3].startswith("RecursionError <string>:") and "'rsum" in lines[3]
+    assert lines[4] == "RecursionError " + call
+    assert lines[5] == "returned"  # 128 MB of stack holds 700000 calls
+    assert len(lines) == 6
+
+
+def test_recursion_check_leaves_moderate_depths_alone():
+    m = dad.compile(FACT + RSUM)
+    assert m.fact(20) == float(np.prod(np.arange(1, 21, dtype=np.float64)))
+    x = np.linspace(-1.0, 1.0, 20000)   # 20000 nested calls fit in the main thread's stack
+    assert m.f(x) == pytest.approx(float(np.sum(x * x)), rel=1e-12)
+    assert np.allclose(m.g(x[:3000]), 2 * x[:3000], rtol=1e-14, atol=0)
+
+
+@pytest.mark.xfail(strict=True, reason="the vjp of a recursive call recomputes the callee's "
+                   "primal and returns a fresh full-size cotangent array at every level, so "
+                   "the gradient of an n-deep recursion costs O(n^2)")
+def test_recursive_gradient_is_linear_in_depth():
+    m = dad.compile(RSUM)
+    times = {}
+    for n in (1000, 10000):
+        x = np.linspace(0.0, 1.0, n)
+        m.g(x)
+        t = time.perf_counter()
+        g = m.g(x)
+        times[n] = time.perf_counter() - t
+        assert np.allclose(g, 2 * x)
+    assert times[10000] / times[1000] < 30, times
+
+
+# ----------------------------------------------------------------------- deep nesting at compile time
+
+def _sum_program(terms: int) -> str:
+    return "fn f(x: f64) -> f64 { return " + " + ".join(["x"] * terms) + "; }\nfn g = grad(f);"
+
+
+def test_500_term_sum_compiles():
+    m = dad.compile(_sum_program(500))
+    assert m.f(2.0) == 1000.0 and m.g(2.0) == 500.0
+
+
+def test_300_nested_ifs_compile():
+    body = "return x * x;"
+    for i in reversed(range(300)):  # level i: x > i goes deeper, else i * x
+        body = f"if x > {i}.0 {{ {body} }} else {{ return {i}.0 * x; }}"
+    m = dad.compile("fn f(x: f64) -> f64 { " + body + " }\nfn g = grad(f);")
+    assert m.f(1000.0) == 1e6 and m.g(1000.0) == 2000.0
+    assert m.f(0.5) == 0.5 and m.f(150.5) == 151.0 * 150.5 and m.g(150.5) == 151.0
+
+
+def test_2000_function_chain_compiles_primal_and_grad():
+    fns = ["fn h0(x: f64) -> f64 { return sin(x); }"]
+    fns += [f"fn h{i}(x: f64) -> f64 {{ return h{i - 1}(x) + 1.0; }}" for i in range(1, 2000)]
+    m = dad.compile("\n".join(fns) + "\nfn g = grad(h1999);")
+    assert m.h1999(0.5) == pytest.approx(np.sin(0.5) + 1999.0, rel=1e-15)
+    assert m.g(0.5) == pytest.approx(np.cos(0.5), rel=1e-15)   # d/dx (sin x + c)
+
+
+def test_a_chain_of_small_functions_lowers_to_linear_code():
+    def llvm_size(n):
+        fns = ["fn h0(x: f64) -> f64 { return sin(x) * x; }"]
+        fns += [f"fn h{i}(x: f64) -> f64 {{ return h{i - 1}(x) * 2.0 + x; }}" for i in range(1, n)]
+        from dad.runtime.compiler import compile_module
+        from dad.frontend import compile_to_ir
+        from dad.lowering import lower_module
+        m = compile_module(compile_to_ir("\n".join(fns)))
+        return len(m.lowered.llvm_ir)
+    small, large = llvm_size(150), llvm_size(300)
+    assert large < 2.3 * small, (small, large)
+
+
+def test_nesting_beyond_the_limit_is_a_located_error():
+    from dad.frontend.parser import MAX_NESTING
+    with pytest.raises(dad.CompileError) as exc:
+        dad.compile(_sum_program(MAX_NESTING + 100))
+    (d,) = exc.value.diagnostics
+    assert "nested too deeply" in d.message and f"at most {MAX_NESTING}" in d.message
+    assert d.span.line == 1 and d.span.col > 1
+    with pytest.raises(dad.CompileError, match="nested too deeply"):
+        dad.compile("fn f(x: f64) -> f64 { return " + "sin(" * 2000 + "x" + ")" * 2000 + "; }")
+
+
+def test_recursion_error_while_compiling_becomes_a_located_compile_error(monkeypatch):
+    """Should some phase still run out of recursion, the user sees a CompileError."""
+    from dad.runtime import deep
+    monkeypatch.setattr(deep, "RECURSION_LIMIT", 200)
+    monkeypatch.setattr(deep, "STACK_BYTES", 4 << 20)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(250)
+    try:
+        with pytest.raises(dad.CompileError) as exc:
+            dad.compile(_sum_program(400))
+    finally:
+        sys.setrecursionlimit(limit)
+    (d,) = exc.value.diagnostics
+    assert "nested too deeply to compile" in d.message and d.span.line == 1
+
+
+def test_ir_and_call_graph_walks_need_no_recursion():
+    """In the calling thread, with Python's default recursion limit."""
+    from dad.lang import callgraph
+    from dad.lang.ir import F64, Function, Module, Op, Region
+    f = Function("f", [F64], [F64], ["x"])
+    block, ops = f.body, []
+    for k in range(5000):  # 5000 nested regions, an op before each
+        ops.append(block.append(Op("arith.constant", [], [F64], {"value": float(k)})))
+        inner = Op("scf.if", [f.params[0]], [], {}, [Region(), Region()])
+        ops.append(block.append(inner))
+        block = inner.regions[0].block
+    assert list(f.walk()) == ops and list(ops[1].walk()) == ops[1:]
+    chain = [Function("c0", [F64], [F64], ["x"])]
+    for k in range(1, 5000):
+        fn = Function(f"c{k}", [F64], [F64], ["x"])
+        fn.body.append(Op("func.call", [fn.params[0]], [F64], {"callee": f"c{k - 1}"}))
+        chain.append(fn)
+    m = Module(chain)
+    assert callgraph.postorder(m, ["c4999"]) == [f"c{k}" for k in range(5000)]
+    assert callgraph.reachable(m, "c4999") == set(m.functions)
+    assert callgraph.recursive(m) == set()
+    chain[0].body.append(Op("func.call", [chain[0].params[0]], [F64], {"callee": "c2500"}))
+    assert callgraph.recursive(m) == {f"c{k}" for k in range(2501)}
