@@ -35,6 +35,8 @@ class _Entry:
         if ml.recursive:
             from .stack import init_stack_limit
             init_stack_limit(b, self.ctx)
+        from .interrupt import init_seen
+        init_seen(b, ml.module, self.ctx)
         self.params: list[list] = []
         args = list(llfn.args)
         for p in fn.params:

@@ -54,6 +54,8 @@ class ModuleLowering:
         from ..lang.callgraph import recursive
         self.recursive = recursive(m)   # calls of these check the stack (lowering.stack)
         rtlib.build(self.module)
+        from .interrupt import _globals
+        _globals(self.module)   # `dad.interrupt`, set by the run time (runtime.interrupt)
 
     def site(self, kind: str, loc: str, message: str) -> int:
         s = Site(kind, loc, message)

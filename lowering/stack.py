@@ -4,7 +4,7 @@ A recursion too deep for the thread's stack raises `RecursionError` naming the c
 source line, through the ordinary error exit (`FunctionLowering.check`), instead of
 overflowing the stack. Contract:
 - `init_stack_limit(b, ctx)`: an entry of a module with recursive functions stores
-  `sp - FIRST_BUDGET` as the call's stack limit (`ctx`'s last field).
+  `sp - FIRST_BUDGET` as the call's stack limit (a field of `ctx`).
 - `check_stack(lw, op)`: before a `func.call` of a function on a call-graph cycle
   (`lang.callgraph.recursive`): if the stack pointer is below the limit, the helper
   `dad_rt_stack_limit(ctx, sp)` replaces the limit with the real one, `MARGIN` bytes above
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .abi import CTX, CTX_PTR, I1, I32, I64, I8, PTR
+from .abi import CTX_PTR, CTX_STACK_LIMIT, I1, I32, I64, I8, PTR
 
 FIRST_BUDGET = 32 << 10  # recursions within this much stack never call the helper
 MARGIN = 256 << 10         # left free below the deepest recursive call (callees, libc);
                            # a quarter of a stack smaller than 4 * MARGIN
-LIMIT_FIELD = len(CTX.elements) - 1
+LIMIT_FIELD = CTX_STACK_LIMIT
 HELPER = "dad_rt_stack_limit"
 
 

@@ -387,3 +387,59 @@ def test_ir_and_call_graph_walks_need_no_recursion():
     assert callgraph.recursive(m) == set()
     chain[0].body.append(Op("func.call", [chain[0].params[0]], [F64], {"callee": "c2500"}))
     assert callgraph.recursive(m) == {f"c{k}" for k in range(2501)}
+
+
+# ----------------------------------------------------------------------- Ctrl-C
+
+SPIN = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import dad
+    m = dad.compile('''
+    fn spin(x: f64) -> f64 { var s = x; while s >= 0.0 { s = s + 1.0; } return s; }
+    fn spin_array(x: f64[n]) -> f64[n] { var y = x; while y[0] >= 0.0 { y[0] = y[0] + 1.0; } return y; }
+    fn nest(n: i64) -> f64 { var s = 0.0; for i in 0..n { for j in 0..n { s += 1.0; } } return s; }
+    ''')
+    calls = {"spin": lambda: m.spin(1.0), "spin_array": lambda: m.spin_array(np.ones(3)),
+             "nest": lambda: m.nest(10**7)}
+    # a Ctrl-C that Python handled before a call does not stop the next one
+    try:
+        print("sleeping", flush=True)
+        time.sleep(30)
+    except KeyboardInterrupt:
+        pass
+    assert m.nest(3000) == 9e6
+    print("ready", flush=True)
+    t = time.perf_counter()
+    try:
+        calls[sys.argv[1]]()
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt after", time.perf_counter() - t, flush=True)
+    assert m.spin(-1.0) == -1.0 and m.nest(100) == 1e4   # still usable
+    print("done", flush=True)
+""")
+
+
+@pytest.mark.parametrize("cache_mode", ["jit", "cache"])
+@pytest.mark.parametrize("call", ["spin", "spin_array", "nest"])
+def test_ctrl_c_stops_a_running_loop(tmp_path, call, cache_mode):
+    env = dict(os.environ, **({"DAD_NO_CACHE": "1"} if cache_mode == "jit"
+                              else {"DAD_CACHE_DIR": str(tmp_path)}))
+    p = subprocess.Popen([sys.executable, "-c", SPIN, call], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "sleeping"
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.5)   # inside the loop
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("KeyboardInterrupt after") and lines[1] == "done", out + err
+    assert float(lines[0].split()[-1]) < 3.0
