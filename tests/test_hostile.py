@@ -226,6 +226,19 @@ def test_failed_allocation_names_the_line(body):
         m.f(1 << 42)
 
 
+def test_allocation_size_overflow_and_tape_exhaustion_name_the_line():
+    m = dad.compile("fn z(n: i64, m: i64) -> f64 {\n    let a = zeros(n, m);\n    return a[0, 0];\n}\n"
+                    "fn h(x: f64[n], k: i64) -> f64 {\n    var s = 1.0;\n"
+                    "    for i in 0..k { s = sin(s * x[0]); }\n    return s;\n}\n"
+                    "fn hg = grad(h, wrt=x);")
+    with pytest.raises(MemoryError, match=r"^<string>:2:13: cannot allocate an array of "
+                                          r"4294967296 x 4294967296 elements$"):
+        m.z(1 << 32, 1 << 32)   # the element count wraps to 0 in 64 bits
+    with pytest.raises(MemoryError, match=r"^<string>:7:\d+: out of memory for the AD tape$"):
+        m.hg(np.ones(2), 1 << 58)
+    assert m.z(3, 4) == 0.0
+
+
 # ----------------------------------------------------------------------- deep recursion at run time
 
 FACT = "\nfn fact(n: i64) -> f64 { if n <= 1 { return 1.0; } return float(n) * fact(n - 1); }\n"
