@@ -456,3 +456,26 @@ def test_ctrl_c_stops_a_running_loop(tmp_path, call, cache_mode):
     lines = out.splitlines()
     assert lines[0].startswith("KeyboardInterrupt after") and lines[1] == "done", out + err
     assert float(lines[0].split()[-1]) < 3.0
+
+
+def test_stack_exhaustion_in_derived_and_mutual_recursion():
+    r = run_py("""
+        import dad
+        m = dad.compile('''fn p(x: f64, n: i64) -> f64 { if n <= 0 { return 1.0; } return x * p(x, n - 1); }
+        fn even(n: i64) -> bool { if n == 0 { return true; } return odd(n - 1); }
+        fn odd(n: i64) -> bool { if n == 0 { return false; } return even(n - 1); }
+        fn dp = jvp(p, wrt=x);
+        fn gp = grad(p, wrt=x);
+        ''')
+        assert m.even(10**4) and not m.odd(10**4)
+        assert abs(m.dp(1.0001, 1000, 1.0)[1] - 1000 * 1.0001**999) < 1e-9 * 1105
+        for call in (lambda: m.dp(1.0, 10**7, 1.0), lambda: m.gp(1.0, 10**7),
+                     lambda: m.even(10**8)):
+            try:
+                call()
+                print("returned")
+            except RecursionError as e:
+                print(str(e).split(": maximum")[0])
+    """, env={"DAD_NO_CACHE": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["<string>:1:68", "<string>:1:68", "<string>:3:61"]
