@@ -306,7 +306,8 @@ class _Forward:
         rtypes = derived.result_types
         names = [r.name for r in op.results] + [_dot_name(op.results[i], j, self.k)
                                                 for i in range(n) for j in range(self.k)]
-        new = b.op("func.call", args + targs, rtypes, names=names, callee=dname)
+        new = b.op("func.call", args + targs, rtypes, names=names, callee=dname,
+                   **{k: v for k, v in op.attrs.items() if k == "loc"})
         for i, r in enumerate(op.results):
             self.env[r] = new.results[i]
             self.tan[r] = new.results[n + i * self.k: n + (i + 1) * self.k]

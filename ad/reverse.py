@@ -626,7 +626,8 @@ class _Reverse:
             else:
                 bars.append(c.bar_or_zero(r) if r.type.is_float else b.const(0, r.type))
         derived = self.module[name]
-        res = b.op("func.call", args + bars, derived.result_types, callee=name).results
+        res = b.op("func.call", args + bars, derived.result_types, callee=name,
+                   **{k: v for k, v in op.attrs.items() if k == "loc"}).results
         outs, pbars = res[:len(op.results)], res[len(op.results):]
         for key in snaps:
             b.dealloc(c.get(key))

@@ -15,7 +15,21 @@ from .runtime.compiler import CompiledModule, compile_module
 from .runtime import cache, loader  # noqa: F401  (imported here: a warm compile is a hash and a dlopen)
 
 
-def compile(source: str, *, fast_math: bool = False, filename: str = "<string>") -> CompiledModule:
+def source_text(source) -> str:
+    """The program text `compile` was given: a str, or bytes / bytearray / memoryview
+    decoded as UTF-8 (a byte-order mark is skipped by the parser). Anything else is a
+    TypeError; bytes that are not UTF-8 are a ValueError (UnicodeDecodeError)."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source).decode("utf-8")
+    raise TypeError("dad.compile expects the program's source text as a str (or UTF-8 bytes), "
+                    f"got {type(source).__name__}; use dad.compile_file for a path")
+
+
+def compile(source: str | bytes, *, fast_math: bool = False,
+            filename: str = "<string>") -> CompiledModule:
+    source = source_text(source)
     if cache.enabled():  # ahead-of-time: a shared library in the compile cache (runtime/cache.py)
         return cache.compile(source, filename=filename, fast_math=fast_math)
     return compile_jit(source, fast_math=fast_math, filename=filename)
@@ -23,6 +37,11 @@ def compile(source: str, *, fast_math: bool = False, filename: str = "<string>")
 
 def compile_jit(source: str, *, fast_math: bool = False, filename: str = "<string>") -> CompiledModule:
     """`compile` without the cache: machine code made in memory by the JIT."""
+    from .runtime.deep import compile_step
+    return compile_step(_compile_jit, source_text(source), filename, fast_math)
+
+
+def _compile_jit(source: str, filename: str, fast_math: bool) -> CompiledModule:
     from .frontend import compile_to_ir
     t0 = time.perf_counter()
     ir_module = compile_to_ir(source, filename, fast_math=fast_math)

@@ -264,7 +264,8 @@ class ExprLowering:
                     first[dp] = (v, axis, da)
         self.emit_check(conds, f"size mismatch in call to '{e.func}': the arguments do not agree with "
                                f"{info.signature}", e.span)
-        results = self.b.call(e.func, args, [ir_type(t) for t in info.results])
+        results = self.b.op("func.call", args, [ir_type(t) for t in info.results], callee=e.func,
+                            loc=e.span.loc).results
         for r in results:
             if isinstance(r.type, ir.MemRefType):
                 self.own_temp(r)

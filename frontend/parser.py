@@ -8,6 +8,7 @@ token; errors within a few tokens of the previous one are not reported (cascades
 """
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 
@@ -21,6 +22,7 @@ _GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 if not os.path.exists(_GRAMMAR):  # installed layout: dad/lang/dad.lark beside dad/frontend
     _GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lang", "dad.lark")
 
+I64_MAX = (1 << 63) - 1
 RESERVED = frozenset("fn let var if else for in while break continue return and or not true false".split())
 
 
@@ -67,6 +69,8 @@ class _ToAst(Transformer):
     def __init__(self, file: str):
         super().__init__()
         self.file = file
+        self.errors: list[Diagnostic] = []   # literals out of range
+        self._min_i64: list[A.IntLit] = []   # 2**63 literals, valid only right after '-'
 
     def sp(self, meta) -> A.Span:
         return A.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
@@ -110,8 +114,25 @@ class _ToAst(Transformer):
 
     def t_name(self, ch): return str(ch[0])
     def t_list(self, ch): return [str(c) for c in ch]
-    def t_int(self, ch): return int(ch[0])
-    def t_float(self, ch): return float(ch[0])
+    def t_int(self, ch): return self._int(ch[0])
+    def t_float(self, ch): return self._float(ch[0])
+
+    def _int(self, tok: Token, minus_ok: bool = False) -> int:
+        """An integer literal's value; beyond i64 it is an error (2**63 is left to `neg`)."""
+        value = int(tok)
+        if value > I64_MAX + (1 if minus_ok else 0):
+            self.errors.append(Diagnostic(self.tsp(tok), f"integer literal {tok} is out of "
+                                          f"range for i64 (at most {I64_MAX})"))
+            return 0
+        return value
+
+    def _float(self, tok: Token) -> float:
+        value = float(tok)
+        if math.isinf(value):
+            self.errors.append(Diagnostic(self.tsp(tok), f"float literal {tok} is out of range "
+                                          "for f64"))
+            return 0.0
+        return value
     def t_true(self, ch): return True
     def t_false(self, ch): return False
 
@@ -124,7 +145,7 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def dim(self, meta, ch):
         t = ch[0]
-        return A.Dim(int(t) if t.type == "INT" else str(t), self.tsp(t))
+        return A.Dim(self._int(t) if t.type == "INT" else str(t), self.tsp(t))
 
     def ret_type(self, ch):
         return ch[0]
@@ -203,7 +224,11 @@ class _ToAst(Transformer):
     def not_op(self, meta, ch): return A.Unary(self.sp(meta), "not", ch[0])
 
     @v_args(meta=True)
-    def neg(self, meta, ch): return A.Unary(self.sp(meta), "-", ch[0])
+    def neg(self, meta, ch):
+        if isinstance(ch[0], A.IntLit) and any(lit is ch[0] for lit in self._min_i64):
+            self._min_i64 = [lit for lit in self._min_i64 if lit is not ch[0]]  # -2**63
+            return A.IntLit(self.sp(meta), -I64_MAX - 1)
+        return A.Unary(self.sp(meta), "-", ch[0])
 
     @v_args(meta=True)
     def binop(self, meta, ch): return A.Binary(self.sp(meta), str(ch[1]), ch[0], ch[2])
@@ -229,10 +254,18 @@ class _ToAst(Transformer):
     def slice(self, meta, ch): return A.Slice(self.sp(meta), ch[0], ch[2])
 
     @v_args(meta=True)
-    def int_lit(self, meta, ch): return A.IntLit(self.sp(meta), int(ch[0]))
+    def int_lit(self, meta, ch):
+        lit = A.IntLit(self.sp(meta), self._int(ch[0], minus_ok=True))
+        if lit.value == I64_MAX + 1:
+            self._min_i64.append(lit)
+        return lit
+
+    def literal_errors(self) -> list[Diagnostic]:
+        return self.errors + [Diagnostic(lit.span, f"integer literal {lit.value} is out of range "
+                                         f"for i64 (at most {I64_MAX})") for lit in self._min_i64]
 
     @v_args(meta=True)
-    def float_lit(self, meta, ch): return A.FloatLit(self.sp(meta), float(ch[0]))
+    def float_lit(self, meta, ch): return A.FloatLit(self.sp(meta), self._float(ch[0]))
 
     @v_args(meta=True)
     def true_lit(self, meta, ch): return A.BoolLit(self.sp(meta), True)
@@ -346,8 +379,53 @@ class _Recovery:
         return not at_end
 
 
+MAX_NESTING = 3000
+"""How deeply syntax may nest (parse-tree levels: about 1 per operator of a chain such as
+`x + x + ... + x`, 4 per nested `if`). Deeper programs are refused with a diagnostic at the
+deepest point; every phase handles this depth (on `runtime.deep`'s large stack)."""
+
+
+def _deepest(tree, filename: str) -> tuple[int, A.Span]:
+    """The depth of a Lark tree and the span of its deepest node, without recursion."""
+    best, where = 0, None
+    stack = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, Token):
+            if d > best and node.line is not None:
+                best, where = d, node
+            continue
+        if node is None:
+            continue
+        if d > best and not node.meta.empty:
+            best, where = d, node.meta
+        stack.extend((c, d + 1) for c in node.children)
+    if where is None:
+        return best, A.Span(filename, 1, 1, 1, 2)
+    if isinstance(where, Token):
+        return best, A.Span(filename, where.line, where.column, where.end_line, where.end_column)
+    return best, A.Span(filename, where.line, where.column, where.end_line, where.end_column)
+
+
+def deepest_point(source: str, filename: str = "<string>") -> tuple[A.Span, int]:
+    """Where `source` nests most deeply and how deep (for a program too deep to compile);
+    the start of the file when it does not parse."""
+    if source.startswith("\ufeff"):
+        source = source[1:]
+    _Track.reset()
+    try:
+        tree = _lark().parse(source)
+    except UnexpectedInput:
+        return A.Span(filename, 1, 1, 1, 2), 0
+    depth, span = _deepest(tree, filename)
+    return span, depth
+
+
 def parse(source: str, filename: str = "<string>") -> A.Program:
-    """Parse `.dad` source; raises CompileError with every syntax error found."""
+    """Parse `.dad` source; raises CompileError with every syntax error found. A byte-order
+    mark at the start is skipped."""
+    if source.startswith("\ufeff"):
+        source = source[1:]
     lark = _lark()
     _Track.reset()
     rec = _Recovery(lark, filename)
@@ -361,9 +439,16 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
         tree = None
     if rec.diags:
         raise CompileError(rec.diags, source)
+    depth, span = _deepest(tree, filename)
+    if depth > MAX_NESTING:
+        raise CompileError([Diagnostic(span, f"nested too deeply: {depth} levels of syntax "
+                                             f"(at most {MAX_NESTING})")], source)
+    to_ast = _ToAst(filename)
     try:
-        items = _ToAst(filename).transform(tree)
+        items = to_ast.transform(tree)
     except VisitError as e:  # pragma: no cover - a bug, not a user mistake
         raise e.orig_exc
+    if to_ast.literal_errors():
+        raise CompileError(to_ast.literal_errors(), source)
     prog = A.Program(items, filename, source)
     return prog

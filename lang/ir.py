@@ -126,9 +126,7 @@ class Op:
 
     def walk(self) -> Iterator["Op"]:
         """This op, then every op nested in its regions, in program order."""
-        yield self
-        for r in self.regions:
-            yield from r.block.walk()
+        yield from _preorder(iter((self,)))
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
@@ -159,8 +157,28 @@ class Block:
         return self.ops[-1] if self.ops else None
 
     def walk(self) -> Iterator[Op]:
-        for op in list(self.ops):
-            yield from op.walk()
+        yield from _preorder(iter(list(self.ops)))
+
+
+def _preorder(ops: Iterator[Op]) -> Iterator[Op]:
+    """`ops` and every op nested in them, in program order, with an explicit stack (no
+    recursion, and each op is yielded once however deep it is nested). An op's regions are
+    read after the op is yielded, and each block's op list when the walk enters it, so the
+    consumer may edit what it has not reached yet."""
+    stack = [ops]
+    while stack:
+        op = next(stack[-1], None)
+        if op is None:
+            stack.pop()
+            continue
+        yield op
+        if op.regions:
+            stack.append(_region_ops(op))
+
+
+def _region_ops(op: Op) -> Iterator[Op]:
+    for r in op.regions:
+        yield from list(r.block.ops)
 
 
 class Region:

@@ -21,8 +21,9 @@ Every IR value is a list of LLVM *components*: a scalar is one component; a
     receives the data pointer of result k, which the caller frees with `free(ptr - 16)`, or
     0 when that result cannot be handed over (then it calls again with a buffer).
 The context `ctx` is `{i64 status, i64 detail0, i64 detail1, ptr alloc_list}` followed by
-`{ptr data, i64 size, i64 cap}` for each tape level (see `lowering.tape`) on the stack of
-the entry; all heap arrays of one call are linked in its list so an error frees them all.
+`{ptr data, i64 size, i64 cap}` for each tape level (see `lowering.tape`) and the lowest
+stack address calls of recursive functions may reach (`lowering.stack`) and the SIGINT
+count when the call started (`lowering.interrupt`), on the stack of the entry; all heap arrays of one call are linked in its list so an error frees them all.
 """
 from __future__ import annotations
 
@@ -38,7 +39,10 @@ I8 = ir.IntType(8)
 I1 = ir.IntType(1)
 PTR = I8.as_pointer()
 TAPE_LEVELS = 4  # nested reverse modes each record on a tape of their own
-CTX = ir.LiteralStructType([I64, I64, I64, PTR] + [PTR, I64, I64] * TAPE_LEVELS)  # + tapes: data, size, cap
+CTX = ir.LiteralStructType([I64, I64, I64, PTR] + [PTR, I64, I64] * TAPE_LEVELS  # + tapes: data, size, cap
+                          + [I64, I64])  # stack limit (lowering.stack), SIGINTs seen (lowering.interrupt)
+CTX_STACK_LIMIT = 4 + 3 * TAPE_LEVELS
+CTX_INTERRUPTS = CTX_STACK_LIMIT + 1
 CTX_PTR = CTX.as_pointer()
 
 _SCALAR = {"f64": F64, "f32": F32, "i64": I64, "i1": I1}

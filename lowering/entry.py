@@ -32,6 +32,11 @@ class _Entry:
         b = self.b
         self.ctx = b.alloca(CTX)
         b.store(ir.Constant(CTX, None), self.ctx)
+        if ml.recursive:
+            from .stack import init_stack_limit
+            init_stack_limit(b, self.ctx)
+        from .interrupt import init_seen
+        init_seen(b, ml.module, self.ctx)
         self.params: list[list] = []
         args = list(llfn.args)
         for p in fn.params:

@@ -149,6 +149,9 @@ def _for(lw: FunctionLowering, op: Op):
     lw.bind(body.args, [[iv]] + carried)
     term = lw.lower_block(body)
     next_comps = [lw.get(v) for v in term.operands]
+    if _has_loop(body):  # an outer loop: one Ctrl-C poll per iteration
+        from .interrupt import poll
+        poll(lw)
     latch = b.block
     iv.add_incoming(b.add(iv, step_v, flags=["nsw"]), latch)
     _incoming(carried, next_comps, latch)
@@ -168,6 +171,8 @@ def _while(lw: FunctionLowering, op: Op):
     b.branch(head)
     b.position_at_end(head)
     args = lw.phis([v.type for v in op.operands])
+    count = b.phi(I64, name="iterations")
+    count.add_incoming(I64(0), pre)
     _incoming(args, init_comps, pre)
     lw.bind(before.args, args)
     cond_op = lw.lower_block(before)
@@ -177,10 +182,19 @@ def _while(lw: FunctionLowering, op: Op):
     b.position_at_end(bodyb)
     lw.bind(after.args, val_comps)
     term = lw.lower_block(after)
-    _incoming(args, [lw.get(v) for v in term.operands], b.block)
+    comps = [lw.get(v) for v in term.operands]
+    from .interrupt import poll_every
+    more = b.add(count, I64(1))
+    poll_every(lw, more)  # Ctrl-C stops a loop that never ends
+    _incoming(args, comps, b.block)
+    count.add_incoming(more, b.block)
     b.branch(head)
     b.position_at_end(exit_)
     return val_comps
+
+
+def _has_loop(block: Block) -> bool:
+    return any(o.name in ("scf.for", "scf.while") for top in block.ops for o in top.walk())
 
 
 def _if(lw: FunctionLowering, op: Op):
@@ -204,6 +218,9 @@ def _if(lw: FunctionLowering, op: Op):
 
 
 def _call(lw: FunctionLowering, op: Op):
+    if op.attrs["callee"] in lw.m.recursive:
+        from .stack import check_stack
+        check_stack(lw, op)
     callee = lw.m.internal(op.attrs["callee"])
     args = [lw.ctx] + [c for v in op.operands for c in lw.get(v)]
     r = lw.b.call(callee, args)

@@ -89,6 +89,10 @@ def _alloc(lw, op):
         prod = b.umul_with_overflow(total, d)
         total = b.extract_value(prod, 0)
         overflow = b.or_(overflow, b.extract_value(prod, 1))
+    if len(dims) > 1:  # the element count itself may not fit in 64 bits
+        huge = lw.m.site("MemoryError", loc, "cannot allocate an array of {d0} x {d1}"
+                         + (" x ..." if len(dims) > 2 else "") + " elements")
+        lw.check(b.not_(overflow), huge, dims[0], dims[1])
     big = b.or_(overflow, b.icmp_unsigned(">", total, I64(1 << 60)))
     lw.check(b.not_(big), oom, _numel(b, dims), esize)
     helper = "dad_rt_alloc" if op.attrs.get("zeroed", True) else "dad_rt_alloc_raw"

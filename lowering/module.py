@@ -4,7 +4,8 @@
 location, message template with `{d0}`/`{d1}` placeholders) and the names of the exported
 functions whose entry returns a scalar directly (`lowering.entry`). Internal
 implementations are `internal` so LLVM may inline and drop them (straight-line ones of up
-to `INLINE_OPS` ops always are, see `_straight`); only the entries are visible.
+to `INLINE_OPS` ops, counting those of the functions inlined into them, always are: see
+`inlined_functions`); only the entries are visible.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .function import FunctionLowering
 
 @dataclass(frozen=True)
 class Site:
-    kind: str      # IndexError | ZeroDivisionError | ValueError | MemoryError
+    kind: str      # IndexError | ZeroDivisionError | ValueError | MemoryError | RecursionError
     loc: str       # "file.dad:line:col" or ""
     message: str   # with {d0} and {d1} placeholders
 
@@ -49,7 +50,12 @@ class ModuleLowering:
         self._internal: dict[str, ir.Function] = {}
         self._callees = {op.attrs["callee"] for fn in m for op in fn.walk()
                          if op.name == "func.call"}
+        self._always_inline = inlined_functions(m)
+        from ..lang.callgraph import recursive
+        self.recursive = recursive(m)   # calls of these check the stack (lowering.stack)
         rtlib.build(self.module)
+        from .interrupt import _globals
+        _globals(self.module)   # `dad.interrupt`, set by the run time (runtime.interrupt)
 
     def site(self, kind: str, loc: str, message: str) -> int:
         s = Site(kind, loc, message)
@@ -67,7 +73,7 @@ class ModuleLowering:
             if fn.attrs.get("cold"):  # a slow path taken rarely (speculate_zero_safe)
                 llfn.attributes.add("cold")
                 llfn.attributes.add("noinline")
-            elif _straight(fn):
+            elif name in self._always_inline:
                 llfn.attributes.add("alwaysinline")
             self._internal[name] = llfn
         return self._internal[name]
@@ -108,13 +114,27 @@ def lower_module(m: Module, triple: str = "", data_layout: str = "") -> Lowered:
 INLINE_OPS = 400  # a straight-line function up to this many ops is inlined at every call
 
 
-def _straight(fn) -> bool:
-    """No loops and small: inlined wherever it is called (a derived function called per
-    element of a loop, such as a vjp of a scalar function, then shares its caller's common
-    subexpressions: two sweeps with different cotangents share one forward computation)."""
-    n = 0
-    for op in fn.walk():
-        n += 1
-        if op.name in ("scf.for", "scf.while") or n > INLINE_OPS:
-            return False
-    return True
+def inlined_functions(m: Module) -> set[str]:
+    """The functions inlined wherever they are called: no loops and small, counting the ops
+    of the functions inlined into them (a derived function called per element of a loop,
+    such as a vjp of a scalar function, then shares its caller's common subexpressions: two
+    sweeps with different cotangents share one forward computation). Counting the inlined
+    callees keeps a chain of small functions, each calling the previous, linear in size.
+    Callees come first (`lang.callgraph.postorder`; a recursive call is not counted)."""
+    from ..lang.callgraph import postorder
+    size: dict[str, int] = {}
+    out: set[str] = set()
+    for name in postorder(m, [fn.name for fn in m]):
+        n = 0
+        for op in m[name].walk():
+            n += 1
+            if op.name in ("scf.for", "scf.while"):
+                break
+            if op.name == "func.call":
+                n += size.get(op.attrs["callee"], 0)
+            if n > INLINE_OPS:
+                break
+        else:
+            size[name] = n
+            out.add(name)
+    return out

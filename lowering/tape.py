@@ -159,8 +159,25 @@ def _make_room(lw, op, level: int, nbytes) -> None:
     fits = b.icmp_unsigned("<=", b.add(size, nbytes), cap)
     with b.if_then(b.not_(fits), likely=False):
         grown = b.call(lw.m.module.globals["dad_rt_tape_grow"], [lw.ctx, I64(level), nbytes])
-        site = lw.m.site("MemoryError", op.attrs.get("loc", ""), "out of memory for the AD tape")
+        site = lw.m.site("MemoryError", nearest_loc(op), "out of memory for the AD tape")
         lw.check(grown, site)
+
+
+def nearest_loc(op) -> str:
+    """`op`'s source location, else that of the first located op in the block around it
+    (the loop being recorded), then in the blocks around that; "" when there is none."""
+    if op.attrs.get("loc"):
+        return op.attrs["loc"]
+    block = op.parent
+    while block is not None:
+        for other in block.ops:
+            for o in other.walk():
+                if o.attrs.get("loc"):
+                    return o.attrs["loc"]
+        region = block.parent
+        owner = region.parent if region is not None else None
+        block = owner.parent if owner is not None else None
+    return ""
 
 
 def _write_slots(b, comps, slots) -> None:

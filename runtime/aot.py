@@ -56,7 +56,13 @@ class LinkError(RuntimeError):
 def compile_source(source: str, filename: str = "<string>", *, fast_math: bool = False,
                    timings: dict | None = None):
     """Front end, derived functions and IR passes: returns (optimised IR module, front-end IR
-    text). Raises `CompileError` like `dad.compile` (cannot-derive errors included)."""
+    text). Raises `CompileError` like `dad.compile` (cannot-derive errors included). Runs on
+    a large stack (`runtime.deep`)."""
+    from . import deep
+    return deep.compile_step(_compile_source, source, filename, fast_math, timings)
+
+
+def _compile_source(source, filename, fast_math, timings):
     from ..ad import ADError
     from ..frontend import compile_to_ir
     from ..frontend.diagnostics import CompileError, Diagnostic
@@ -243,7 +249,8 @@ def codegen(ir_module, *, name: str, source: str | None, filename: str = "<strin
     tm = make_machine(info)
     t0 = time.perf_counter()
     from .compiler import machine_ir
-    lowered = lower_module(machine_ir(ir_module), info["triple"])
+    from .deep import run
+    lowered = run(lambda: lower_module(machine_ir(ir_module), info["triple"]))
     meta = module_metadata(ir_module, lowered, name=name, source=source, filename=filename,
                            fast_math=fast_math, machine=info)
     taken = {f["name"] for f in meta["functions"]}

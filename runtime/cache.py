@@ -9,10 +9,12 @@ installed package, so editing the compiler invalidates its entries), llvmlite's 
 versions, and the target (triple, host CPU name, host CPU features).
 
 Entry: `KEY.so` (the library `runtime.aot` builds, metadata embedded) and `KEY.json` (its
-metadata plus the SHA-256 and size of the `.so`). Both are written to temporary files in the
+metadata plus its key and the SHA-256 and size of the `.so`). Both are written to temporary files in the
 cache folder and moved into place with `os.replace`, the `.json` last, so concurrent
 compilers never see half a file. Before loading, the `.so` is checked against the `.json`'s
-checksum: a corrupt or truncated entry is rebuilt, never loaded. Without a C compiler the
+checksum and key, and the loaded library's metadata against the `.json`: a corrupt,
+truncated or foreign entry (any `.json` that is not such an object) is discarded and rebuilt,
+never loaded. Without a C compiler the
 cache is skipped (the JIT is used).
 """
 from __future__ import annotations
@@ -121,22 +123,56 @@ def _sha256_file(path) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
+def _valid_record(record, k: str) -> bool:
+    """Whether `record` (a parsed `KEY.json`) has the shape `compile` writes, for key `k`."""
+    return (isinstance(record, dict) and record.get("key") == k
+            and isinstance(record.get("sha256"), str)
+            and type(record.get("size")) is int and record["size"] > 0)
+
+
+def discard(k: str) -> None:
+    """Remove entry `k`'s files (a damaged or foreign entry, about to be rebuilt)."""
+    d = entries_dir()
+    for path in (d / f"{k}.json", d / f"{k}.so"):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
 def lookup(k: str):
-    """The loaded module of entry `k`, or None (missing, corrupt, or unloadable)."""
+    """The loaded module of entry `k`, or None (missing, damaged, foreign or unloadable: such
+    an entry is discarded, so the caller rebuilds it). The `.so` is loaded only when the
+    `.json` is an object written for key `k` whose checksum and size match the `.so`, and the
+    library's embedded metadata (its source, file name, options) match the `.json`'s."""
     from .loader import LoadError, load
     d = entries_dir()
     meta_path, so_path = d / f"{k}.json", d / f"{k}.so"
     try:
         with open(meta_path, encoding="utf-8") as fh:
             record = json.load(fh)
-        digest, size = _sha256_file(so_path)
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    if digest != record.get("sha256") or size != record.get("size"):
-        return None  # corrupt or truncated: rebuild
+    except (OSError, ValueError):
+        discard(k)
+        return None
     try:
-        return load(str(so_path))
-    except (LoadError, OSError, ValueError, KeyError):
+        if not _valid_record(record, k):
+            raise ValueError("not an entry of this key")
+        digest, size = _sha256_file(so_path)
+        if digest != record["sha256"] or size != record["size"]:
+            raise ValueError("checksum mismatch")  # corrupt, truncated or swapped
+    except (OSError, ValueError):
+        discard(k)
+        return None
+    try:
+        mod = load(str(so_path))
+        if any(mod.meta.get(f) != record.get(f) for f in ("source", "filename", "fast_math",
+                                                          "name", "functions")):
+            raise ValueError("the library does not match its entry")
+        return mod
+    except (LoadError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        discard(k)
         return None
 
 
@@ -169,6 +205,15 @@ def compile(source: str, *, filename: str = "<string>", fast_math: bool = False)
         hit.cache_key = k
         return hit
     timings = {"cache_lookup": time.perf_counter() - t0}
+    from .deep import compile_step
+    return compile_step(_build, source, filename, fast_math, k, timings)
+
+
+def _build(source: str, filename: str, fast_math: bool, k: str, timings: dict):
+    """Compile `source`, store it as entry `k` and load it (on a large stack: `compile`)."""
+    from . import aot
+    from .compiler import CompiledModule
+    from .loader import LoadedModule, load
     m, source_ir = aot.compile_source(source, filename, fast_math=fast_math, timings=timings)
     d = entries_dir()
     try:
@@ -193,12 +238,16 @@ def compile(source: str, *, filename: str = "<string>", fast_math: bool = False)
     except (aot.LinkError, aot.LinkerMissing, OSError):
         return CompiledModule(m, source_ir, filename=filename, timings=timings)
     digest, size = _sha256_file(so_path)
-    record = dict(art.meta, sha256=digest, size=size, created=time.time())
+    record = dict(art.meta, key=k, sha256=digest, size=size, created=time.time())
     _atomic_write(d / f"{k}.json", json.dumps(record).encode())
     timings["link"] = time.perf_counter() - t1
     mod = load(str(so_path), ir_module=m, source_ir=source_ir, llvm_ir=llvm_ir,
                asm_source=lambda: aot.assembly_of(llvm_ir), timings=timings)
     assert isinstance(mod, LoadedModule)
+    if mod.meta.get("source") != art.meta.get("source"):
+        # the process already had a damaged entry of this path open (dlopen returns it
+        # again): use the code compiled in memory
+        return CompiledModule(m, source_ir, filename=filename, timings=timings)
     mod.cache_key = k
     return mod
 

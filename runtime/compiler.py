@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import time
 
+from ..lang.callgraph import reachable
 from ..lang.ir import Module
 from ..lang.printer import print_function, print_module
 from ..lowering import lower_module
-from . import target
+from . import deep, target
 from .jit import JitModule, function_text
 from .kernel import make_kernel
 
 
 def optimize_ir(m: Module) -> Module:
     from ..lang.passes import default_pipeline, PassManager
-    return PassManager(default_pipeline()).run(m)
+    return deep.run(PassManager(default_pipeline()).run, m)
 
 
 def machine_ir(m: Module) -> Module:
@@ -28,28 +29,23 @@ def machine_ir(m: Module) -> Module:
     what is lowered. `m` itself stays what run-time derivations start from."""
     from ..lang.passes import machine_pipeline, PassManager
     from ..lang.passes.util import clone_module
-    return PassManager(machine_pipeline()).run(clone_module(m))
-
-
-def _callees(m: Module, name: str, seen: set[str]) -> None:
-    if name in seen or name not in m.functions:
-        return
-    seen.add(name)
-    for op in m[name].walk():
-        if op.name == "func.call":
-            _callees(m, op.attrs["callee"], seen)
+    return deep.run(lambda: PassManager(machine_pipeline()).run(clone_module(m)))
 
 
 def derive_all(m: Module, stop_at: str | None = None):
     """Make every derived function the front end asked for, in order: each target (and what
     it calls) is optimised first, so AD sees clean IR; the caller optimises again after.
-    With `stop_at`, stop after that derived function and return its derivation request."""
+    With `stop_at`, stop after that derived function and return its derivation request.
+    Runs on a large stack (`runtime.deep`)."""
+    return deep.run(_derive_all, m, stop_at)
+
+
+def _derive_all(m: Module, stop_at: str | None):
     from ..ad import ADError, derive
     from ..lang.passes import default_pipeline, PassManager
     optimized: set[str] = set()
     for d in m.derivations:
-        group: set[str] = set()
-        _callees(m, d.target, group)
+        group = reachable(m, d.target)
         todo = [m[n] for n in sorted(group - optimized)]
         if todo:
             PassManager(default_pipeline(), verify=False).run(Module(todo))
@@ -76,7 +72,7 @@ class CompiledModule:
         self.source_ir = source_ir          # IR as emitted by the front end
         self.timings = dict(timings or {})
         t0 = time.perf_counter()
-        self.lowered = lower_module(machine_ir(ir_module), target.host_triple())
+        self.lowered = deep.run(lambda: lower_module(machine_ir(ir_module), target.host_triple()))
         t1 = time.perf_counter()
         self.jit = JitModule(self.lowered.llvm_ir)
         t2 = time.perf_counter()
@@ -127,6 +123,12 @@ class CompiledModule:
 
 def compile_module(m: Module, *, filename: str = "<string>", timings: dict | None = None,
                    optimize: bool = True) -> CompiledModule:
+    """Derive, optimise, lower and load `m`, on a large stack (`runtime.deep`)."""
+    return deep.run(_compile_module, m, filename=filename, timings=timings, optimize=optimize)
+
+
+def _compile_module(m: Module, *, filename: str, timings: dict | None,
+                    optimize: bool) -> CompiledModule:
     source_ir = print_module(m)
     t0 = time.perf_counter()
     derive_all(m)

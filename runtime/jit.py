@@ -25,6 +25,8 @@ class JitModule:
             self.engine = llvm.create_mcjit_compiler(mod, self.tm)
             self.engine.finalize_object()
             self.engine.run_static_constructors()
+        from .interrupt import attach
+        attach(self.engine.get_global_value_address("dad.interrupt"))
         weakref.finalize(self, self.engine.run_static_destructors)
         self._asm: str | None = None
 

@@ -8,7 +8,8 @@ variables, allocates or checks `out=`, and calls the machine code through ctypes
   pure function to learn the error or to confirm a genuine NaN result;
 - the others call their entry with output buffers and an error-info buffer.
 Errors from compiled code become IndexError / ZeroDivisionError / ValueError / MemoryError
-with the `.dad` location; bad arguments become TypeError / ValueError naming the parameter.
+with the `.dad` location; bad arguments become TypeError / ValueError naming the parameter
+(a masked array is a TypeError: its mask would be lost).
 """
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ import numpy as np
 
 from ..lang.signature import Signature, TypeSpec, parse_signature
 from ..lowering.entry import HANDOVER
+from .interrupt import raise_interrupt, take_stopped
 
 DTYPES = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}
 CTYPES = {"f64": ctypes.c_double, "f32": ctypes.c_float, "i64": ctypes.c_int64,
           "bool": ctypes.c_uint8}
 ERRORS = {"IndexError": IndexError, "ZeroDivisionError": ZeroDivisionError,
-          "ValueError": ValueError, "MemoryError": MemoryError}
+          "ValueError": ValueError, "MemoryError": MemoryError, "RecursionError": RecursionError}
 
 
 def as_array(value, name: str, dtype, rank: int) -> np.ndarray:
@@ -35,6 +37,9 @@ def as_array(value, name: str, dtype, rank: int) -> np.ndarray:
     if type(value) is np.ndarray and value.dtype == dtype and value.ndim == rank \
             and value.flags.c_contiguous:
         return value
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"parameter '{name}': masked arrays are not supported (the mask would "
+                        "be ignored); pass an ndarray, e.g. .filled(...) or .compressed()")
     try:
         a = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -128,6 +133,8 @@ def data_address(a) -> int:
 
 def raise_error(sites, errinfo) -> None:
     site = sites[errinfo[0] - 1]
+    if site.kind == "KeyboardInterrupt":
+        raise_interrupt()
     raise ERRORS.get(site.kind, RuntimeError)(site.render(errinfo[1], errinfo[2]))
 
 
@@ -153,7 +160,8 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
     env: dict = {"np": np, "_as_array": as_array, "_alloc_out": alloc_out, "_data": data_address,
                  "_alloc_big": alloc_big, "_adopt": adopt, "_HANDOVER": HANDOVER, "_check_bool": check_bool,
                  "_check_int": check_int, "_check_float": check_float,
-                 "_raise": raise_error, "_sites": sites, "_ctypes": ctypes}
+                 "_raise": raise_error, "_sites": sites, "_ctypes": ctypes,
+                 "_stopped": take_stopped, "_interrupt": raise_interrupt}
     arg_ctypes: list = []
     call_args: list[str] = []
     body: list[str] = []
@@ -263,8 +271,10 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
         conv = {"f64": "_r", "f32": "np.float32(_r)", "i64": "_r", "bool": "_r == 1"}[r.dtype]
         lines.append(f"    _r = _centry({', '.join(call_args + ['None'])})")
         lines.append(f"    if not ({sentinel}): return {conv}")
-        # the sentinel: an error, or a genuine NaN (say); run again to learn which
-        lines += ["    _err = (_ctypes.c_int64 * 3)()",
+        # the sentinel: an error, or a genuine NaN (say); run again to learn which (not
+        # after a Ctrl-C, which stopped it)
+        lines += ["    if _stopped(): _interrupt()",
+                  "    _err = (_ctypes.c_int64 * 3)()",
                   f"    _r = _centry({', '.join(call_args + ['_err'])})",
                   "    if _err[0]: _raise(_sites, _err)",
                   f"    return {conv}"]
@@ -292,7 +302,7 @@ def _make_out_checker(sig: Signature, array_results: list[int]):
         if len(arrays) != len(specs):
             raise ValueError(f"out= needs {len(specs)} array(s), got {len(arrays)}")
         for a, spec, shape in zip(arrays, specs, shapes):
-            if not isinstance(a, np.ndarray):
+            if not isinstance(a, np.ndarray) or isinstance(a, np.ma.MaskedArray):
                 raise TypeError(f"out= expects numpy arrays, got {type(a).__name__}")
             if a.dtype != DTYPES[spec.dtype]:
                 raise TypeError(f"out= array has dtype {a.dtype}, expected {np.dtype(DTYPES[spec.dtype]).name}")

@@ -196,6 +196,11 @@ def load(path, **known) -> LoadedModule:
     lib = open_library(path)
     meta = read_metadata(lib)
     check_machine(meta, path)
+    from .interrupt import attach
+    try:
+        attach(ctypes.addressof(ctypes.c_void_p.in_dll(lib, "dad.interrupt")))
+    except ValueError:  # built before Ctrl-C polls existed
+        pass
     return LoadedModule(lib, meta, path, **known)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from ..ad import ADError, derive
+from . import deep
 from ..lang.irparser import parse_module
 from ..lang.printer import print_module
 
@@ -40,7 +41,8 @@ def derive_kernel(kernel, kind: str, wrt=None, **options):
         name = f"{kernel.name}_{kind}"
         while name in m.functions:
             name += "_"
-        derive(m, kind, kernel.name, list(key[1]) if key[1] is not None else None, name, **options)
+        deep.run(derive, m, kind, kernel.name, list(key[1]) if key[1] is not None else None,
+                 name, **options)
         compiled = compile_module(m, filename=kernel.module.filename)
         k = compiled.kernels[name]
         cache[key] = k

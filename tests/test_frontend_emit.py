@@ -151,7 +151,7 @@ def test_tuple_return_and_call():
     t = ir("""fn g(x: f64[n]) -> (f64, f64[n]) { return (sum(x), x * 2.0); }
 fn f(x: f64[n]) -> f64 { let (s, y) = g(x); return s + y[0]; }""")
     check_order(t, '@g(', '-> (f64, memref<?xf64>)', 'sig = "(x: f64[n]) -> (f64, f64[n])"',
-                '@f(', '%s, %y = func.call %x {callee = "g"}', "memref.dealloc %y")
+                '@f(', '%s, %y = func.call %x {callee = "g", loc = "e.dad:2:39"}', "memref.dealloc %y")
 
 
 def test_f32_literal_context():
@@ -185,7 +185,7 @@ def test_functions_in_any_order_and_size_checks_at_calls():
     t = ir("""fn f(x: f64[n], y: f64[m]) -> f64 { return g(x, y); }
 fn g(a: f64[k], b: f64[k]) -> f64 { return dot(a, b); }""", "f")
     check_order(t, "memref.dim %x {index = 0}", "memref.dim %y {index = 0}", "arith.cmpi", "dad.check",
-                "size mismatch in call to 'g'", 'func.call %x, %y {callee = "g"}')
+                "size mismatch in call to 'g'", 'func.call %x, %y {callee = "g", loc = "e.dad:1:44"}')
 
 
 def test_compile_time_is_small():
