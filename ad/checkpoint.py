@@ -1,29 +1,111 @@
 """Checkpointing: bounded tape memory for long loops, by recomputing segments.
 
-`segment(fn, indices)` returns a copy of `fn` in which each top-level `scf.for` at one of
-`indices` (positions in the body) runs as ⌈n/K⌉ segments of K = ⌊√n⌋ + 1 iterations: an
-outer loop over segments whose body runs one segment as an inner loop marked
-`checkpoint = true`. Reverse mode then records, per segment, only the loop-carried values
-at its start (the checkpoint); the inner loop runs without recording in the forward sweep
-and is replayed, recording, just before its reverse — so the tape holds one segment at a
-time: O(√n) instead of O(n) records, for about one extra forward sweep.
+`plan(rev, records)` chooses, for the reverse-mode derivative under construction by `rev`
+(an `ad.reverse._Reverse`), the top-level `scf.for` loops of its function to checkpoint,
+and says why each other loop that records stays as it is (`Note`s, reported as
+`CheckpointWarning`s at the loop's source line). `segment(fn, indices)` returns a copy of
+`fn` in which each chosen loop runs as ⌈n/K⌉ segments of K = ⌊√n⌋ + 1 iterations: an outer
+loop over segments (marked `segments = true`) whose body runs one segment as an inner loop
+marked `checkpoint = true`.
 
-`eligible(fn, op, stable)` says whether a loop may be replayed: it must not read an array
-that anything writes (the replay would read the new values), nor carry arrays.
+What reverse mode does with them (`snapshot` in the forward sweep, `reverse` in the reverse
+sweep):
+- The forward sweep runs each segment without recording. At the start of a segment it
+  records the checkpoint: the loop-carried scalars (the outer loop's body arguments, on the
+  tape like any value the reverse reads) and a copy of each array the loop reads that is
+  written from the loop on (`snapshot_arrays`: its own state, in memory, and anything later
+  code overwrites).
+- The reverse sweep, segment by segment from the last: copies the saved arrays back,
+  replays the segment forward, recording, then reverses it. So the tape holds one segment's
+  records at a time plus one checkpoint per segment: O(√n) instead of O(n), for about one
+  extra forward sweep. Around the whole outer loop the arrays' final contents are saved and
+  put back, so the function's results and the rest of the reverse sweep see them as the
+  forward sweep left them.
+
+The replay executes exactly the operations of the forward sweep on exactly the same
+values, so a checkpointed derivative equals the plain one (up to the order in which the
+adjoint sums of values used in every iteration are added). A loop stays as it is when it is
+a `while` loop (or a `for` with `break`/`return`: its trip count is not known in advance),
+carries an array as a value from one iteration to the next, holds the tape operations of
+reverse-mode code being differentiated again (a replay would record them twice), or is not
+at the top level of the function body.
 """
 from __future__ import annotations
 
-from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Op, Region, replace_all_uses
+from dataclasses import dataclass
+
+from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Op, Region, Value, replace_all_uses
 from ..lang.irparser import parse_function
 from ..lang.printer import print_function
 
 
-def eligible(op: Op, stable) -> bool:
-    if op.name != "scf.for" or any(isinstance(r.type, MemRefType) for r in op.results):
-        return False
-    return all(o.name != "memref.load" or stable(o.operands[0]) for o in op.walk())
+class CheckpointWarning(UserWarning):
+    """`checkpoint=true` left a loop that records on the tape as it is (its tape memory
+    still grows with its trip count); the message names the loop and the reason."""
 
 
+@dataclass(frozen=True)
+class Note:
+    """A loop `checkpoint=true` leaves as it is: where (`file:line:col` or None) and why."""
+    loc: str | None
+    reason: str
+
+    def render(self, fname: str, derived: str) -> str:
+        where = self.loc or f"in function '{fname}'"
+        return (f"{where}: warning: '{derived}' (checkpoint=true) records this loop in full: "
+                f"{self.reason}")
+
+
+WHILE = "a 'while' loop (or a 'for' with 'break' or 'return') has no trip count known in advance"
+CARRIES_ARRAY = "it carries an array from one iteration to the next as a value"
+TAPED = "it holds the tape operations of reverse-mode code: a replay would record them twice"
+NESTED = "only loops at the top level of the function body are checkpointed"
+
+
+def _reason(op: Op) -> str | None:
+    """Why the top-level loop `op` cannot be checkpointed, or None."""
+    if op.name != "scf.for":
+        return WHILE
+    if any(isinstance(r.type, MemRefType) for r in op.results):
+        return CARRIES_ARRAY
+    if any(o.name.startswith("dad.tape_") for o in op.walk()):
+        return TAPED
+    return None
+
+
+def plan(fn: Function, records) -> tuple[set[int], list[Note]]:
+    """The positions in `fn.body` of the loops to segment, and the notes on the loops that
+    record (`records(op)`: its forward sweep pushes on the tape) but stay as they are."""
+    picks: set[int] = set()
+    notes: list[Note] = []
+    for k, op in enumerate(fn.body.ops):
+        if not op.regions or not records(op):
+            continue
+        if op.name in ("scf.for", "scf.while"):
+            why = _reason(op)
+            if why is None:
+                picks.add(k)
+            else:
+                notes.append(Note(op.attrs.get("loc"), why))
+            continue
+        for loop in _outermost_loops(op):  # an `if` holding loops
+            if records(loop):
+                notes.append(Note(loop.attrs.get("loc"), NESTED))
+    return picks, notes
+
+
+def _outermost_loops(op: Op) -> list[Op]:
+    out = []
+    for r in op.regions:
+        for o in r.block.ops:
+            if o.name in ("scf.for", "scf.while"):
+                out.append(o)
+            elif o.regions:
+                out += _outermost_loops(o)
+    return out
+
+
+# ----------------------------------------------------------------------------- the rewrite
 def segment(fn: Function, indices: set[int]) -> Function:
     copy = parse_function(print_function(fn))
     copy.attrs = dict(fn.attrs)
@@ -46,6 +128,9 @@ def _segment_loop(parent: Block, op: Op) -> None:
     outer, obody = b.for_(b.i(0), nseg, b.i(1), inits, "segment",
                           [a.name for a in op.regions[0].block.args[1:]],
                           [r.name for r in op.results])
+    outer.attrs["segments"] = True
+    if "loc" in op.attrs:
+        outer.attrs["loc"] = op.attrs["loc"]
     ob = Builder(obody)
     slb = ob.addi(lb, ob.muli(obody.args[0], span))
     sub = ob.one("arith.minsi", [ub, ob.addi(slb, span)], I64)
@@ -59,3 +144,81 @@ def _segment_loop(parent: Block, op: Op) -> None:
     for o in reversed(head.ops):
         o.parent = parent
         parent.ops.insert(pos, o)
+
+
+# ----------------------------------------------------------------------------- reverse mode
+def snapshot_arrays(rev, loop: Op) -> list[Value]:
+    """The arrays defined outside the segment `loop` that it reads or writes and that are
+    written from its top-level op on: a replay must find them as the segment did."""
+    inside: set[Value] = set()
+    for o in loop.walk():
+        inside.update(o.results)
+        for r in o.regions:
+            inside.update(r.block.args)
+    k = rev.top_of[id(loop)]
+    later = rev.stored_from[k]
+    out: list[Value] = []
+    for o in loop.walk():
+        for v in o.operands:
+            if isinstance(v.type, MemRefType) and v not in inside and v not in out and \
+                    rev.act.find(v) in later:
+                out.append(v)
+    return out
+
+
+def _copy_of(b: Builder, arr: Value) -> Value:
+    snap = b.alloc(arr.type.elem, [b.dim(arr, d) for d in range(arr.type.rank)])
+    b.op("memref.copy", [arr, snap])
+    return snap
+
+
+def snapshot(rev, loop: Op, b: Builder) -> None:
+    """Forward sweep, before segment `loop`: copy the arrays its replay needs; the reverse
+    sweep reads each copy as the forward value ("ckpt", loop, array) — taped per segment."""
+    for arr in snapshot_arrays(rev, loop):
+        rev.fwd_env[("ckpt", loop, arr)] = _copy_of(b, rev.fwd_env[arr])
+
+
+class ReplayEnv(dict):
+    """Forward values while replaying inside the reverse sweep: the replay's own, or else
+    whatever the reverse context can give."""
+
+    def __init__(self, ctx):
+        super().__init__()
+        self.ctx = ctx
+
+    def __missing__(self, key):
+        return self.ctx.get(key)
+
+
+def replaying(rev) -> bool:
+    return isinstance(rev.fwd_env, ReplayEnv)
+
+
+def reverse(rev, c, op: Op, rev_for) -> None:
+    """The reverse of a segmented loop: `rev_for(c, op)` reverses a loop as usual."""
+    b = c.b
+    if op.attrs.get("checkpoint"):
+        # one segment: put its arrays back as they were at its start, run it forward again,
+        # recording (the records of its blocks go into this replay), then reverse it
+        snaps = [(c.get(("ckpt", op, arr)), c.get(arr)) for arr in snapshot_arrays(rev, op)]
+        for snap, arr in snaps:
+            b.op("memref.copy", [snap, arr])
+        saved = rev.fwd_env
+        rev.fwd_env = ReplayEnv(c)
+        try:
+            rev.forward_op(op, b)
+            rev_for(c, op)
+        finally:
+            rev.fwd_env = saved
+        for snap, _ in snaps:
+            c.b.dealloc(snap)
+        return
+    # the loop over segments: the replays leave its arrays as they were after the first
+    # segment; give them back their final contents afterwards
+    inner = next(o for o in op.regions[0].block.ops if o.attrs.get("checkpoint"))
+    finals = [(c.get(arr), _copy_of(b, c.get(arr))) for arr in snapshot_arrays(rev, inner)]
+    rev_for(c, op)
+    for arr, final in finals:
+        c.b.op("memref.copy", [final, arr])
+        c.b.dealloc(final)

@@ -33,7 +33,7 @@ from __future__ import annotations
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
-from .checkpoint import eligible, segment
+from . import checkpoint as ckpt
 from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
 from .signatures import ADError, derived_signature
@@ -248,18 +248,6 @@ def _encloses(outer: Block, inner: Block) -> bool:
     return False
 
 
-class _ReplayEnv(dict):
-    """Forward values while replaying inside the reverse sweep: the replay's own, or else
-    whatever the reverse context can give."""
-
-    def __init__(self, ctx: "_Ctx", outer: dict):
-        super().__init__()
-        self.ctx = ctx
-
-    def __missing__(self, key):
-        return self.ctx.get(key)
-
-
 class _Reverse:
     def __init__(self, module: Module, fn: Function, act: Activity):
         self.module, self.fn, self.act = module, fn, act
@@ -338,7 +326,7 @@ class _Reverse:
         tag, x = key[0], key[1]
         if tag == "arg":
             return x.operands[key[2]].type
-        if tag == "export":
+        if tag in ("export", "ckpt"):
             return self.key_type(key[2])
         return x.type if tag == "shadow" else I64
 
@@ -364,6 +352,8 @@ class _Reverse:
         if n == "scf.for":
             lb, ub, st, *inits = (self.fwd_env[o] for o in op.operands)
             body = op.regions[0].block
+            if op.attrs.get("checkpoint") and not ckpt.replaying(self):
+                ckpt.snapshot(self, op, b)
             new, nbody = b.for_(lb, ub, st, inits, body.args[0].name,
                                 [a.name for a in body.args[1:]], [r.name for r in op.results])
             self._bind(body.args, nbody.args)
@@ -637,17 +627,9 @@ class _Reverse:
         return child
 
     def rev_scf_for(self, c, op):
-        if not op.attrs.get("checkpoint"):
-            return self._rev_for(c, op)
-        # a checkpointed loop runs forward again, recording, just before its reverse; the
-        # records of its blocks go into that replay
-        saved = self.fwd_env
-        self.fwd_env = _ReplayEnv(c, saved)
-        try:
-            self.forward_op(op, c.b)
-            self._rev_for(c, op)
-        finally:
-            self.fwd_env = saved
+        if op.attrs.get("checkpoint") or op.attrs.get("segments"):
+            return ckpt.reverse(self, c, op, self._rev_for)
+        self._rev_for(c, op)
 
     def _rev_for(self, c, op):
         body = op.regions[0].block
@@ -825,18 +807,20 @@ def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: boo
 
 def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
                  internal: bool = False, checkpoint: bool = False) -> Function:
-    """With `checkpoint`, top-level loops that record run in √n segments (`ad.checkpoint`)."""
+    """With `checkpoint`, top-level loops that record run in √n segments (`ad.checkpoint`);
+    the loops that record and stay as they are get `checkpoint.Note`s (`.checkpoint_notes`)."""
     fn = module[name]
     src = fn
+    notes = []
     if checkpoint:
         scratch = Module(list(module))
         _, rev = _build_vjp(scratch, fn, wrt, new_name, internal)
-        picks = {k for k, op in enumerate(fn.body.ops)
-                 if op.regions and _records(rev, op) and eligible(op, rev.stable)}
+        picks, notes = ckpt.plan(fn, lambda op: _records(rev, op))
         if picks:
-            src = segment(fn, picks)
+            src = ckpt.segment(fn, picks)
     new, rev = _build_vjp(module, src, wrt, new_name, internal)
     new.tape_report = rev.tape_report()
+    new.checkpoint_notes = notes
     return new
 
 
@@ -918,4 +902,5 @@ def grad_function(module: Module, name: str, wrt: list[str] | None, new_name: st
     res = b.call(vname, list(new.params) + [b.const(1.0, rt)], v.result_types)
     b.ret(res if with_value else res[1:])
     new.tape_report = getattr(v, "tape_report", [])
+    new.checkpoint_notes = getattr(v, "checkpoint_notes", [])
     return new

@@ -9,7 +9,8 @@ installed package, so editing the compiler invalidates its entries), llvmlite's 
 versions, and the target (triple, host CPU name, host CPU features).
 
 Entry: `KEY.so` (the library `runtime.aot` builds, metadata embedded) and `KEY.json` (its
-metadata plus the SHA-256 and size of the `.so`). Both are written to temporary files in the
+metadata plus the SHA-256 and size of the `.so`, and the compile-time warnings, issued again
+on every hit). Both are written to temporary files in the
 cache folder and moved into place with `os.replace`, the `.json` last, so concurrent
 compilers never see half a file. Before loading, the `.so` is checked against the `.json`'s
 checksum: a corrupt or truncated entry is rebuilt, never loaded. Without a C compiler the
@@ -25,6 +26,9 @@ import pathlib
 import shutil
 import tempfile
 import time
+import warnings
+
+from ..ad.checkpoint import CheckpointWarning
 
 SUBDIR = "v1"
 
@@ -167,9 +171,15 @@ def compile(source: str, *, filename: str = "<string>", fast_math: bool = False)
     if hit is not None:
         hit.timings = {"cache_hit": time.perf_counter() - t0}
         hit.cache_key = k
+        _warn_again(k)
         return hit
     timings = {"cache_lookup": time.perf_counter() - t0}
-    m, source_ir = aot.compile_source(source, filename, fast_math=fast_math, timings=timings)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", CheckpointWarning)
+        m, source_ir = aot.compile_source(source, filename, fast_math=fast_math, timings=timings)
+    for w in said:  # said again now, and on every later hit of this entry
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    compile_warnings = [str(w.message) for w in said if issubclass(w.category, CheckpointWarning)]
     d = entries_dir()
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -193,7 +203,7 @@ def compile(source: str, *, filename: str = "<string>", fast_math: bool = False)
     except (aot.LinkError, aot.LinkerMissing, OSError):
         return CompiledModule(m, source_ir, filename=filename, timings=timings)
     digest, size = _sha256_file(so_path)
-    record = dict(art.meta, sha256=digest, size=size, created=time.time())
+    record = dict(art.meta, sha256=digest, size=size, created=time.time(), warnings=compile_warnings)
     _atomic_write(d / f"{k}.json", json.dumps(record).encode())
     timings["link"] = time.perf_counter() - t1
     mod = load(str(so_path), ir_module=m, source_ir=source_ir, llvm_ir=llvm_ir,
@@ -201,6 +211,17 @@ def compile(source: str, *, filename: str = "<string>", fast_math: bool = False)
     assert isinstance(mod, LoadedModule)
     mod.cache_key = k
     return mod
+
+
+def _warn_again(k: str) -> None:
+    """The compile-time warnings of entry `k`'s program, as when it was compiled."""
+    try:
+        with open(entries_dir() / f"{k}.json", encoding="utf-8") as fh:
+            said = json.load(fh).get("warnings", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    for text in said:
+        warnings.warn(text, CheckpointWarning, stacklevel=3)
 
 
 def info() -> dict:
