@@ -8,7 +8,7 @@ and says why each other loop that records stays as it is (`Note`s, reported as
 loop over segments (marked `segments = true`) whose body runs one segment as an inner loop
 marked `checkpoint = true`.
 
-What reverse mode does with them (`snapshot` in the forward sweep, `reverse` in the reverse
+What reverse mode does with them (`forward` in the forward sweep, `reverse` in the reverse
 sweep):
 - The forward sweep runs each segment without recording. At the start of a segment it
   records the checkpoint: the loop-carried scalars (the outer loop's body arguments, on the
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Op, Region, Value, replace_all_uses
 from ..lang.irparser import parse_function
+from ..lang.passes.util import clone_op
 from ..lang.printer import print_function
 
 
@@ -172,11 +173,28 @@ def _copy_of(b: Builder, arr: Value) -> Value:
     return snap
 
 
-def snapshot(rev, loop: Op, b: Builder) -> None:
-    """Forward sweep, before segment `loop`: copy the arrays its replay needs; the reverse
-    sweep reads each copy as the forward value ("ckpt", loop, array) — taped per segment."""
+class _Outer(dict):
+    """`clone_op`'s value map: the clone's own values, else the forward sweep's."""
+
+    def __init__(self, env):
+        super().__init__()
+        self.env = env
+
+    def get(self, v, default=None):
+        return self[v] if v in self else self.env[v]
+
+
+def forward(rev, loop: Op, b: Builder) -> None:
+    """Forward sweep of segment `loop`: copy the arrays its replay needs (the reverse sweep
+    reads each copy as the forward value ("ckpt", loop, array): taped once per segment),
+    then run the segment as the program does, with no shadows, copies or records."""
     for arr in snapshot_arrays(rev, loop):
         rev.fwd_env[("ckpt", loop, arr)] = _copy_of(b, rev.fwd_env[arr])
+    plain = clone_op(loop, _Outer(rev.fwd_env))
+    del plain.attrs["checkpoint"]
+    b.insert(plain)
+    for r, nr in zip(loop.results, plain.results):
+        rev.fwd_env[r] = nr
 
 
 class ReplayEnv(dict):

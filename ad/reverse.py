@@ -353,7 +353,7 @@ class _Reverse:
             lb, ub, st, *inits = (self.fwd_env[o] for o in op.operands)
             body = op.regions[0].block
             if op.attrs.get("checkpoint") and not ckpt.replaying(self):
-                ckpt.snapshot(self, op, b)
+                return ckpt.forward(self, op, b)
             new, nbody = b.for_(lb, ub, st, inits, body.args[0].name,
                                 [a.name for a in body.args[1:]], [r.name for r in op.results])
             self._bind(body.args, nbody.args)
