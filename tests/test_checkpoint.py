@@ -210,3 +210,194 @@ def test_rk4_checkpointed_gradient_agrees_with_plain_and_finite_differences():
     fh = _fd(lambda v: m.rk4(y0, a, float(v[0]), n), np.array([h]))[0]
     assert ga == pytest.approx(fa, rel=1e-6, abs=1e-8)
     assert gh == pytest.approx(fh, rel=1e-6, abs=1e-8)
+
+
+# ----------------------------------------------------------------------------- random programs
+N = 4  # length of the array parameter
+
+HELPERS = """
+fn step(u: f64[n], s: f64) -> f64[n] { return sin(u) * 0.9 + 0.1 * s; }
+fn hs(u: f64, v: f64) -> f64 {
+    if u > v { return u * tanh(v) + 0.5 * sin(u); }
+    return 0.5 * u + cos(v) * 0.3;
+}
+fn ha(y: f64[n], u: f64) -> f64 {
+    var r = 0.0;
+    for k in 0..n { r = 0.8 * r + y[k] * sin(u + float(k)); }
+    return r;
+}
+"""
+
+
+class Program:
+    """A random `f(x: f64[N], c: f64, m: i64) -> f64` from a seed: a local array `a` and
+    scalars `s`, `t` updated by top-level `for` loops of `m` trips (the loops checkpointing
+    segments) whose bodies assign scalars, store into `a` (reading other elements), assign a
+    called function's array result to `a` (`a = step(a, e)`), and nest `if`, short `for`
+    and `while` loops. Updates go through sin/tanh and factors below 1: values stay O(1)."""
+
+    def __init__(self, seed: int):
+        self.r = np.random.default_rng(seed)
+        self.fresh = 0
+        self.budget = 7
+
+    def pick(self, xs):
+        return xs[self.r.integers(len(xs))]
+
+    def name(self, base):
+        self.fresh += 1
+        return f"{base}{self.fresh}"
+
+    def index(self, idx):
+        if idx and self.r.random() < 0.7:
+            i = self.pick(idx)
+            return self.pick([f"{i} % n", f"({i} + 1) % n", f"(n - 1 - {i} % n)"])
+        return str(self.r.integers(N))
+
+    def expr(self, names, idx, depth=0):
+        if depth >= 2 or self.r.random() < 0.4:
+            kind = self.pick(["var", "var", "x", "a", "const"])
+            if kind == "var":
+                return self.pick(names)
+            if kind == "x":
+                return f"x[{self.index(idx)}]"
+            if kind == "a":
+                return f"a[{self.index(idx)}]"
+            return self.pick(["0.5", "1.5", "-0.7"])
+        op = self.pick(["+", "-", "*", "sin", "tanh", "expt", "hs", "ha", "sel"])
+        a = self.expr(names, idx, depth + 1)
+        if op in "+-*":
+            return f"({a} {op} {self.expr(names, idx, depth + 1)})"
+        if op == "expt":
+            return f"exp(tanh({a}))"
+        if op == "hs":
+            return f"hs({a}, {self.expr(names, idx, depth + 1)})"
+        if op == "ha":
+            return f"ha(a, {a})"
+        if op == "sel":
+            return f"select({a} > 0.0, {a}, 0.5 * {self.expr(names, idx, depth + 1)})"
+        return f"{op}({a})"
+
+    def stmt(self, names, idx, depth):
+        self.budget -= 1
+        kinds = ["assign", "assign", "store", "store", "call"]
+        if depth < 2:
+            kinds += ["if", "for", "while"]
+        k = self.pick(kinds)
+        e = self.expr(names, idx)
+        if k == "assign":
+            return [self.pick(["{v} = 0.9 * {v} + 0.3 * sin({e});", "{v} = {v} * tanh({e}) + 0.1 * {e};",
+                               "{v} += 0.2 * tanh({e});", "{v} *= 0.5 + 0.4 * sin({e});"])
+                    .format(v=self.pick(["s", "t"]), e=e)]
+        if k == "store":
+            return [self.pick(["a[{i}] = 0.5 * a[{j}] + 0.3 * tanh({e});", "a[{i}] += 0.2 * sin({e});",
+                               "a[{i}] *= 0.5 + 0.4 * tanh({e});"])
+                    .format(i=self.index(idx), j=self.index(idx), e=e)]
+        if k == "call":
+            return [self.pick(["a = step(a, {e});", "a += 0.1 * step(a, {e});"]).format(e=e)]
+        if k == "if":
+            out = [f"if {e} > 0.1 {{", *self.block(names, idx, depth + 1), "}"]
+            if self.r.random() < 0.5:
+                out[-1] = "} else {"
+                out += [*self.block(names, idx, depth + 1), "}"]
+            return out
+        if k == "for":
+            j = self.name("j")
+            return [f"for {j} in 0..{self.pick(['n', '3'])} {{", *self.block(names, idx + [j], depth + 1), "}"]
+        w, cnt = self.name("w"), self.name("k")
+        return [f"var {w} = 1.0 + 0.5 * tanh({e});", f"var {cnt} = 0;",
+                f"while abs({w}) > 0.05 and {cnt} < 6 {{",
+                f"{w} = 0.7 * {w} + 0.01 * sin({self.expr(names + [w], idx)});", f"{cnt} += 1;",
+                *self.block(names + [w], idx, depth + 1), "}", f"s += 0.1 * {w};"]
+
+    def block(self, names, idx, depth):
+        out = []
+        for _ in range(self.r.integers(1, 3)):
+            if self.budget > 0:
+                out += self.stmt(names, idx, depth)
+        return out or ["s += 0.1 * t;"]
+
+    def source(self) -> str:
+        body = []
+        for _ in range(self.r.integers(1, 3)):
+            if self.r.random() < 0.3:
+                body += self.stmt(["s", "t", "c"], [], 1)
+            i = self.name("i")
+            body += [f"for {i} in 0..m {{", *self.block(["s", "t", "c"], [i], 1), "}"]
+        return "\n".join([HELPERS, "fn f(x: f64[n], c: f64, m: i64) -> f64 {", "    var a = copy(x);",
+                          "    var s = c;", "    var t = 0.5;", *("    " + ln for ln in body),
+                          "    return s + t * 0.5 + 0.1 * sum(a * a);", "}"])
+
+
+MODES = """
+fn g = grad(f);
+fn gc = grad(f, checkpoint=true);
+fn vgc = value_and_grad(f, checkpoint=true);
+fn vc = vjp(f, checkpoint=true);
+fn hv = jvp(g);
+fn hvc = jvp(gc);
+"""
+
+
+def _flat(r):
+    return np.concatenate([np.ravel(t) for t in (r if isinstance(r, tuple) else (r,))])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_programs_checkpointed_equals_plain_in_every_mode(seed):
+    src = Program(seed).source() + MODES
+    m = dad.compile(src, filename=f"random{seed}.dad")
+    rng = np.random.default_rng(seed)
+    x, c = rng.uniform(-1, 1, N), float(rng.uniform(-1, 1))
+    for trips in (0, 1, 2, 5, 17):
+        gx, gcc = m.g(x, c, trips)
+        plain = _flat((gx, gcc))
+        assert _close(_flat(m.gc(x, c, trips)), plain), src
+        value, *grads = m.vgc(x, c, trips)
+        assert value == m.f(x, c, trips) and _close(_flat(tuple(grads)), plain), src
+        w = float(rng.normal())
+        out, *bars = m.vc(x, c, trips, w)
+        assert out == value and _close(_flat(tuple(bars)), w * plain), src
+        v = rng.normal(size=N), float(rng.normal())
+        assert _close(_flat(m.hvc(x, c, trips, *v)), _flat(m.hv(x, c, trips, *v))), src
+    # an independent oracle: central differences of the primal, at a point where the
+    # program's branches do not switch within the step (checked by comparing two steps)
+    trips = 5
+    got = _flat(m.gc(x, c, trips))
+    for h, tol in ((1e-6, 1e-5),):
+        fx = _fd(lambda y: m.f(y, c, trips), x, h)
+        fc = (m.f(x, c + h, trips) - m.f(x, c - h, trips)) / (2 * h)
+        np.testing.assert_allclose(got, np.append(fx, fc), rtol=tol, atol=tol, err_msg=src)
+
+
+NESTED = """
+fn ga = grad(f, wrt=x);
+fn gac = grad(f, wrt=x, checkpoint=true);
+fn H = jacobian(ga, wrt=x);
+fn Hc = jacobian(gac, wrt=x);
+fn gx = grad(f, wrt=c);
+fn gxc = grad(f, wrt=c, checkpoint=true);
+fn ggc = grad(gxc, wrt=c, checkpoint=true);
+"""
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_programs_second_derivatives_through_a_checkpointed_gradient(seed):
+    """The Hessian as the Jacobian of a checkpointed gradient (forward over checkpointed
+    reverse), and reverse over checkpointed reverse."""
+    src = Program(seed).source() + NESTED
+    with warnings.catch_warnings():
+        # the adjoint being differentiated again holds tape operations in its loops
+        warnings.simplefilter("ignore", dad.CheckpointWarning)
+        m = dad.compile(src, filename=f"nested{seed}.dad")
+    rng = np.random.default_rng(seed)
+    x, c = rng.uniform(-1, 1, N), float(rng.uniform(-1, 1))
+    for trips in (1, 5, 17):
+        H = m.Hc(x, c, trips)
+        assert _close(H, m.H(x, c, trips)), src
+        h = 1e-5
+        # central differences of the gradient, step 1e-5: error ~ h^2 |f''''| + eps |g| / h
+        fd = np.array([(m.ga(x + h * e, c, trips) - m.ga(x - h * e, c, trips)) / (2 * h) for e in np.eye(N)])
+        np.testing.assert_allclose(H, fd.T, rtol=1e-5, atol=1e-6, err_msg=src)
+        fd = (m.gx(x, c + h, trips) - m.gx(x, c - h, trips)) / (2 * h)
+        assert m.ggc(x, c, trips) == pytest.approx(fd, rel=1e-5, abs=1e-7), src
