@@ -1,9 +1,9 @@
 """Checkpointing: bounded tape memory for long loops, by recomputing segments.
 
-`plan(rev, records)` chooses, for the reverse-mode derivative under construction by `rev`
-(an `ad.reverse._Reverse`), the top-level `scf.for` loops of its function to checkpoint,
+`plan(fn, records)` chooses the `scf.for` loops of `fn` to checkpoint (at the top level of
+its body, or inside `if`s there) for its reverse-mode derivative,
 and says why each other loop that records stays as it is (`Note`s, reported as
-`CheckpointWarning`s at the loop's source line). `segment(fn, indices)` returns a copy of
+`CheckpointWarning`s at the loop's source line). `segment(fn, paths)` returns a copy of
 `fn` in which each chosen loop runs as ⌈n/K⌉ segments of K = ⌊√n⌋ + 1 iterations: an outer
 loop over segments (marked `segments = true`) whose body runs one segment as an inner loop
 marked `checkpoint = true`.
@@ -27,8 +27,9 @@ values, so a checkpointed derivative equals the plain one (up to the order in wh
 adjoint sums of values used in every iteration are added). A loop stays as it is when it is
 a `while` loop (or a `for` with `break`/`return`: its trip count is not known in advance),
 carries an array as a value from one iteration to the next, holds the tape operations of
-reverse-mode code being differentiated again (a replay would record them twice), or is not
-at the top level of the function body.
+reverse-mode code being differentiated again (a replay would record them twice), or is
+nested in another statement than an `if` (a loop nested in a checkpointed loop is replayed
+with it).
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class Note:
 WHILE = "a 'while' loop (or a 'for' with 'break' or 'return') has no trip count known in advance"
 CARRIES_ARRAY = "it carries an array from one iteration to the next as a value"
 TAPED = "it holds the tape operations of reverse-mode code: a replay would record them twice"
-NESTED = "only loops at the top level of the function body are checkpointed"
+NESTED = "only loops at the top level of the function body, or inside an 'if' there, are checkpointed"
 
 
 def _reason(op: Op) -> str | None:
@@ -74,45 +75,47 @@ def _reason(op: Op) -> str | None:
     return None
 
 
-def plan(fn: Function, records) -> tuple[set[int], list[Note]]:
-    """The positions in `fn.body` of the loops to segment, and the notes on the loops that
-    record (`records(op)`: its forward sweep pushes on the tape) but stay as they are."""
-    picks: set[int] = set()
+def plan(fn: Function, records) -> tuple[list[tuple[int, ...]], list[Note]]:
+    """Where in `fn` the loops to segment are (paths: `(k,)` for `fn.body.ops[k]`,
+    `(k, r, j, ...)` for op `j` of region `r` of it, ...), and the notes on the loops that
+    record (`records(op)`: its forward sweep pushes on the tape) but stay as they are.
+    Loops are looked for at the top level and inside `if`s there."""
+    picks: list[tuple[int, ...]] = []
     notes: list[Note] = []
-    for k, op in enumerate(fn.body.ops):
-        if not op.regions or not records(op):
-            continue
-        if op.name in ("scf.for", "scf.while"):
-            why = _reason(op)
-            if why is None:
-                picks.add(k)
+
+    def visit(block: Block, path: tuple[int, ...]) -> None:
+        for k, op in enumerate(block.ops):
+            if not op.regions or not records(op):
+                continue
+            if op.name in ("scf.for", "scf.while"):
+                why = _reason(op)
+                if why is None:
+                    picks.append(path + (k,))
+                else:
+                    notes.append(Note(op.attrs.get("loc"), why))
+            elif op.name == "scf.if":
+                for r, region in enumerate(op.regions):
+                    visit(region.block, path + (k, r))
             else:
-                notes.append(Note(op.attrs.get("loc"), why))
-            continue
-        for loop in _outermost_loops(op):  # an `if` holding loops
-            if records(loop):
-                notes.append(Note(loop.attrs.get("loc"), NESTED))
+                for loop in _outermost_loops(op):
+                    if records(loop):
+                        notes.append(Note(loop.attrs.get("loc"), NESTED))
+
+    visit(fn.body, ())
     return picks, notes
 
 
-def _outermost_loops(op: Op) -> list[Op]:
-    out = []
-    for r in op.regions:
-        for o in r.block.ops:
-            if o.name in ("scf.for", "scf.while"):
-                out.append(o)
-            elif o.regions:
-                out += _outermost_loops(o)
-    return out
-
-
 # ----------------------------------------------------------------------------- the rewrite
-def segment(fn: Function, indices: set[int]) -> Function:
+def segment(fn: Function, paths: list[tuple[int, ...]]) -> Function:
+    """A copy of `fn` with the loops at `paths` (as `plan` gives them) segmented."""
     copy = parse_function(print_function(fn))
     copy.attrs = dict(fn.attrs)
-    body = copy.body
-    for k in sorted(indices, reverse=True):
-        _segment_loop(body, body.ops[k])
+    # last first: segmenting a loop inserts ops before it in its block, moving later ones
+    for path in sorted(paths, reverse=True):
+        block = copy.body
+        for k, r in zip(path[:-1:2], path[1::2]):
+            block = block.ops[k].regions[r].block
+        _segment_loop(block, block.ops[path[-1]])
     return copy
 
 
