@@ -36,9 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Op, Region, Value, replace_all_uses
-from ..lang.irparser import parse_function
 from ..lang.passes.util import clone_op
-from ..lang.printer import print_function
 
 
 class CheckpointWarning(UserWarning):
@@ -75,22 +73,51 @@ def _reason(op: Op) -> str | None:
     return None
 
 
-def plan(fn: Function, records) -> tuple[list[tuple[int, ...]], list[Note]]:
-    """Where in `fn` the loops to segment are (paths: `(k,)` for `fn.body.ops[k]`,
-    `(k, r, j, ...)` for op `j` of region `r` of it, ...), and the notes on the loops that
-    record (`records(op)`: its forward sweep pushes on the tape) but stay as they are.
-    Loops are looked for at the top level and inside `if`s there."""
-    picks: list[tuple[int, ...]] = []
+@dataclass
+class Pick:
+    """A loop to segment: where (`path`: `(k,)` for `fn.body.ops[k]`, `(k, r, j, ...)` for
+    op `j` of region `r` of it, ...), the arrays its checkpoints copy and the 8-byte words
+    one iteration records (at least 1)."""
+    path: tuple[int, ...]
+    arrays: list[Value]
+    words: int
+
+
+def records(rev, op: Op) -> bool:
+    """Whether the forward sweep of `op` pushes anything on the tape."""
+    return _words(rev, op) > 0
+
+
+def _words(rev, op: Op) -> int:
+    """8-byte words the forward sweep of `op` pushes per iteration (nested blocks counted
+    once; an array as its pointer, dimensions and a small heap block)."""
+    n = 0
+    for blk in (r.block for o in op.walk() for r in o.regions):
+        fblock = rev.fwd_blocks.get(blk)
+        if fblock is None:
+            continue
+        for o in fblock.ops:
+            if o.name == "dad.tape_push":
+                t = o.operands[0].type
+                n += 1 + (t.rank + 2 if isinstance(t, MemRefType) else 0)
+    return n
+
+
+def plan(fn: Function, rev) -> tuple[list[Pick], list[Note]]:
+    """The loops of `fn` to segment, and the notes on the loops that record but stay as
+    they are; `rev` has derived `fn` without checkpoints (what each loop records). Loops are
+    looked for at the top level and inside `if`s there."""
+    picks: list[Pick] = []
     notes: list[Note] = []
 
     def visit(block: Block, path: tuple[int, ...]) -> None:
         for k, op in enumerate(block.ops):
-            if not op.regions or not records(op):
+            if not op.regions or not records(rev, op):
                 continue
             if op.name in ("scf.for", "scf.while"):
                 why = _reason(op)
                 if why is None:
-                    picks.append(path + (k,))
+                    picks.append(Pick(path + (k,), snapshot_arrays(rev, op), _words(rev, op)))
                 else:
                     notes.append(Note(op.attrs.get("loc"), why))
             elif op.name == "scf.if":
@@ -98,35 +125,60 @@ def plan(fn: Function, records) -> tuple[list[tuple[int, ...]], list[Note]]:
                     visit(region.block, path + (k, r))
             else:
                 for loop in _outermost_loops(op):
-                    if records(loop):
+                    if records(rev, loop):
                         notes.append(Note(loop.attrs.get("loc"), NESTED))
 
     visit(fn.body, ())
     return picks, notes
 
 
+def _outermost_loops(op: Op) -> list[Op]:
+    out = []
+    for r in op.regions:
+        for o in r.block.ops:
+            if o.name in ("scf.for", "scf.while"):
+                out.append(o)
+            elif o.regions:
+                out += _outermost_loops(o)
+    return out
+
+
 # ----------------------------------------------------------------------------- the rewrite
-def segment(fn: Function, paths: list[tuple[int, ...]]) -> Function:
-    """A copy of `fn` with the loops at `paths` (as `plan` gives them) segmented."""
-    copy = parse_function(print_function(fn))
-    copy.attrs = dict(fn.attrs)
+def segment(fn: Function, picks: list[Pick]) -> Function:
+    """A copy of `fn` with the loops `picks` segmented."""
+    copy = Function(fn.name, fn.param_types, fn.result_types, [p.name for p in fn.params], dict(fn.attrs))
+    vmap = dict(zip(fn.params, copy.params))
+    for op in fn.body.ops:
+        copy.body.append(clone_op(op, vmap))
     # last first: segmenting a loop inserts ops before it in its block, moving later ones
-    for path in sorted(paths, reverse=True):
+    for pick in sorted(picks, key=lambda p: p.path, reverse=True):
         block = copy.body
-        for k, r in zip(path[:-1:2], path[1::2]):
+        for k, r in zip(pick.path[:-1:2], pick.path[1::2]):
             block = block.ops[k].regions[r].block
-        _segment_loop(block, block.ops[path[-1]])
+        _segment_loop(block, block.ops[pick.path[-1]], [vmap[a] for a in pick.arrays], pick.words)
     return copy
 
 
-def _segment_loop(parent: Block, op: Op) -> None:
+def _segment_loop(parent: Block, op: Op, arrays: list[Value], words: int) -> None:
+    """Segments of K = ⌊√(n·S/R)⌋ + 1 iterations, where a checkpoint holds S words (the
+    arrays' elements, the carried scalars, the segment's start) and an iteration records R:
+    K minimises the peak (n/K)·S + K·R; for a scalar state this is about √n."""
     lb, ub, st, *inits = op.operands
     pos = parent.ops.index(op)
     head = Block()
     b = Builder(head)
     trips = b.one("arith.floordivsi", [b.addi(b.subi(ub, lb), b.subi(st, b.i(1))), st], I64)
     trips = b.one("arith.maxsi", [trips, b.i(0)], I64)
-    k = b.addi(b.cast("arith.fptosi", b.math("sqrt", b.cast("arith.sitofp", trips, F64)), I64), b.i(1))
+    size = b.i(1 + len(inits))
+    for arr in arrays:
+        n = b.i(1)
+        for d in range(arr.type.rank):
+            n = b.muli(n, b.dim(arr, d))
+        size = b.addi(size, n)
+    ratio = b.divf(b.cast("arith.sitofp", size, F64), b.f(float(max(words, 1))))
+    k = b.math("sqrt", b.mulf(b.cast("arith.sitofp", trips, F64), ratio))
+    k = b.one("arith.minsi", [b.cast("arith.fptosi", k, I64), trips], I64)  # (no i64 overflow)
+    k = b.addi(k, b.i(1))
     nseg = b.one("arith.floordivsi", [b.addi(trips, b.subi(k, b.i(1))), k], I64)
     span = b.muli(k, st)
     outer, obody = b.for_(b.i(0), nseg, b.i(1), inits, "segment",

@@ -815,22 +815,13 @@ def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str
     if checkpoint:
         scratch = Module(list(module))
         _, rev = _build_vjp(scratch, fn, wrt, new_name, internal)
-        picks, notes = ckpt.plan(fn, lambda op: _records(rev, op))
+        picks, notes = ckpt.plan(fn, rev)
         if picks:
             src = ckpt.segment(fn, picks)
     new, rev = _build_vjp(module, src, wrt, new_name, internal)
     new.tape_report = rev.tape_report()
     new.checkpoint_notes = notes
     return new
-
-
-def _records(rev: "_Reverse", op: Op) -> bool:
-    """Whether the forward sweep of `op` pushes anything on the tape."""
-    for r in op.regions:
-        fblock = rev.fwd_blocks.get(r.block)
-        if fblock is not None and any(o.name == "dad.tape_push" for o in fblock.walk()):
-            return True
-    return False
 
 
 def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool):
