@@ -289,8 +289,9 @@ def reverse(rev, c, op: Op, rev_for) -> None:
         return
     # the loop over segments: the replays leave its arrays as they were after the first
     # segment; give them back their final contents afterwards
-    inner = next(o for o in op.regions[0].block.ops if o.attrs.get("checkpoint"))
-    finals = [(c.get(arr), _copy_of(b, c.get(arr))) for arr in snapshot_arrays(rev, inner)]
+    inner = [o for o in op.regions[0].block.ops if o.attrs.get("checkpoint")]
+    arrays = snapshot_arrays(rev, inner[0]) if inner else []
+    finals = [(c.get(arr), _copy_of(b, c.get(arr))) for arr in arrays]
     rev_for(c, op)
     for arr, final in finals:
         c.b.op("memref.copy", [final, arr])
