@@ -459,3 +459,13 @@ def test_random_programs_second_derivatives_through_a_checkpointed_gradient(seed
         np.testing.assert_allclose(H, fd.T, rtol=1e-5, atol=1e-6, err_msg=src)
         fd = (m.gx(x, c + h, trips) - m.gx(x, c - h, trips)) / (2 * h)
         assert m.ggc(x, c, trips) == pytest.approx(fd, rel=1e-5, abs=1e-7), src
+
+
+def test_run_time_derivation_warns_too():
+    from dad.runtime.transforms import derive_kernel
+    m = dad.compile(LEFT.replace("fn gc = grad(f, checkpoint=true);\n", ""), filename="left.dad")
+    with pytest.warns(dad.CheckpointWarning) as record:
+        gc = derive_kernel(m.f, "grad", checkpoint=True)
+    msgs = sorted(str(w.message) for w in record if issubclass(w.category, dad.CheckpointWarning))
+    assert [s.split(": warning: ")[0] for s in msgs] == ["left.dad:4:5", "left.dad:8:5"]
+    assert _close(gc(0.4, 9), m.g(0.4, 9))
