@@ -356,6 +356,8 @@ class _Reverse:
                 return ckpt.forward(self, op, b)
             new, nbody = b.for_(lb, ub, st, inits, body.args[0].name,
                                 [a.name for a in body.args[1:]], [r.name for r in op.results])
+            if "loc" in op.attrs:  # the source loop, for warnings about the derived one
+                new.attrs["loc"] = op.attrs["loc"]
             self._bind(body.args, nbody.args)
             self._bind(op.results, new.results)
             self.forward_block(body, nbody)
@@ -382,6 +384,8 @@ class _Reverse:
             zero = b.i(0)
             new, nb, na = b.while_([self.fwd_env[o] for o in op.operands] + [zero],
                                    [a.name for a in before.args] + ["trips"])
+            if "loc" in op.attrs:
+                new.attrs["loc"] = op.attrs["loc"]
             self._bind(before.args, nb.args)
             self._bind(after.args, na.args)
             self._bind(op.results, new.results)

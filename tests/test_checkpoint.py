@@ -471,3 +471,14 @@ def test_run_time_derivation_warns_too():
     msgs = sorted(str(w.message) for w in record if issubclass(w.category, dad.CheckpointWarning))
     assert [s.split(": warning: ")[0] for s in msgs] == ["left.dad:4:5", "left.dad:8:5"]
     assert _close(gc(0.4, 9), m.g(0.4, 9))
+
+
+def test_warnings_name_the_source_loop_of_a_derived_function(tmp_path, capsys):
+    """`vjp(jvp(f), checkpoint=true)` differentiates loops the forward mode made: the warning
+    still names the loop of `f` they come from."""
+    path = tmp_path / "fj.dad"
+    path.write_text(LEFT.split("fn g =")[0] + "fn fj = jvp(f);\nfn fjv = vjp(fj, checkpoint=true);\n")
+    assert main(["check", str(path)]) == 0
+    err = [s for s in capsys.readouterr().err.splitlines() if s.strip()]
+    assert [s.split(": warning: ")[0] for s in err] == [f"{path}:4:5", f"{path}:8:5"]
+    assert all("'fjv' (checkpoint=true)" in s for s in err)
