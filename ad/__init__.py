@@ -2,12 +2,17 @@
 
 `derive(module, kind, fname, wrt, new_name)` adds the derived function `new_name` of
 `fname` to `module` and returns it; `kind` is one of `TRANSFORMS`. Input and output are IR:
-this package never imports the front end or the lowering.
+this package never imports the front end or the lowering. A derivation that succeeds but not
+quite as asked says so with a Python warning (`CheckpointWarning`: `checkpoint=true` left a
+recording loop as it is), its message `file:line:col: warning: ...`.
 """
 from __future__ import annotations
 
+import warnings
+
 from ..lang.ir import Function, Module
 from .activity import analyze, report
+from .checkpoint import CheckpointWarning
 from .forward import jvp_function, wrt_params
 from .signatures import ADError, derived_signature
 from .jacobian import jacobian_function
@@ -29,6 +34,13 @@ def derive(module: Module, kind: str, fname: str, wrt: list[str] | None, new_nam
     `mode`: "forward", "reverse" or "auto" for jacobian; `checkpoint`: reverse mode records
     long loops in √n segments (bounded tape memory, one extra forward sweep); `route`: how
     hvp composes the modes ("forward-over-reverse" or "reverse-over-forward")."""
+    fn = _derive(module, kind, fname, wrt, new_name, width, mode, checkpoint, route, jvp, vjp)
+    for note in getattr(fn, "checkpoint_notes", ()):
+        warnings.warn(note.render(fname, new_name), CheckpointWarning, stacklevel=2)
+    return fn
+
+
+def _derive(module, kind, fname, wrt, new_name, width, mode, checkpoint, route, jvp, vjp):
     if fname not in module.functions:
         raise ADError(f"no function '{fname}' to differentiate")
     try:
@@ -61,4 +73,4 @@ def activity_report(module: Module, fname: str, wrt: list[str] | None) -> str:
     return report(analyze(fn, wrt_params(fn, wrt)))
 
 
-__all__ = ["ADError", "TRANSFORMS", "derive", "derived_signature", "activity_report"]
+__all__ = ["ADError", "CheckpointWarning", "TRANSFORMS", "derive", "derived_signature", "activity_report"]

@@ -179,6 +179,8 @@ class _Forward:
         new, nbody = b.for_(lb, ub, step, inits + tinits, body.args[0].name, names,
                             [r.name for r in op.results] +
                             [_dot_name(op.results[k], j, self.k) for k in active for j in range(self.k)])
+        if "loc" in op.attrs:  # the source loop, for warnings about the derived one
+            new.attrs["loc"] = op.attrs["loc"]
         n = len(op.results)
         self.env[body.args[0]] = nbody.args[0]
         for k in range(n):
@@ -227,6 +229,8 @@ class _Forward:
         names = [a.name for a in before.args] + [_dot_name(before.args[k], j, self.k)
                                                 for k in active for j in range(self.k)]
         new, nb, na = b.while_(inits + tinits, names)
+        if "loc" in op.attrs:
+            new.attrs["loc"] = op.attrs["loc"]
         for old, nblk in ((before, nb), (after, na)):
             for k in range(n):
                 self.env[old.args[k]] = nblk.args[k]

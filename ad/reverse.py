@@ -37,7 +37,7 @@ from __future__ import annotations
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
-from .checkpoint import eligible, segment
+from . import checkpoint as ckpt
 from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
 from .signatures import ADError, derived_signature
@@ -252,18 +252,6 @@ def _encloses(outer: Block, inner: Block) -> bool:
     return False
 
 
-class _ReplayEnv(dict):
-    """Forward values while replaying inside the reverse sweep: the replay's own, or else
-    whatever the reverse context can give."""
-
-    def __init__(self, ctx: "_Ctx", outer: dict):
-        super().__init__()
-        self.ctx = ctx
-
-    def __missing__(self, key):
-        return self.ctx.get(key)
-
-
 class _Reverse:
     def __init__(self, module: Module, fn: Function, act: Activity):
         self.module, self.fn, self.act = module, fn, act
@@ -342,7 +330,7 @@ class _Reverse:
         tag, x = key[0], key[1]
         if tag == "arg":
             return x.operands[key[2]].type
-        if tag == "export":
+        if tag in ("export", "ckpt"):
             return self.key_type(key[2])
         return x.type if tag == "shadow" else I64
 
@@ -368,11 +356,15 @@ class _Reverse:
         if n == "scf.for":
             lb, ub, st, *inits = (self.fwd_env[o] for o in op.operands)
             body = op.regions[0].block
+            if op.attrs.get("checkpoint") and not ckpt.replaying(self):
+                return ckpt.forward(self, op, b)
             arrays = self._carried_arrays(op)
             sinits = [self._shadow_or_zero(b, op.operands[3 + k]) for k in arrays]
             new, nbody = b.for_(lb, ub, st, inits + sinits, body.args[0].name,
                                 [a.name for a in body.args[1:]] + [_bar_name(body.args[1 + k]) for k in arrays],
                                 [r.name for r in op.results] + [_bar_name(op.results[k]) for k in arrays])
+            if "loc" in op.attrs:  # the source loop, for warnings about the derived one
+                new.attrs["loc"] = op.attrs["loc"]
             self._bind(body.args, nbody.args)
             self._bind(op.results, new.results)
             m = len(op.results)
@@ -407,6 +399,8 @@ class _Reverse:
             new, nb, na = b.while_([self.fwd_env[o] for o in op.operands] + sinits + [zero],
                                    [a.name for a in before.args] +
                                    [_bar_name(before.args[k]) for k in arrays] + ["trips"])
+            if "loc" in op.attrs:
+                new.attrs["loc"] = op.attrs["loc"]
             self._bind(before.args, nb.args)
             self._bind(after.args, na.args)
             self._bind(op.results, new.results)
@@ -675,17 +669,9 @@ class _Reverse:
         return child
 
     def rev_scf_for(self, c, op):
-        if not op.attrs.get("checkpoint"):
-            return self._rev_for(c, op)
-        # a checkpointed loop runs forward again, recording, just before its reverse; the
-        # records of its blocks go into that replay
-        saved = self.fwd_env
-        self.fwd_env = _ReplayEnv(c, saved)
-        try:
-            self.forward_op(op, c.b)
-            self._rev_for(c, op)
-        finally:
-            self.fwd_env = saved
+        if op.attrs.get("checkpoint") or op.attrs.get("segments"):
+            return ckpt.reverse(self, c, op, self._rev_for)
+        self._rev_for(c, op)
 
     def _rev_for(self, c, op):
         body = op.regions[0].block
@@ -859,28 +845,21 @@ def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: boo
 
 def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
                  internal: bool = False, checkpoint: bool = False) -> Function:
-    """With `checkpoint`, top-level loops that record run in √n segments (`ad.checkpoint`)."""
+    """With `checkpoint`, top-level loops that record run in √n segments (`ad.checkpoint`);
+    the loops that record and stay as they are get `checkpoint.Note`s (`.checkpoint_notes`)."""
     fn = module[name]
     src = fn
+    notes = []
     if checkpoint:
         scratch = Module(list(module))
         _, rev = _build_vjp(scratch, fn, wrt, new_name, internal)
-        picks = {k for k, op in enumerate(fn.body.ops)
-                 if op.regions and _records(rev, op) and eligible(op, rev.stable)}
+        picks, notes = ckpt.plan(fn, rev)
         if picks:
-            src = segment(fn, picks)
+            src = ckpt.segment(fn, picks)
     new, rev = _build_vjp(module, src, wrt, new_name, internal)
     new.tape_report = rev.tape_report()
+    new.checkpoint_notes = notes
     return new
-
-
-def _records(rev: "_Reverse", op: Op) -> bool:
-    """Whether the forward sweep of `op` pushes anything on the tape."""
-    for r in op.regions:
-        fblock = rev.fwd_blocks.get(r.block)
-        if fblock is not None and any(o.name == "dad.tape_push" for o in fblock.walk()):
-            return True
-    return False
 
 
 def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool):
@@ -952,4 +931,5 @@ def grad_function(module: Module, name: str, wrt: list[str] | None, new_name: st
     res = b.call(vname, list(new.params) + [b.const(1.0, rt)], v.result_types)
     b.ret(res if with_value else res[1:])
     new.tape_report = getattr(v, "tape_report", [])
+    new.checkpoint_notes = getattr(v, "checkpoint_notes", [])
     return new

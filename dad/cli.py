@@ -20,6 +20,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -418,11 +419,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .ad import CheckpointWarning
     from .frontend import CompileError
     parser = build_parser()
     args = parser.parse_args(argv)
+    python_style = warnings.showwarning
+
+    def show(message, category, *rest, **kw):
+        """Warnings about the program as diagnostics: `file:line:col: warning: ...`."""
+        if issubclass(category, CheckpointWarning):
+            print(str(message), file=sys.stderr)
+        else:
+            python_style(message, category, *rest, **kw)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", CheckpointWarning)
+            warnings.showwarning = show
+            return args.run(args)
     except CompileError as exc:
         print(str(exc), file=sys.stderr)
         n = len(exc.diagnostics)

@@ -447,6 +447,7 @@ class FnEmitter(ExprLowering):
         if not has_break and not has_ret:
             op, blk = self.b.for_(lb, ub, step, self.values(names), iv_name=s.var,
                                   carried_names=self.hints(names), result_names=self.hints(names))
+            op.attrs["loc"] = s.span.loc  # where a loop is, for compile-time warnings about it
             prev = self.region(blk)
             self.loop_body(s.var, blk.args[0], names, blk.args[1:], body, ctx)
             self.b.yield_(self.values(names))
@@ -454,6 +455,7 @@ class FnEmitter(ExprLowering):
             self.rebind(names, op.results)
         else:
             op, before, after = self.b.while_([lb] + self.values(names), [s.var] + self.hints(names))
+            op.attrs["loc"] = s.span.loc
             prev = self.region(before)
             self.rebind(names, before.args[1:])
             c = self.b.cmpi("slt", before.args[0], ub)
@@ -491,6 +493,7 @@ class FnEmitter(ExprLowering):
         self.loops.append(ctx)
         names = self.assigned(body)
         op, before, after = self.b.while_(self.values(names), self.hints(names))
+        op.attrs["loc"] = s.span.loc
         prev = self.region(before)
         self.rebind(names, before.args)
         flags = [f for f in (ctx.brk, "$ret" if has_ret else None) if f]

@@ -9,7 +9,8 @@ installed package, so editing the compiler invalidates its entries), llvmlite's 
 versions, and the target (triple, host CPU name, host CPU features).
 
 Entry: `KEY.so` (the library `runtime.aot` builds, metadata embedded) and `KEY.json` (its
-metadata plus its key and the SHA-256 and size of the `.so`). Both are written to temporary files in the
+metadata plus its key, the SHA-256 and size of the `.so`, and the compile-time warnings,
+issued again on every hit). Both are written to temporary files in the
 cache folder and moved into place with `os.replace`, the `.json` last, so concurrent
 compilers never see half a file. Before loading, the `.so` is checked against the `.json`'s
 checksum and key, and the loaded library's metadata against the `.json`: a corrupt,
@@ -27,6 +28,9 @@ import pathlib
 import shutil
 import tempfile
 import time
+import warnings
+
+from ..ad.checkpoint import CheckpointWarning
 
 SUBDIR = "v1"
 
@@ -127,7 +131,9 @@ def _valid_record(record, k: str) -> bool:
     """Whether `record` (a parsed `KEY.json`) has the shape `compile` writes, for key `k`."""
     return (isinstance(record, dict) and record.get("key") == k
             and isinstance(record.get("sha256"), str)
-            and type(record.get("size")) is int and record["size"] > 0)
+            and type(record.get("size")) is int and record["size"] > 0
+            and isinstance(record.get("warnings", []), list)
+            and all(isinstance(t, str) for t in record.get("warnings", [])))
 
 
 def discard(k: str) -> None:
@@ -203,6 +209,7 @@ def compile(source: str, *, filename: str = "<string>", fast_math: bool = False)
     if hit is not None:
         hit.timings = {"cache_hit": time.perf_counter() - t0}
         hit.cache_key = k
+        _warn_again(k)
         return hit
     timings = {"cache_lookup": time.perf_counter() - t0}
     from .deep import compile_step
@@ -214,7 +221,12 @@ def _build(source: str, filename: str, fast_math: bool, k: str, timings: dict):
     from . import aot
     from .compiler import CompiledModule
     from .loader import LoadedModule, load
-    m, source_ir = aot.compile_source(source, filename, fast_math=fast_math, timings=timings)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", CheckpointWarning)
+        m, source_ir = aot.compile_source(source, filename, fast_math=fast_math, timings=timings)
+    for w in said:  # said again now, and on every later hit of this entry
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    compile_warnings = [str(w.message) for w in said if issubclass(w.category, CheckpointWarning)]
     d = entries_dir()
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -238,7 +250,8 @@ def _build(source: str, filename: str, fast_math: bool, k: str, timings: dict):
     except (aot.LinkError, aot.LinkerMissing, OSError):
         return CompiledModule(m, source_ir, filename=filename, timings=timings)
     digest, size = _sha256_file(so_path)
-    record = dict(art.meta, key=k, sha256=digest, size=size, created=time.time())
+    record = dict(art.meta, key=k, sha256=digest, size=size, created=time.time(),
+                  warnings=compile_warnings)
     _atomic_write(d / f"{k}.json", json.dumps(record).encode())
     timings["link"] = time.perf_counter() - t1
     mod = load(str(so_path), ir_module=m, source_ir=source_ir, llvm_ir=llvm_ir,
@@ -250,6 +263,17 @@ def _build(source: str, filename: str, fast_math: bool, k: str, timings: dict):
         return CompiledModule(m, source_ir, filename=filename, timings=timings)
     mod.cache_key = k
     return mod
+
+
+def _warn_again(k: str) -> None:
+    """The compile-time warnings of entry `k`'s program, as when it was compiled."""
+    try:
+        with open(entries_dir() / f"{k}.json", encoding="utf-8") as fh:
+            said = json.load(fh).get("warnings", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    for text in said:
+        warnings.warn(text, CheckpointWarning, stacklevel=3)
 
 
 def info() -> dict:

@@ -43,7 +43,7 @@ def test_running_sum_is_one_for_with_one_carried_value():
     return s;
 }""")
     assert t.count("scf.for") == 1
-    check_order(t, "%n = memref.dim %x {index = 0}", "%s_1 = scf.for", ", %s : f64 {",
+    check_order(t, "%n = memref.dim %x {index = 0}", "%s_1 = scf.for", ', %s {loc = "e.dad:3:5"} : f64 {',
                 "^(%i: i64, %s_2: f64):", 'memref.load %x, %i {checked = true, loc = "e.dad:3:26"}',
                 "%s_3 = arith.addf %s_2", "scf.yield %s_3", "func.return %s_1")
     assert "reassoc" not in t  # a user loop is never reassociated
