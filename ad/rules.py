@@ -102,11 +102,71 @@ def unary(tangent_factor: Callable, safe: bool = False):
 
 
 def _sqrt1m(b, x):
-    return b.math("sqrt", b.subf(const(b, x, 1.0), b.mulf(x, x)))
+    """sqrt(1 - x²): as written for |x| < 1/2, as sqrt((1 - x)(1 + x)) above (1 ± x is exact
+    near ±1, where 1 - x*x cancels); each form's own derivative is accurate in its range."""
+    one = const(b, x, 1.0)
+    small = b.cmpf("olt", b.math("absf", x), const(b, x, 0.5))
+    near_one = b.mulf(b.subf(one, x), b.addf(one, x))
+    return b.math("sqrt", b.select(small, b.subf(one, b.mulf(x, x)), near_one))
 
 
-USES_RESULT = {"arith.divf", "math.tan", "math.tanh", "math.exp", "math.expm1", "math.sqrt",
-               "math.sigmoid", "math.powf"}
+def _tail(b, x, small, near_zero, tail):
+    """select(|x| < small, near_zero(), tail(e)) with e = exp(-|x|): the derivative rules of
+    tanh and sigmoid, whose values in the tails are tiny numbers that `1 - y²` or `y(1 - y)`
+    round to 0. Both forms and their own derivatives are free of cancellation in their
+    ranges, and at ±inf the tail form is 0 with every intermediate finite (so forward and
+    reverse mode agree there at every order)."""
+    e = b.math("exp", b.negf(b.math("absf", x)))
+    inner = b.cmpf("olt", b.math("absf", x), const(b, x, small))
+    return b.select(inner, near_zero(), tail(e))
+
+
+def _tanh_factor(b, x, y):
+    """tanh' = 1 - tanh², = 4 e² / (1 + e²)² with e = exp(-|x|) in the tails."""
+    one = const(b, x, 1.0)
+
+    def tail(e):
+        e2 = b.mulf(e, e)
+        q = b.divf(e, b.addf(one, e2))
+        return b.mulf(const(b, x, 4.0), b.mulf(q, q))
+    return _tail(b, x, 0.5, lambda: b.subf(one, b.mulf(y, y)), tail)
+
+
+def _sigmoid_factor(b, x):
+    """sigmoid' = (1 - t²)/4 with t = tanh(x/2) near 0, e / (1 + e)² with e = exp(-|x|) in the
+    tails (y(1 - y) cancels in both: 1 - 2y near 0 for the second derivative, 1 - y at +x)."""
+    one = const(b, x, 1.0)
+
+    def near_zero():
+        t = b.math("tanh", b.mulf(const(b, x, 0.5), x))
+        return b.mulf(const(b, x, 0.25), b.subf(one, b.mulf(t, t)))
+
+    def tail(e):
+        q = b.divf(const(b, x, 1.0), b.addf(one, e))
+        return b.mulf(e, b.mulf(q, q))
+    return _tail(b, x, 1.0, near_zero, tail)
+
+
+def _atan_factor(b, x):
+    """atan' = 1/(1 + x²) for |x| <= 1, u (u / (1 + u²)) with u = 1/x above: no overflow of
+    x² (the value is subnormal at |x| ~ 1e155, not 0), and at ±inf every intermediate is
+    finite, so all derivative routes give 0 there."""
+    one = const(b, x, 1.0)
+    u = b.divf(one, x)
+    big = b.mulf(u, b.divf(u, b.addf(one, b.mulf(u, u))))
+    small = b.divf(one, b.addf(one, b.mulf(x, x)))
+    return b.select(b.cmpf("ole", b.math("absf", x), one), small, big)
+
+
+def _erf_factor(b, x):
+    """erf' = 2/sqrt(pi) exp(-x²), exactly 0 for |x| >= 30 (where exp(-x²) is 0 in f64 and
+    f32): at ±inf the tangent of -x² is infinite, and inf * 0 would be NaN in forward mode."""
+    val = b.mulf(const(b, x, 2.0 / math.sqrt(math.pi)), b.math("exp", b.negf(b.mulf(x, x))))
+    far = b.cmpf("oge", b.math("absf", x), const(b, x, 30.0))
+    return b.select(far, const(b, x, 0.0), val)
+
+
+USES_RESULT = {"arith.divf", "math.tan", "math.tanh", "math.exp", "math.sqrt", "math.powf"}
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -194,23 +254,26 @@ derivative("math.cos")(unary(lambda b, x, y: b.negf(b.math("sin", x()))))
 derivative("math.tan")(unary(lambda b, x, y: b.addf(const(b, y, 1.0), b.mulf(y, y)), safe=True))
 derivative("math.asin")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), _sqrt1m(b, x())), safe=True))
 derivative("math.acos")(unary(lambda b, x, y: b.divf(const(b, x(), -1.0), _sqrt1m(b, x())), safe=True))
-derivative("math.atan")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0),
-                                                     b.addf(const(b, x(), 1.0), b.mulf(x(), x())))))
+derivative("math.atan")(unary(lambda b, x, y: _atan_factor(b, x())))
 derivative("math.sinh")(unary(lambda b, x, y: b.math("cosh", x()), safe=True))
 derivative("math.cosh")(unary(lambda b, x, y: b.math("sinh", x()), safe=True))
-derivative("math.tanh")(unary(lambda b, x, y: b.subf(const(b, y, 1.0), b.mulf(y, y))))
+derivative("math.tanh")(unary(lambda b, x, y: _tanh_factor(b, x(), y)))
 derivative("math.exp")(unary(lambda b, x, y: y, safe=True))
-derivative("math.expm1")(unary(lambda b, x, y: b.addf(y, const(b, y, 1.0)), safe=True))
+# exp(x), not y + 1: that is 0 below x ~ -37, where exp(x) is still a normal number
+derivative("math.expm1")(unary(lambda b, x, y: b.math("exp", x()), safe=True))
 derivative("math.log")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), x()), safe=True))
 derivative("math.log1p")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), b.addf(x(), const(b, x(), 1.0))),
                                safe=True))
-derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, y, 0.5), y), safe=True))
+# 0.5 / (y + 0): +inf at x = -0.0 too (sqrt(-0.0) = -0.0), as at +0.0
+derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, y, 0.5), b.addf(y, const(b, y, 0.0))),
+                              safe=True))
 derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x())))  # abs'(0) = sign(0) = 0
-derivative("math.erf")(unary(lambda b, x, y: b.mulf(const(b, x(), 2.0 / math.sqrt(math.pi)),
-                                                    b.math("exp", b.negf(b.mulf(x(), x()))))))
-derivative("math.sigmoid")(unary(lambda b, x, y: b.mulf(y, b.subf(const(b, y, 1.0), y))))
-derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x()), safe=True))
-derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x()), safe=True))
+derivative("math.erf")(unary(lambda b, x, y: _erf_factor(b, x())))
+derivative("math.sigmoid")(unary(lambda b, x, y: _sigmoid_factor(b, x())))
+# digamma and trigamma carry `of`, the builtin the user wrote, for the refusal at trigamma
+derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x(), of="lgamma"), safe=True))
+derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_written(b, y, "digamma")),
+                                 safe=True))
 
 
 @derivative("math.atan2")
@@ -227,7 +290,9 @@ def _atan2(b, args, y):
 def _powf(b, args, y):
     x, p = args
     one = const(b, x, 1.0)
-    dx = b.mulf(p, b.math("powf", x, b.subf(p, one)))          # p x^(p-1)
+    # p x^(p-1), exactly 0 when p = 0 (x^0 = 1 everywhere, even where x^-1 is inf): so
+    # every derivative of x^k at x = 0 is finite (the factor k(k-1)...(k-j) reaches 0 first)
+    dx = b.one("dad.mulz", [p, b.math("powf", x, b.subf(p, one))], x.type)
     zero = const(b, x, 0.0)
     dp = b.select(b.cmpf("oeq", x, zero), zero, b.mulf(y, b.math("log", x)))  # 0 at x = 0
     return Rule(tangent=lambda d: add(b, scale(b, d[0], dx), scale(b, d[1], dp)),
@@ -238,7 +303,17 @@ class HigherOrderError(Exception):
     """A derivative the rule table deliberately does not provide."""
 
 
+def _written(b, y, default: str) -> str:
+    """The builtin the user wrote that the op being differentiated derives from (its `of`
+    attribute): the op is `y`'s in forward mode, the reverse builder's `of` in reverse mode."""
+    op = y.op if y is not None and y.op is not None else getattr(b, "of", None)
+    return op.attrs.get("of", default) if op is not None else default
+
+
 @derivative("math.trigamma")
 def _trigamma(b, args, y):
-    raise HigherOrderError("lgamma is differentiable to second order only "
-                           "(its third derivative, tetragamma, is not provided)")
+    if _written(b, y, "digamma") == "lgamma":
+        raise HigherOrderError("lgamma is differentiable to second order only "
+                               "(its third derivative, tetragamma, is not provided)")
+    raise HigherOrderError("digamma is differentiable to first order only "
+                           "(its second derivative, tetragamma, is not provided)")
