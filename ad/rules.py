@@ -222,17 +222,30 @@ def _negf(b, args, y):
 
 @derivative("arith.select")
 def _select(b, args, y):
+    """select(c, p, q): the chosen operand's derivative. A select with `tie = "split"` is a
+    two-argument max/min (`c` is p >= q, or p <= q): where p == q the derivative is split,
+    half to each operand (LANGUAGE.md, "Derivative semantics at special points")."""
     c = args[0]
+    split = _attr(b, y, "tie") == "split"
 
     def tangent(d):
         if d[1] is None and d[2] is None:
             return None
-        zero = const(b, y, 0.0)
-        return b.select(c, d[1] if d[1] is not None else zero, d[2] if d[2] is not None else zero)
+        zero = const(b, d[1] if d[1] is not None else d[2], 0.0)
+        p, q = (d[1] if d[1] is not None else zero), (d[2] if d[2] is not None else zero)
+        chosen = b.select(c, p, q)
+        if not split:
+            return chosen
+        mean = b.mulf(b.addf(p, q), const(b, p, 0.5))
+        return b.select(b.cmpf("oeq", args[1], args[2]), mean, chosen)
 
     def adjoint(g):
         zero = const(b, g, 0.0)
-        return [None, b.select(c, g, zero), b.select(c, zero, g)]
+        if not split:
+            return [None, b.select(c, g, zero), b.select(c, zero, g)]
+        tie = b.cmpf("oeq", args[1], args[2])
+        half = b.mulf(g, const(b, g, 0.5))
+        return [None, b.select(tie, half, b.select(c, g, zero)), b.select(tie, half, b.select(c, zero, g))]
     return Rule(tangent=tangent, adjoint=adjoint)
 
 
@@ -303,11 +316,16 @@ class HigherOrderError(Exception):
     """A derivative the rule table deliberately does not provide."""
 
 
-def _written(b, y, default: str) -> str:
-    """The builtin the user wrote that the op being differentiated derives from (its `of`
-    attribute): the op is `y`'s in forward mode, the reverse builder's `of` in reverse mode."""
+def _attr(b, y, name: str, default=None):
+    """Attribute `name` of the op being differentiated: `y`'s op in forward mode, the reverse
+    builder's `of` in reverse mode."""
     op = y.op if y is not None and y.op is not None else getattr(b, "of", None)
-    return op.attrs.get("of", default) if op is not None else default
+    return op.attrs.get(name, default) if op is not None else default
+
+
+def _written(b, y, default: str) -> str:
+    """The builtin the user wrote that the op being differentiated derives from (its `of`)."""
+    return _attr(b, y, "of", default)
 
 
 @derivative("math.trigamma")

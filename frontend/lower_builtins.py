@@ -3,8 +3,9 @@
 Contract: each rule emits IR through `em.b` and returns the call's Value. Elementwise rules
 (`math1`, `math2`, binary `min`/`max`, `cast`) are scalar rules: on arrays the emitter's fusion
 calls them per element. Reductions and matvec/matmul accumulate in `scf.for` loops whose
-accumulating float op carries `fastmath = "reassoc"`; `max(x)`/`min(x)` keep the first extreme
-element (ValueError on an empty array); `logsumexp` is max-shifted. Loads in these loops are
+accumulating float op carries `fastmath = "reassoc"`; `max(x)`/`min(x)` have the first extreme
+element's value and split the derivative evenly among tied extreme elements (ValueError on an
+empty array); `logsumexp` is max-shifted. Loads in these loops are
 in range by construction (`checked = false`); shape agreements are `dad.check`s.
 """
 from __future__ import annotations
@@ -58,7 +59,8 @@ def minmax(em, e: A.Call):
     if a.type.is_int:
         return em.b.one("arith.maxsi" if e.func == "max" else "arith.minsi", [a, b], a.type)
     c = em.b.cmpf("oge" if e.func == "max" else "ole", a, b)  # ties pick `a`
-    return em.b.select(c, a, b)
+    # `tie = "split"`: on a tie the derivative goes half to each operand (ad/rules.py)
+    return em.b.one("arith.select", [c, a, b], a.type, tie="split")
 
 
 _CASTS = {  # (from, to) -> op
@@ -101,20 +103,46 @@ def reduce(em, e: A.Call):
 
 
 def extreme(em, e: A.Call, f=None, n=None):
-    """max(x)/min(x): the first extreme element; ValueError on an empty array."""
+    """max(x)/min(x): the first extreme element; ValueError on an empty array. On floats the
+    result is `m + t / k`, with `k` the number of elements equal to the extreme `m` and `t` the
+    sum of their `x_i - m` (all zero), so its value is `m` and its derivative the mean of the
+    tied elements' derivatives (LANGUAGE.md); for an infinite `m` it is `sum(ties) / k`. This
+    costs a second pass only when there is a tie (k > 1)."""
     if f is None:
         f, n = _flat(em, e.args[0])
     t = f.type.elem
     em.emit_check([em.b.cmpi("sgt", n, em.b.i(0))], f"{e.func}() of an empty array", e.span)
     first = _load(em, f, [em.b.i(0)])
     big = e.func in ("max", "logsumexp")
+    if not t.is_float:
+        def body(i, c):
+            v = _load(em, f, [i])
+            return [em.b.select(em.b.cmpi("sgt" if big else "slt", v, c[0]), v, c[0])]
+        return _loop(em, em.b.i(1), n, [first], body)[0]
 
-    def body(i, c):
+    def count(i, c):
         v = _load(em, f, [i])
-        better = (em.b.cmpf("ogt" if big else "olt", v, c[0]) if t.is_float
-                  else em.b.cmpi("sgt" if big else "slt", v, c[0]))
-        return [em.b.select(better, v, c[0])]
-    return _loop(em, em.b.i(1), n, [first], body)[0]
+        better = em.b.cmpf("ogt" if big else "olt", v, c[0])
+        k = em.b.select(em.b.cmpf("oeq", v, c[0]), em.b.addi(c[1], em.b.i(1)), c[1])
+        return [em.b.select(better, v, c[0]), em.b.select(better, em.b.i(1), k)]
+    m, k = _loop(em, em.b.i(1), n, [first, em.b.i(1)], count)
+    op, tied, single = em.b.if_(em.b.cmpi("sgt", k, em.b.i(1)), [t])
+    ir.Builder(single).yield_([m])
+    prev, em.b = em.b, ir.Builder(tied)
+
+    def ties(i, c):
+        v = _load(em, f, [i])
+        tie = em.b.cmpf("oeq", v, m)
+        zero = em.b.const(-0.0, t)
+        # -(m - v), not v - m: -0.0 when v == m, so that m + dev / k keeps the sign of a zero m
+        return [em.b.addf(c[0], em.b.select(tie, em.b.negf(em.b.subf(m, v)), zero)),
+                em.b.addf(c[1], em.b.select(tie, v, zero))]
+    dev, total = _loop(em, em.b.i(0), n, [em.b.const(-0.0, t), em.b.const(-0.0, t)], ties)
+    kf = em.b.cast("arith.sitofp", k, t)
+    finite = em.b.cmpf("olt", em.b.math("absf", m), em.b.const(float("inf"), t))
+    em.b.yield_([em.b.select(finite, em.b.addf(m, em.b.divf(dev, kf)), em.b.divf(total, kf))])
+    em.b = prev
+    return op.results[0]
 
 
 def reduce_float(em, e: A.Call):
@@ -128,16 +156,18 @@ def reduce_float(em, e: A.Call):
         # the select makes the derivative at 0 exactly 0 (LANGUAGE.md), not 0 * inf
         zero = em.b.const(0, t)
         return em.b.select(em.b.cmpf("oeq", s, zero), zero, em.b.math("sqrt", s))
-    # logsumexp: m + log(sum(exp(x - m))), m = max(x) (0 when infinite)
+    # logsumexp: m + log(sum(exp(x - m))), m = max(x); m itself when m is not finite (+inf:
+    # its derivative is then max's, split evenly among the +inf entries; -inf: all entries are
+    # -inf, split evenly among all), the limits of softmax
     m = extreme(em, e, f, n)
-    is_inf = em.b.cmpf("oeq", em.b.math("absf", m), em.b.const(float("inf"), t))
-    m = em.b.select(is_inf, em.b.const(0, t), m)
+    finite = em.b.cmpf("olt", em.b.math("absf", m), em.b.const(float("inf"), t))
+    shift = em.b.select(finite, m, em.b.const(0, t))
 
     def body(i, c):
         v = _load(em, f, [i])
-        return [em.b.addf(c[0], em.b.math("exp", em.b.subf(v, m)), **REASSOC)]
+        return [em.b.addf(c[0], em.b.math("exp", em.b.subf(v, shift)), **REASSOC)]
     s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
-    return em.b.addf(m, em.b.math("log", s))
+    return em.b.select(finite, em.b.addf(shift, em.b.math("log", s)), m)
 
 
 def dot(em, e: A.Call):

@@ -231,3 +231,103 @@ def test_polygamma_refusal_names_the_builtin_written():
     for x in (-0.9999999999, 0.3, 4.5):
         want = mp.psi(1, mp.mpf(x))
         assert close(m.g(x), want) and close(m.j(x, 1.0)[1], want)
+
+
+# ----------------------------------------------------------------------------- ties and infinities
+TIES_SRC = """
+fn mx(a: T, b: T) -> T { return max(a, b); }
+fn mn(a: T, b: T) -> T { return min(a, b); }
+fn sp(z: T) -> T { return max(z, 0.0) + log1p(exp(-abs(z))); }
+fn ew(x: T[n], y: T[n]) -> T[n] { return max(x, y) + min(x, 1.0); }
+fn ew_sum(x: T[n]) -> T { return sum(max(x, 1.0) * max(x, 1.0)); }
+fn rmax(x: T[n]) -> T { return max(x); }
+fn rmin(x: T[n]) -> T { return min(x); }
+fn rsq(x: T[n]) -> T { return max(x) * max(x); }
+fn lse(x: T[n]) -> T { return logsumexp(x); }
+fn imax(a: i64, b: i64) -> i64 { return max(a, b) + min(a, b); }
+fn mx_grad = grad(mx);
+fn mx_jvp = jvp(mx);
+fn mn_grad = grad(mn);
+fn mn_jvp = jvp(mn);
+fn sp_grad = grad(sp);
+fn sp_jvp = jvp(sp);
+fn sp_hvp = hvp(sp);
+fn ew_jvp = jvp(ew);
+fn ew_hess = hessian(ew_sum);
+fn ew_grad = grad(ew_sum);
+fn rmax_grad = grad(rmax);
+fn rmax_jvp = jvp(rmax);
+fn rmin_grad = grad(rmin);
+fn rsq_hess = hessian(rsq);
+fn rsq_hvp = hvp(rsq);
+fn lse_grad = grad(lse);
+fn lse_jvp = jvp(lse);
+fn lse_hvp = hvp(lse);
+fn lse_hess = hessian(lse);
+"""
+
+
+@pytest.fixture(scope="module", params=["f64", "f32"])
+def ties(request):
+    dt = request.param
+    return dt, np.float64 if dt == "f64" else np.float32, dad.compile(TIES_SRC.replace("T", dt),
+                                                                       filename=f"ties_{dt}.dad")
+
+
+def test_binary_max_min_split_ties_in_every_mode(ties):
+    _, np_t, m = ties
+    for f, g, j in ((m.mx, m.mx_grad, m.mx_jvp), (m.mn, m.mn_grad, m.mn_jvp)):
+        assert f(2.0, 2.0) == 2.0 and tuple(g(2.0, 2.0)) == (0.5, 0.5)
+        assert j(2.0, 2.0, 1.0, 3.0)[1] == 2.0
+    assert tuple(m.mx_grad(1.0, 2.0)) == (0.0, 1.0) and tuple(m.mn_grad(1.0, 2.0)) == (1.0, 0.0)
+    # values as before: ties give a (sign of zero included), NaN gives b
+    assert math.copysign(1.0, m.mx(-0.0, 0.0)) == -1.0 and m.mx(float("nan"), 1.0) == 1.0
+    # the stable softplus: derivative 1/2 at its kink, as the function it stands for
+    assert m.sp_grad(0.0) == 0.5 and m.sp_jvp(0.0, 1.0)[1] == 0.5
+    assert m.sp_grad(1.0) == pytest.approx(float(sigmoid(mp.mpf(1))), rel=1e-6)
+    assert m.sp_hvp(0.0, 1.0) == 0.0  # abs'' and max'' are 0 there: the executed program's
+    x = np.array([1.0, 2.0, 0.5, 3.0], dtype=np_t)
+    y = np.array([1.0, 5.0, 0.5, 0.0], dtype=np_t)
+    _, d = m.ew_jvp(x, y, np.full(4, 10.0, np_t), np.full(4, 20.0, np_t))
+    np.testing.assert_array_equal(d, [15.0 + 5.0, 20.0, 15.0 + 10.0, 10.0])
+    x = np.array([1.0, 2.0, 0.5], dtype=np_t)
+    np.testing.assert_array_equal(m.ew_grad(x), [1.0, 4.0, 0.0])   # d max(x,1)^2 = 2 max · ½ at x = 1
+    # second derivative of max(x, 1)²: 2 (max')² + 2 max · max'' = 2 (1/2)² at the tie
+    np.testing.assert_array_equal(m.ew_hess(x), np.diag([0.5, 2.0, 0.0]))
+    assert m.imax(3, 3) == 6 and m.imax(2, 5) == 7
+
+
+def test_reductions_split_ties_among_extreme_elements(ties):
+    dt, np_t, m = ties
+    x = np.array([1.0, 3.0, -2.0, 3.0, 3.0, -2.0], dtype=np_t)
+    # m + (sum of ties' x_i - m) / 3: one rounding of 1/3 per share
+    np.testing.assert_allclose(m.rmax_grad(x), [0, 1 / 3, 0, 1 / 3, 1 / 3, 0], rtol=4 * EPS[dt], atol=0)
+    np.testing.assert_array_equal(m.rmin_grad(x), [0, 0, 0.5, 0, 0, 0.5])
+    assert m.rmax_jvp(x, np.arange(6, dtype=np_t))[1] == pytest.approx(8 / 3, rel=8 * EPS[dt])
+    np.testing.assert_array_equal(m.rsq_hess(np.array([2.0, 2.0], np_t)), [[0.5, 0.5], [0.5, 0.5]])
+    np.testing.assert_array_equal(m.rsq_hvp(np.array([2.0, 2.0], np_t), np.array([1.0, 0.0], np_t)),
+                                  [0.5, 0.5])
+    inf = np.array([np.inf, 1.0, np.inf], np_t)
+    assert m.rmax(inf) == np.inf
+    np.testing.assert_array_equal(m.rmax_grad(inf), [0.5, 0, 0.5])
+    assert math.copysign(1.0, m.rmax(np.array([-0.0, -0.0], np_t))) == -1.0
+    np.testing.assert_array_equal(m.rmax_grad(np.array([1.0, 3.0, 2.0], np_t)), [0, 1, 0])
+
+
+def test_logsumexp_at_infinite_entries_is_the_softmax_limit_in_every_mode(ties):
+    """grad gave [0, 0] and jvp NaN at [inf, 0]; now both (and hvp, hessian) use the limit of
+    softmax: one-hot on the +inf entry, split evenly among several, 1/n each when all are -inf."""
+    _, np_t, m = ties
+    for x, want in (([np.inf, 0.0], [1.0, 0.0]), ([np.inf, 1.0, np.inf], [0.5, 0.0, 0.5]),
+                    ([-np.inf, -np.inf], [0.5, 0.5]), ([3.0, -np.inf], [1.0, 0.0])):
+        x = np.array(x, np_t)
+        np.testing.assert_array_equal(m.lse_grad(x), want)
+        for k in range(len(x)):
+            v = np.zeros(len(x), np_t)
+            v[k] = 1.0
+            assert m.lse_jvp(x, v)[1] == want[k], (x, k)
+            np.testing.assert_array_equal(m.lse_hvp(x, v), np.zeros(len(x)))
+        np.testing.assert_array_equal(m.lse_hess(x), np.zeros((len(x), len(x))))
+    x = np.array([0.5, -1.0, 2.0], np_t)
+    sm = np.exp(x.astype(np.float64) - 2.0) / np.exp(x.astype(np.float64) - 2.0).sum()
+    np.testing.assert_allclose(m.lse_grad(x), sm, rtol=1e-6)
