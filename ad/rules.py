@@ -291,10 +291,21 @@ derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_wri
 
 @derivative("math.atan2")
 def _atan2(b, args, y):
-    a, c = args  # y = atan2(a, c)
-    r2 = b.addf(b.mulf(a, a), b.mulf(c, c))
-    da = b.divf(c, r2)
-    dc = b.negf(b.divf(a, r2))
+    # y = atan2(a, c): dy/da = c / (a² + c²), dy/dc = -a / (a² + c²), computed with a and c
+    # scaled by s = max(|a|, |c|) (as hypot does), so that a² + c² neither overflows nor
+    # underflows: (c/s) / ((a/s)² + (c/s)²) / s. At an infinite operand the other's partial is
+    # 0 (and this one's -0/+0); at (0, 0) both are NaN (0/0), as documented.
+    a, c = args
+    aa, ac = b.math("absf", a), b.math("absf", c)
+    s = b.select(b.cmpf("oge", aa, ac), aa, ac)
+    inf = const(b, a, math.inf)
+
+    def scaled(v, av):  # v / s, and ±1 for v = ±inf (not inf / inf)
+        return b.select(b.cmpf("oeq", av, inf), b.math("sign", v), b.divf(v, s))
+    sa, sc = scaled(a, aa), scaled(c, ac)
+    r2 = b.addf(b.mulf(sa, sa), b.mulf(sc, sc))
+    da = b.divf(b.divf(sc, r2), s)
+    dc = b.negf(b.divf(b.divf(sa, r2), s))
     return Rule(tangent=lambda d: add(b, scale(b, d[0], da), scale(b, d[1], dc)),
                 adjoint=lambda g: [scale(b, g, da), scale(b, g, dc)])
 

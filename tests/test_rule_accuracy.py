@@ -32,8 +32,10 @@ TINY = {"f64": 2.0 ** -1074, "f32": 2.0 ** -149}
 BIG = {"f64": 1.7976931348623157e308, "f32": 3.4028234663852886e38}
 
 
-def close(got, exact, dtype="f64", ulps=ULPS):
-    """`got` (a float) is `exact` (an mpmath number, or a float 0/inf) within `ulps` ulps."""
+def close(got, exact, dtype="f64", ulps=ULPS, sub=0.5):
+    """`got` (a float) is `exact` (an mpmath number, or a float 0/inf) within `ulps` ulps, plus
+    `sub` times the smallest subnormal (a result, or an intermediate, in the subnormal range
+    has fewer significant bits)."""
     got = float(got)
     exact = mp.mpf(exact)
     if mp.isinf(exact) or abs(exact) > BIG[dtype]:
@@ -41,7 +43,7 @@ def close(got, exact, dtype="f64", ulps=ULPS):
     if not math.isfinite(got):
         return False
     err = abs(mp.mpf(got) - exact)
-    return err <= ulps * EPS[dtype] * abs(exact) + mp.mpf(TINY[dtype]) / 2
+    return err <= ulps * EPS[dtype] * abs(exact) + sub * mp.mpf(TINY[dtype])
 
 
 def rounded(x, dtype):
@@ -331,3 +333,39 @@ def test_logsumexp_at_infinite_entries_is_the_softmax_limit_in_every_mode(ties):
     x = np.array([0.5, -1.0, 2.0], np_t)
     sm = np.exp(x.astype(np.float64) - 2.0) / np.exp(x.astype(np.float64) - 2.0).sum()
     np.testing.assert_allclose(m.lse_grad(x), sm, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- atan2 and norm
+ATAN2_SRC = """
+fn f(a: T, c: T) -> T { return atan2(a, c); }
+fn f_grad = grad(f);
+fn f_jvp = jvp(f);
+fn f_ha = hessian(f, wrt=a);
+fn f_hc = hessian(f, wrt=c);
+"""
+ATAN2_POINTS = {
+    # a² + c² overflowed (partials 0) or underflowed (partials inf) before
+    "f64": [(3.0, 4.0), (1e300, 1e300), (-1e300, 2e299), (1e-300, 3e-300), (1e150, -1e150),
+            (-2.0, 1e-310), (1e200, 1.0), (1e-170, 1e-170)],
+    "f32": [(3.0, 4.0), (1e30, 1e30), (-1e25, 3e25), (1e-30, 3e-30), (2e19, -2e19)],
+}
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+def test_atan2_partials_are_scaled(dtype):
+    m = dad.compile(ATAN2_SRC.replace("T", dtype), filename=f"atan2_{dtype}.dad")
+    for a, c in ATAN2_POINTS[dtype]:
+        a, c = rounded(a, dtype), rounded(c, dtype)
+        A, C = mp.mpf(a), mp.mpf(c)
+        r2 = A * A + C * C
+        da, dc, daa, dcc = C / r2, -A / r2, -2 * A * C / r2 ** 2, 2 * A * C / r2 ** 2
+        ga, gc = m.f_grad(a, c)
+        assert close(ga, da, dtype) and close(gc, dc, dtype), (a, c, ga, gc)
+        assert close(m.f_jvp(a, c, 1.0, 0.0)[1], da, dtype) and close(m.f_jvp(a, c, 0.0, 1.0)[1], dc, dtype)
+        # second derivatives through the scaled formula: c/s is subnormal at (-2, 1e-310)
+        assert close(m.f_ha(a, c), daa, dtype, ulps=4 * ULPS, sub=8), (a, c, m.f_ha(a, c), daa)
+        assert close(m.f_hc(a, c), dcc, dtype, ulps=4 * ULPS, sub=8), (a, c, m.f_hc(a, c), dcc)
+    # at an infinite operand the partials are 0 (NaN before: inf / inf)
+    for a, c in ((math.inf, 1.0), (2.0, -math.inf), (-math.inf, 0.5)):
+        assert [abs(v) for v in m.f_grad(a, c)] == [0.0, 0.0]
+        assert abs(m.f_jvp(a, c, 1.0, 1.0)[1]) == 0.0 and abs(m.f_ha(a, c)) == 0.0
