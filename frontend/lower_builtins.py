@@ -149,13 +149,7 @@ def reduce_float(em, e: A.Call):
     f, n = _flat(em, e.args[0])
     t = f.type.elem
     if e.func == "norm":
-        def body(i, c):
-            v = _load(em, f, [i])
-            return [em.b.addf(c[0], em.b.mulf(v, v), **REASSOC)]
-        s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
-        # the select makes the derivative at 0 exactly 0 (LANGUAGE.md), not 0 * inf
-        zero = em.b.const(0, t)
-        return em.b.select(em.b.cmpf("oeq", s, zero), zero, em.b.math("sqrt", s))
+        return norm(em, f, n, t)
     # logsumexp: m + log(sum(exp(x - m))), m = max(x); m itself when m is not finite (+inf:
     # its derivative is then max's, split evenly among the +inf entries; -inf: all entries are
     # -inf, split evenly among all), the limits of softmax
@@ -168,6 +162,50 @@ def reduce_float(em, e: A.Call):
         return [em.b.addf(c[0], em.b.math("exp", em.b.subf(v, shift)), **REASSOC)]
     s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
     return em.b.select(finite, em.b.addf(shift, em.b.math("log", s)), m)
+
+
+# norm: the plain sum of squares is used when it lies in [2^-LO, 2^HI] (its square root and
+# the derivatives' 1/S, 1/S^1.5 then stay in range); else the elements are scaled by a power of
+# two near 1/max|x| (exact, and derived through integers, so it is a constant to AD). KMAX keeps
+# that power and its inverse normal numbers.
+_NORM_RANGE = {"f64": (500, 500, 1020), "f32": (60, 60, 126)}
+
+
+def _sum_squares(em, f, n, t, c=None):
+    def body(i, acc):
+        v = _load(em, f, [i])
+        if c is not None:
+            v = em.b.mulf(v, c)
+        return [em.b.addf(acc[0], em.b.mulf(v, v), **REASSOC)]
+    return _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
+
+
+def norm(em, f, n, t):
+    """sqrt(sum(x²)) without overflow or underflow: when the plain sum of squares is out of
+    range (huge or tiny elements, or all zero), sqrt(sum((c x)²)) / c with c = 2^-k, k ~
+    log2(max|x|); 0 (derivative 0, LANGUAGE.md) when every element is 0."""
+    lo, hi, kmax = _NORM_RANGE[t.name]
+    s = _sum_squares(em, f, n, t)
+    ok = em.b.andi(em.b.cmpf("oge", s, em.b.const(2.0 ** -lo, t)), em.b.cmpf("ole", s, em.b.const(2.0 ** hi, t)))
+    op, plain, scaled = em.b.if_(ok, [t])
+    ir.Builder(plain).yield_([ir.Builder(plain).math("sqrt", s)])
+    prev, em.b = em.b, ir.Builder(scaled)
+
+    def biggest(i, c):
+        v = em.b.math("absf", _load(em, f, [i]))
+        return [em.b.select(em.b.cmpf("ogt", v, c[0]), v, c[0])]
+    m = _loop(em, em.b.i(0), n, [em.b.const(0, t)], biggest)[0]
+    k = em.b.cast("arith.fptosi", em.b.mulf(em.b.math("log", m), em.b.const(1 / 0.6931471805599453, t)), ir.I64)
+    k = em.b.one("arith.minsi", [em.b.one("arith.maxsi", [k, em.b.i(-kmax)], ir.I64), em.b.i(kmax)], ir.I64)
+    two = em.b.const(2.0, t)
+    c = em.b.math("powf", two, em.b.cast("arith.sitofp", em.b.subi(em.b.i(0), k), t))
+    inv = em.b.math("powf", two, em.b.cast("arith.sitofp", k, t))
+    s2 = _sum_squares(em, f, n, t, c)
+    zero = em.b.const(0, t)
+    # the select makes the derivative at 0 exactly 0, not 0 * inf
+    em.b.yield_([em.b.select(em.b.cmpf("oeq", s2, zero), zero, em.b.mulf(em.b.math("sqrt", s2), inv))])
+    em.b = prev
+    return op.results[0]
 
 
 def dot(em, e: A.Call):

@@ -369,3 +369,39 @@ def test_atan2_partials_are_scaled(dtype):
     for a, c in ((math.inf, 1.0), (2.0, -math.inf), (-math.inf, 0.5)):
         assert [abs(v) for v in m.f_grad(a, c)] == [0.0, 0.0]
         assert abs(m.f_jvp(a, c, 1.0, 1.0)[1]) == 0.0 and abs(m.f_ha(a, c)) == 0.0
+
+
+NORM_POINTS = {
+    # the sum of squares overflowed (norm inf, gradient 0) or underflowed (norm and gradient 0)
+    "f64": [[3.0, 4.0], [1e200, 1e200], [-1e300, 3e299, 1.0], [1e-200, -3e-200], [1e-170, 2e-170, 0.0],
+            [1e300, 1e-300], [0.5, -1e-200], [1e-310, 2e-310]],
+    "f32": [[3.0, 4.0], [1e30, 1e30], [-2e25, 1e25], [1e-30, 2e-30], [1e-40, 0.0], [1e20, 1.0]],
+}
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+def test_norm_is_scaled_in_value_and_derivatives(dtype):
+    m = dad.compile(f"fn f(x: {dtype}[n]) -> {dtype} {{ return norm(x); }}\nfn f_grad = grad(f);\n"
+                    f"fn f_jvp = jvp(f);\nfn f_hess = hessian(f);\n", filename=f"norm_{dtype}.dad")
+    np_t = np.float64 if dtype == "f64" else np.float32
+    for x in NORM_POINTS[dtype]:
+        x = np.array(x, np_t)
+        xm = [mp.mpf(float(v)) for v in x]
+        r = mp.sqrt(sum(v * v for v in xm))
+        assert close(m.f(x), r, dtype), (x, m.f(x))
+        g = m.f_grad(x)
+        for k, v in enumerate(xm):
+            assert close(g[k], v / r, dtype), (x, k, g[k])
+        v = np.linspace(1.0, 2.0, len(x)).astype(np_t)
+        assert close(m.f_jvp(x, v)[1], sum(a * float(b) for a, b in zip(xm, v)) / r, dtype, ulps=4 * ULPS)
+        if min(abs(float(a)) for a in x if a != 0) < (1e-300 if dtype == "f64" else 1e-37):
+            continue  # the Hessian 1/r overflows
+        # Hessian (I - u uᵀ) / r: its entries cancel (1 - u²), so the check is relative to 1/r
+        h = m.f_hess(x)
+        for i in range(len(x)):
+            for j in range(len(x)):
+                want = ((1 if i == j else 0) - xm[i] * xm[j] / r ** 2) / r
+                assert abs(mp.mpf(float(h[i, j])) - want) <= 8 * ULPS * EPS[dtype] / r, (x, i, j, h[i, j], want)
+    assert m.f(np.zeros(3, np_t)) == 0.0 and m.f_grad(np.zeros(3, np_t)).tolist() == [0.0] * 3
+    assert m.f_jvp(np.zeros(2, np_t), np.ones(2, np_t))[1] == 0.0
+    assert m.f(np.array([np.inf, 1.0], np_t)) == math.inf and math.isnan(m.f(np.array([np.nan, 1.0], np_t)))
