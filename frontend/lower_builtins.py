@@ -183,7 +183,8 @@ def _sum_squares(em, f, n, t, c=None):
 def norm(em, f, n, t):
     """sqrt(sum(x²)) without overflow or underflow: when the plain sum of squares is out of
     range (huge or tiny elements, or all zero), sqrt(sum((c x)²)) / c with c = 2^-k, k ~
-    log2(max|x|); 0 (derivative 0, LANGUAGE.md) when every element is 0."""
+    log2(max|x|); 0 (derivative 0, LANGUAGE.md) when every element is 0; with infinite
+    elements, inf with the derivative sign(x_i)/sqrt(k) on the k infinite ones."""
     lo, hi, kmax = _NORM_RANGE[t.name]
     s = _sum_squares(em, f, n, t)
     ok = em.b.andi(em.b.cmpf("oge", s, em.b.const(2.0 ** -lo, t)), em.b.cmpf("ole", s, em.b.const(2.0 ** hi, t)))
@@ -191,10 +192,15 @@ def norm(em, f, n, t):
     ir.Builder(plain).yield_([ir.Builder(plain).math("sqrt", s)])
     prev, em.b = em.b, ir.Builder(scaled)
 
-    def biggest(i, c):
+    inf = em.b.const(float("inf"), t)
+
+    def biggest(i, c):  # max |x_i|, and the number and sum of the infinite |x_i|
         v = em.b.math("absf", _load(em, f, [i]))
-        return [em.b.select(em.b.cmpf("ogt", v, c[0]), v, c[0])]
-    m = _loop(em, em.b.i(0), n, [em.b.const(0, t)], biggest)[0]
+        is_inf = em.b.cmpf("oeq", v, inf)
+        return [em.b.select(em.b.cmpf("ogt", v, c[0]), v, c[0]),
+                em.b.select(is_inf, em.b.addi(c[1], em.b.i(1)), c[1]),
+                em.b.addf(c[2], em.b.select(is_inf, v, em.b.const(0, t)))]
+    m, kinf, sinf = _loop(em, em.b.i(0), n, [em.b.const(0, t), em.b.i(0), em.b.const(0, t)], biggest)
     k = em.b.cast("arith.fptosi", em.b.mulf(em.b.math("log", m), em.b.const(1 / 0.6931471805599453, t)), ir.I64)
     k = em.b.one("arith.minsi", [em.b.one("arith.maxsi", [k, em.b.i(-kmax)], ir.I64), em.b.i(kmax)], ir.I64)
     two = em.b.const(2.0, t)
@@ -203,7 +209,12 @@ def norm(em, f, n, t):
     s2 = _sum_squares(em, f, n, t, c)
     zero = em.b.const(0, t)
     # the select makes the derivative at 0 exactly 0, not 0 * inf
-    em.b.yield_([em.b.select(em.b.cmpf("oeq", s2, zero), zero, em.b.mulf(em.b.math("sqrt", s2), inv))])
+    r = em.b.select(em.b.cmpf("oeq", s2, zero), zero, em.b.mulf(em.b.math("sqrt", s2), inv))
+    # k infinite entries: sum |x_i| / sqrt(k) over them, whose derivative sign(x_i) / sqrt(k) is
+    # the limit of x / |x| along x = t (±1, ..., ±1, finite) (inf / inf otherwise)
+    r_inf = em.b.divf(sinf, em.b.math("sqrt", em.b.cast("arith.sitofp", kinf, t)))
+    # (a NaN element keeps the result NaN: then s2 is NaN, not inf)
+    em.b.yield_([em.b.select(em.b.cmpf("oeq", s2, inf), r_inf, r)])
     em.b = prev
     return op.results[0]
 

@@ -405,3 +405,14 @@ def test_norm_is_scaled_in_value_and_derivatives(dtype):
     assert m.f(np.zeros(3, np_t)) == 0.0 and m.f_grad(np.zeros(3, np_t)).tolist() == [0.0] * 3
     assert m.f_jvp(np.zeros(2, np_t), np.ones(2, np_t))[1] == 0.0
     assert m.f(np.array([np.inf, 1.0], np_t)) == math.inf and math.isnan(m.f(np.array([np.nan, 1.0], np_t)))
+    assert math.isnan(m.f(np.array([np.nan, np.inf], np_t)))
+    # at infinite elements: the limit of x / |x| along x = t (±1, ..., ±1, finite), every mode
+    # (the gradient was 0 and the JVP NaN)
+    for x, want in (([np.inf, 1.0], [1.0, 0.0]), ([-np.inf, 2.0, np.inf], [-0.5 ** 0.5, 0.0, 0.5 ** 0.5])):
+        x = np.array(x, np_t)
+        np.testing.assert_allclose(m.f_grad(x), want, rtol=2 * EPS[dtype], atol=0)
+        for k in range(len(x)):
+            v = np.zeros(len(x), np_t)
+            v[k] = 1.0
+            assert m.f_jvp(x, v)[1] == pytest.approx(want[k], rel=2 * EPS[dtype], abs=0)
+        assert np.all(m.f_hess(x) == 0.0)
