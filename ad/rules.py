@@ -110,27 +110,59 @@ def _sqrt1m(b, x):
     return b.math("sqrt", b.select(small, b.subf(one, b.mulf(x, x)), near_one))
 
 
+def _branch(b, cond, like, then, other):
+    """`then(b')` if `cond` else `other(b')` (values of `like`'s type), as an scf.if: the rare
+    branch's exp is not paid for where it is not taken (a select would compute both)."""
+    op, tb, eb = b.if_(cond, [like.type])
+    for blk, fn in ((tb, then), (eb, other)):
+        inner = Builder(blk)
+        inner.yield_([fn(inner)])
+    return op.results[0]
+
+
 def _tanh_factor(b, x, y):
-    """tanh' = 1 - y² for |x| < 1/2, 4 e² / (1 + e²)² with e = exp(-|x|) above: `1 - y²` is 0
-    from |x| ~ 19, where the exact value is a normal number up to |x| ~ 354. Both forms and
-    their own derivatives are free of cancellation in their ranges, and at ±inf every
+    """tanh' = 1 - y² for |x| <= 1, 4 e² / (1 + e²)² with e = exp(-|x|) above: `1 - y²` loses
+    ~eps cosh²(x) (0 from |x| ~ 19, where the exact value is a normal number up to ~354). Both
+    forms and their own derivatives are free of cancellation in their ranges, and at ±inf every
     intermediate is finite (so forward and reverse mode agree there at every order)."""
-    one = const(b, x, 1.0)
-    ax = b.math("absf", x)
-    e = b.math("exp", b.negf(ax))
-    q = b.divf(e, b.addf(one, b.mulf(e, e)))
-    tail = b.mulf(const(b, x, 4.0), b.mulf(q, q))
-    return b.select(b.cmpf("olt", ax, const(b, x, 0.5)), b.subf(one, b.mulf(y, y)), tail)
+    def tail(c):
+        one = const(c, x, 1.0)
+        e = c.math("exp", c.negf(c.math("absf", x)))
+        q = c.divf(e, c.addf(one, c.mulf(e, e)))
+        return c.mulf(const(c, x, 4.0), c.mulf(q, q))
+    return _branch(b, b.cmpf("ogt", b.math("absf", x), const(b, x, 1.0)), x, tail,
+                   lambda c: c.subf(const(c, y, 1.0), c.mulf(y, y)))
 
 
-def _sigmoid_factor(b, x):
-    """sigmoid' = e / (1 + e)² with e = exp(-|x|): `y (1 - y)` is 0 for x > 37, where the exact
-    value is a normal number up to x ~ 708; at ±inf every intermediate is finite. (One exp:
-    the cancellation-free form near 0 of the second derivative, via tanh(x/2), would cost a
-    second transcendental per sigmoid in every gradient.)"""
-    e = b.math("exp", b.negf(b.math("absf", x)))
-    q = b.divf(const(b, x, 1.0), b.addf(const(b, x, 1.0), e))
-    return b.mulf(e, b.mulf(q, q))
+# sech²(u) = sum_k SECH2[k] u^(2k) (to 1e-19 for |u| <= 1/8)
+SECH2 = [1.0, -1.0, 0.6666666666666666, -0.37777777777777777, 0.19682539682539682,
+         -0.09749559082892416, 0.046697664475442255, -0.021837515805769776,
+         0.010030466496074962, -0.004543453170627497]
+
+
+def _sigmoid_factor(b, x, y):
+    """sigmoid' = y (1 - y) for 1/4 <= |x|, x <= 1 (y is accurate and 1 - y >= 0.27 there);
+    e / (1 + e)² with e = exp(-x) above 1 (where 1 - y loses ~eps e^x, and is 0 for x > 37
+    while the exact value is a normal number up to ~708; at +inf every intermediate is
+    finite); for |x| < 1/4, sech²(x/2)/4 by its Taylor polynomial (the derivative of y (1 - y)
+    cancels near 0, in 1 - 2y; the polynomial's does not)."""
+    def tail(c):
+        one = const(c, x, 1.0)
+        e = c.math("exp", c.negf(c.math("absf", x)))
+        q = c.divf(one, c.addf(one, e))
+        return c.mulf(e, c.mulf(q, q))
+
+    def near(c):
+        w = c.mulf(c.mulf(x, x), const(c, x, 0.25))
+        acc = const(c, x, SECH2[-1])
+        for k in reversed(SECH2[:-1]):
+            acc = c.addf(const(c, x, k), c.mulf(w, acc))
+        return c.mulf(const(c, x, 0.25), acc)
+
+    def middle(c):
+        return _branch(c, c.cmpf("olt", c.math("absf", x), const(c, x, 0.25)), x, near,
+                       lambda d: d.mulf(y, d.subf(const(d, y, 1.0), y)))
+    return _branch(b, b.cmpf("ogt", x, const(b, x, 1.0)), x, tail, middle)
 
 
 def _atan_factor(b, x):
@@ -152,7 +184,8 @@ def _erf_factor(b, x):
     return b.select(far, const(b, x, 0.0), val)
 
 
-USES_RESULT = {"arith.divf", "math.tan", "math.tanh", "math.exp", "math.sqrt", "math.powf"}
+USES_RESULT = {"arith.divf", "math.tan", "math.tanh", "math.exp", "math.sqrt", "math.powf",
+               "math.sigmoid"}
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -268,7 +301,7 @@ derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, y, 0.5), b.addf(y,
                               safe=True))
 derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x())))  # abs'(0) = sign(0) = 0
 derivative("math.erf")(unary(lambda b, x, y: _erf_factor(b, x())))
-derivative("math.sigmoid")(unary(lambda b, x, y: _sigmoid_factor(b, x())))
+derivative("math.sigmoid")(unary(lambda b, x, y: _sigmoid_factor(b, x(), y)))
 # digamma and trigamma carry `of`, the builtin the user wrote, for the refusal at trigamma
 derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x(), of="lgamma"), safe=True))
 derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_written(b, y, "digamma")),

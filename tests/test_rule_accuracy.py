@@ -100,9 +100,8 @@ POINTS = {
     "atan": [1e155, -1e155, 1e200, 3.0, 0.5, 1e-200],
     # 1 - y*y is 0 from |x| ~ 19; its value is still a normal number up to |x| ~ 354
     "tanh": [20.0, -20.0, 30.0, -50.0, 300.0, -3.7, 0.3, 1e-100],
-    # y (1 - y) rounds to 0 for x > 37 (the second derivative's cancellation near 0, in
-    # 1 - 2y, is left: an absolute error of ~eps, see ad/rules.py)
-    "sigmoid": [30.0, 50.0, 700.0, -30.0, -700.0, 0.5, 2.0, -3.5],
+    # y (1 - y) rounds to 0 for x > 37; its second derivative cancels near 0 (1 - 2y)
+    "sigmoid": [30.0, 50.0, 700.0, -30.0, -700.0, 0.5, 2.0, -3.5, 1e-8, -1e-10, 0.2, -0.2499],
     # y + 1 is 0 below x ~ -37
     "expm1": [-20.0, -30.0, -50.0, -700.0, 0.5, 3.0],
     # reflection at pi * x lost the distance to the pole (3e9 ulps at -0.9999999999)
@@ -114,7 +113,7 @@ F32_POINTS = {
     "acos": [0.9999, -0.9999, 1 - 2.0 ** -20, 0.3],
     "atan": [1e19, -1e30, 3.0],
     "tanh": [10.0, -12.0, 40.0, 0.3],
-    "sigmoid": [20.0, 60.0, -60.0, 0.5],
+    "sigmoid": [20.0, 60.0, -60.0, 0.5, 1e-4, -0.2],
     "expm1": [-20.0, -60.0, 0.5],
     "lgamma": [-0.999, -2.001, 2.5],
     "sqrt": [1e-30, 2.0],
