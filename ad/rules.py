@@ -262,10 +262,10 @@ def _select(b, args, y):
         zero = const(b, g, 0.0)
         if not split:
             return [None, b.select(c, g, zero), b.select(c, zero, g)]
-        # weights w and 1 - w of p and q (1, 1/2 or 0: exact, and finite for a zero-safe g * w)
-        one = const(b, g, 1.0)
-        w = b.select(c, b.select(b.cmpf("oeq", args[1], args[2]), const(b, g, 0.5), one), zero)
-        return [None, b.mulf(g, w), b.mulf(g, b.subf(one, w))]
+        # the operand not chosen gets exactly 0 (g * 0 would be NaN for an infinite g)
+        tie = b.cmpf("oeq", args[1], args[2])
+        half = b.mulf(g, const(b, g, 0.5))
+        return [None, b.select(c, b.select(tie, half, g), zero), b.select(c, b.select(tie, half, zero), g)]
     return Rule(tangent=tangent, adjoint=adjoint)
 
 

@@ -416,3 +416,14 @@ def test_norm_is_scaled_in_value_and_derivatives(dtype):
             v[k] = 1.0
             assert m.f_jvp(x, v)[1] == pytest.approx(want[k], rel=2 * EPS[dtype], abs=0)
         assert np.all(m.f_hess(x) == 0.0)
+
+
+def test_max_adjoint_of_the_operand_not_chosen_is_exactly_zero():
+    """An infinite adjoint reaching max(a, b) gives the operand not chosen 0, not inf * 0."""
+    m = dad.compile("fn f(a: f64, b: f64) -> f64 { return exp(1000.0 * max(a, b)); }\nfn g = grad(f);\n"
+                    "fn e(x: f64[n]) -> f64 { return exp(1000.0 * max(x)); }\nfn eg = grad(e);\n")
+    ga, gb = m.g(2.0, 1.0)
+    assert ga == math.inf and gb == 0.0
+    ga, gb = m.g(2.0, 2.0)
+    assert ga == math.inf and gb == math.inf
+    np.testing.assert_array_equal(m.eg(np.array([2.0, 1.0, 3.0])), [0.0, 0.0, math.inf])
