@@ -7,9 +7,10 @@ float op carries `fastmath = "reassoc"`, except `prod`, which multiplies in orde
 derivatives read the running product, so a derived function cannot reorder it, and the plain
 function must not either); `matmul` adds the rows `A[i, p] * B[p, :]` into `C[i, :]` for p in
 order, so that it needs no reordering to vectorise and gives the same bits in every function.
-`max(x)`/`min(x)` keep the first extreme element (ValueError on an empty array); `logsumexp`
-is max-shifted. Loads in these loops are in range by construction (`checked = false`); shape
-agreements are `dad.check`s.
+`max(x)`/`min(x)` have the first extreme element's value and split the derivative evenly
+among tied extreme elements (ValueError on an empty array); `logsumexp` is max-shifted. Loads
+in these loops are in range by construction (`checked = false`); shape agreements are
+`dad.check`s.
 """
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def minmax(em, e: A.Call):
     if a.type.is_int:
         return em.b.one("arith.maxsi" if e.func == "max" else "arith.minsi", [a, b], a.type)
     c = em.b.cmpf("oge" if e.func == "max" else "ole", a, b)  # ties pick `a`
-    return em.b.select(c, a, b)
+    # `tie = "split"`: on a tie the derivative goes half to each operand (ad/rules.py)
+    return em.b.one("arith.select", [c, a, b], a.type, tie="split")
 
 
 _CASTS = {  # (from, to) -> op
@@ -108,43 +110,120 @@ def reduce(em, e: A.Call):
 
 
 def extreme(em, e: A.Call, f=None, n=None):
-    """max(x)/min(x): the first extreme element; ValueError on an empty array."""
+    """max(x)/min(x): the first extreme element; ValueError on an empty array. On floats the
+    result is `m + t / k`, with `k` the number of elements equal to the extreme `m` and `t` the
+    sum of their `x_i - m` (all zero), so its value is `m` and its derivative the mean of the
+    tied elements' derivatives (LANGUAGE.md); for an infinite `m` it is `sum(ties) / k`. This
+    costs a second pass only when there is a tie (k > 1)."""
     if f is None:
         f, n = _flat(em, e.args[0])
     t = f.type.elem
     em.emit_check([em.b.cmpi("sgt", n, em.b.i(0))], f"{e.func}() of an empty array", e.span)
     first = _load(em, f, [em.b.i(0)])
     big = e.func in ("max", "logsumexp")
+    if not t.is_float:
+        def body(i, c):
+            v = _load(em, f, [i])
+            return [em.b.select(em.b.cmpi("sgt" if big else "slt", v, c[0]), v, c[0])]
+        return _loop(em, em.b.i(1), n, [first], body)[0]
 
-    def body(i, c):
+    def count(i, c):
         v = _load(em, f, [i])
-        better = (em.b.cmpf("ogt" if big else "olt", v, c[0]) if t.is_float
-                  else em.b.cmpi("sgt" if big else "slt", v, c[0]))
-        return [em.b.select(better, v, c[0])]
-    return _loop(em, em.b.i(1), n, [first], body)[0]
+        better = em.b.cmpf("ogt" if big else "olt", v, c[0])
+        k = em.b.select(em.b.cmpf("oeq", v, c[0]), em.b.addi(c[1], em.b.i(1)), c[1])
+        return [em.b.select(better, v, c[0]), em.b.select(better, em.b.i(1), k)]
+    m, k = _loop(em, em.b.i(1), n, [first, em.b.i(1)], count)
+    op, tied, single = em.b.if_(em.b.cmpi("sgt", k, em.b.i(1)), [t])
+    ir.Builder(single).yield_([m])
+    prev, em.b = em.b, ir.Builder(tied)
+
+    def ties(i, c):
+        v = _load(em, f, [i])
+        tie = em.b.cmpf("oeq", v, m)
+        zero = em.b.const(-0.0, t)
+        # -(m - v), not v - m: -0.0 when v == m, so that m + dev / k keeps the sign of a zero m
+        return [em.b.addf(c[0], em.b.select(tie, em.b.negf(em.b.subf(m, v)), zero)),
+                em.b.addf(c[1], em.b.select(tie, v, zero))]
+    dev, total = _loop(em, em.b.i(0), n, [em.b.const(-0.0, t), em.b.const(-0.0, t)], ties)
+    kf = em.b.cast("arith.sitofp", k, t)
+    finite = em.b.cmpf("olt", em.b.math("absf", m), em.b.const(float("inf"), t))
+    em.b.yield_([em.b.select(finite, em.b.addf(m, em.b.divf(dev, kf)), em.b.divf(total, kf))])
+    em.b = prev
+    return op.results[0]
 
 
 def reduce_float(em, e: A.Call):
     f, n = _flat(em, e.args[0])
     t = f.type.elem
     if e.func == "norm":
-        def body(i, c):
-            v = _load(em, f, [i])
-            return [em.b.addf(c[0], em.b.mulf(v, v), **REASSOC)]
-        s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
-        # the select makes the derivative at 0 exactly 0 (LANGUAGE.md), not 0 * inf
-        zero = em.b.const(0, t)
-        return em.b.select(em.b.cmpf("oeq", s, zero), zero, em.b.math("sqrt", s))
-    # logsumexp: m + log(sum(exp(x - m))), m = max(x) (0 when infinite)
+        return norm(em, f, n, t)
+    # logsumexp: m + log(sum(exp(x - m))), m = max(x); m itself when m is not finite (+inf:
+    # its derivative is then max's, split evenly among the +inf entries; -inf: all entries are
+    # -inf, split evenly among all), the limits of softmax
     m = extreme(em, e, f, n)
-    is_inf = em.b.cmpf("oeq", em.b.math("absf", m), em.b.const(float("inf"), t))
-    m = em.b.select(is_inf, em.b.const(0, t), m)
+    finite = em.b.cmpf("olt", em.b.math("absf", m), em.b.const(float("inf"), t))
+    shift = em.b.select(finite, m, em.b.const(0, t))
 
     def body(i, c):
         v = _load(em, f, [i])
-        return [em.b.addf(c[0], em.b.math("exp", em.b.subf(v, m)), **REASSOC)]
+        return [em.b.addf(c[0], em.b.math("exp", em.b.subf(v, shift)), **REASSOC)]
     s = _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
-    return em.b.addf(m, em.b.math("log", s))
+    return em.b.select(finite, em.b.addf(shift, em.b.math("log", s)), m)
+
+
+# norm: the plain sum of squares is used when it lies in [2^-LO, 2^HI] (its square root and
+# the derivatives' 1/S, 1/S^1.5 then stay in range); else the elements are scaled by a power of
+# two near 1/max|x| (exact, and derived through integers, so it is a constant to AD). KMAX keeps
+# that power and its inverse normal numbers.
+_NORM_RANGE = {"f64": (500, 500, 1020), "f32": (60, 60, 126)}
+
+
+def _sum_squares(em, f, n, t, c=None):
+    def body(i, acc):
+        v = _load(em, f, [i])
+        if c is not None:
+            v = em.b.mulf(v, c)
+        return [em.b.addf(acc[0], em.b.mulf(v, v), **REASSOC)]
+    return _loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0]
+
+
+def norm(em, f, n, t):
+    """sqrt(sum(x²)) without overflow or underflow: when the plain sum of squares is out of
+    range (huge or tiny elements, or all zero), sqrt(sum((c x)²)) / c with c = 2^-k, k ~
+    log2(max|x|); 0 (derivative 0, LANGUAGE.md) when every element is 0; with infinite
+    elements, inf with the derivative sign(x_i)/sqrt(k) on the k infinite ones."""
+    lo, hi, kmax = _NORM_RANGE[t.name]
+    s = _sum_squares(em, f, n, t)
+    ok = em.b.andi(em.b.cmpf("oge", s, em.b.const(2.0 ** -lo, t)), em.b.cmpf("ole", s, em.b.const(2.0 ** hi, t)))
+    op, plain, scaled = em.b.if_(ok, [t])
+    ir.Builder(plain).yield_([ir.Builder(plain).math("sqrt", s)])
+    prev, em.b = em.b, ir.Builder(scaled)
+
+    inf = em.b.const(float("inf"), t)
+
+    def biggest(i, c):  # max |x_i|, and the number and sum of the infinite |x_i|
+        v = em.b.math("absf", _load(em, f, [i]))
+        is_inf = em.b.cmpf("oeq", v, inf)
+        return [em.b.select(em.b.cmpf("ogt", v, c[0]), v, c[0]),
+                em.b.select(is_inf, em.b.addi(c[1], em.b.i(1)), c[1]),
+                em.b.addf(c[2], em.b.select(is_inf, v, em.b.const(0, t)))]
+    m, kinf, sinf = _loop(em, em.b.i(0), n, [em.b.const(0, t), em.b.i(0), em.b.const(0, t)], biggest)
+    k = em.b.cast("arith.fptosi", em.b.mulf(em.b.math("log", m), em.b.const(1 / 0.6931471805599453, t)), ir.I64)
+    k = em.b.one("arith.minsi", [em.b.one("arith.maxsi", [k, em.b.i(-kmax)], ir.I64), em.b.i(kmax)], ir.I64)
+    two = em.b.const(2.0, t)
+    c = em.b.math("powf", two, em.b.cast("arith.sitofp", em.b.subi(em.b.i(0), k), t))
+    inv = em.b.math("powf", two, em.b.cast("arith.sitofp", k, t))
+    s2 = _sum_squares(em, f, n, t, c)
+    zero = em.b.const(0, t)
+    # the select makes the derivative at 0 exactly 0, not 0 * inf
+    r = em.b.select(em.b.cmpf("oeq", s2, zero), zero, em.b.mulf(em.b.math("sqrt", s2), inv))
+    # k infinite entries: sum |x_i| / sqrt(k) over them, whose derivative sign(x_i) / sqrt(k) is
+    # the limit of x / |x| along x = t (±1, ..., ±1, finite) (inf / inf otherwise)
+    r_inf = em.b.divf(sinf, em.b.math("sqrt", em.b.cast("arith.sitofp", kinf, t)))
+    # (a NaN element keeps the result NaN: then s2 is NaN, not inf)
+    em.b.yield_([em.b.select(em.b.cmpf("oeq", s2, inf), r_inf, r)])
+    em.b = prev
+    return op.results[0]
 
 
 def dot(em, e: A.Call):

@@ -43,6 +43,15 @@ def ew_children(n: A.Expr):
     return list(n.args)
 
 
+def _int_literal(e: A.Expr):
+    """The value of an integer literal, possibly negated (`3`, `-2`); None otherwise."""
+    if isinstance(e, A.IntLit):
+        return e.value
+    if isinstance(e, A.Unary) and e.op == "-" and isinstance(e.operand, A.IntLit):
+        return -e.operand.value
+    return None
+
+
 class ExprLowering:
     # ------------------------------------------------------------------ dispatch
     def ev(self, e: A.Expr) -> ir.Value:
@@ -102,19 +111,25 @@ class ExprLowering:
         return self.b.one(INT_BIN[op], [a, b], t)
 
     def power(self, e: A.Binary) -> ir.Value:
+        """`x ** n` for an integer literal `n` (negated or not) with |n| <= 4 on floats, any
+        literal `n >= 0` on integers: exact products by squaring (`1 / product` for n < 0; the
+        constant 1 for n = 0), so value and derivatives are exact at every x, 0 included.
+        Other exponents are `math.powf`."""
         base = self.ev(e.left)
-        n = e.right.value if isinstance(e.right, A.IntLit) else None
-        if base.type.is_int or (n is not None and 1 <= n <= 4):
+        n = _int_literal(e.right)
+        if base.type.is_int or (n is not None and -4 <= n <= 4):
             if n == 0:
                 return self.b.const(1, base.type)
             mul = self.b.mulf if base.type.is_float else self.b.muli
-            result, sq, k = None, base, n
+            result, sq, k = None, base, abs(n)
             while k:  # square and multiply
                 if k & 1:
                     result = sq if result is None else mul(result, sq)
                 k >>= 1
                 if k:
                     sq = mul(sq, sq)
+            if n < 0:
+                result = self.b.divf(self.b.const(1, base.type), result)
             return result
         return self.b.math("powf", base, self.ev(e.right))
 

@@ -7,8 +7,9 @@
 - `dad_rt_free(ctx, ptr)`: unlinks and frees one array (null is ignored).
 - `dad_rt_free_all(ctx)`: frees everything still linked and gives the AD tape up (end of an
   entry; `lowering.tape` keeps one tape buffer for the next call).
-- `dad_rt_digamma_f64(x)`, `dad_rt_trigamma_f64(x)`: digamma and trigamma (reflection,
-  recurrence up to 10, then the asymptotic series: ~1e-15 relative away from the poles).
+- `dad_rt_digamma_f64(x)`, `dad_rt_trigamma_f64(x)`: digamma and trigamma (reflection with
+  the argument of tan/sin reduced to [-1/2, 1/2] first, recurrence up to 10, then the
+  asymptotic series: a few ulps relative, near the poles too).
 All are `internal`, so a shared library built from the module needs only libc and libm.
 `build` defines the memory helpers, which are `noinline` (the calloc/free they wrap dominates
 their cost, and inlining them at every allocation only gives LLVM more code to optimise);
@@ -245,6 +246,14 @@ def _polygamma(module, name: str, term, reflection, series_value, combine, pole_
     b.ret(b.select(pole, F64(pole_value), combine(b, val, refl, neg)))
 
 
+def _pi_reduced(module, b, x0):
+    """pi * (x0 - round(x0)): the argument of the reflection's tan and sin² (both of period 1
+    in x0), reduced exactly before the multiplication by pi. `pi * x0` itself would carry an
+    absolute error of ~1e-16 |x0|, all of the distance to the pole near a negative integer."""
+    rnd = module.declare_intrinsic("llvm.round", [F64])
+    return b.fmul(F64(math.pi), b.fsub(x0, b.call(rnd, [x0])))
+
+
 def _build_digamma(module):
     # psi(x) = psi(x + 1) - 1/x;  psi(x) = psi(1 - x) - pi / tan(pi x)
     tan = _declare(module, "tan", F64, [F64])
@@ -258,7 +267,7 @@ def _build_digamma(module):
 
     _polygamma(module, "dad_rt_digamma_f64",
                term=lambda b, x: b.fneg(b.fdiv(F64(1.0), x)),
-               reflection=lambda b, x0: b.fdiv(F64(math.pi), b.call(tan, [b.fmul(F64(math.pi), x0)])),
+               reflection=lambda b, x0: b.fdiv(F64(math.pi), b.call(tan, [_pi_reduced(module, b, x0)])),
                series_value=series,
                combine=lambda b, val, refl, neg: b.fsub(val, refl),
                pole_value=math.nan)
@@ -269,7 +278,7 @@ def _build_trigamma(module):
     sin = module.declare_intrinsic("llvm.sin", [F64])
 
     def reflection(b, x0):
-        s = b.call(sin, [b.fmul(F64(math.pi), x0)])
+        s = b.call(sin, [_pi_reduced(module, b, x0)])
         return b.fdiv(F64(math.pi ** 2), b.fmul(s, s))
 
     def series(b, x):  # 1/x + 1/(2x^2) + sum_k B_2k / x^(2k+1)

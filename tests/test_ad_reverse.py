@@ -575,13 +575,14 @@ def test_norm_abs_at_zero(special):
     assert special.ab_g(-2.0) == -1.0 and special.ab_g(2.0) == 1.0
 
 
-def test_max_min_ties_go_to_the_first(special):
-    assert special.mx_g(1.0, 1.0) == (1.0, 0.0)
-    assert special.mn_g(1.0, 1.0) == (1.0, 0.0)
+def test_max_min_ties_split_evenly(special):
+    assert special.mx_g(1.0, 1.0) == (0.5, 0.5)
+    assert special.mn_g(1.0, 1.0) == (0.5, 0.5)
     assert special.mx_g(1.0, 2.0) == (0.0, 1.0)
     assert special.mn_g(1.0, 2.0) == (1.0, 0.0)
-    np.testing.assert_array_equal(special.rmax_g(np.array([1.0, 3.0, 2.0, 3.0])), [0, 1, 0, 0])
-    np.testing.assert_array_equal(special.rmin_g(np.array([1.0, 0.5, 0.5, 3.0])), [0, 1, 0, 0])
+    np.testing.assert_array_equal(special.rmax_g(np.array([1.0, 3.0, 2.0, 3.0])), [0, 0.5, 0, 0.5])
+    np.testing.assert_array_equal(special.rmin_g(np.array([1.0, 0.5, 0.5, 3.0])), [0, 0.5, 0.5, 0])
+    np.testing.assert_array_equal(special.rmax_g(np.array([1.0, 3.0, 2.0])), [0, 1, 0])
 
 
 def test_sqrt_and_pow_at_zero(special):

@@ -106,25 +106,27 @@ def test_abs_derivative_at_zero_is_zero():
 
 
 @pytest.mark.parametrize("fn", ["f_max_d", "f_min_d"])
-def test_max_min_ties_pass_derivative_to_first_argument(fn):
+def test_max_min_ties_split_the_derivative_evenly(fn):
     f = getattr(m(), fn)
-    assert f(1.5, 1.5, 1.0, 0.0) == (1.5, 1.0)
-    assert f(1.5, 1.5, 0.0, 1.0) == (1.5, 0.0)
-    assert f(1.5, 1.5, 0.25, 4.0) == (1.5, 0.25)
+    assert f(1.5, 1.5, 1.0, 0.0) == (1.5, 0.5)
+    assert f(1.5, 1.5, 0.0, 1.0) == (1.5, 0.5)
+    assert f(1.5, 1.5, 0.25, 4.0) == (1.5, 2.125)
+    assert f(1.5, 2.5, 0.25, 4.0)[1] == (4.0 if fn == "f_max_d" else 0.25)
 
 
-def test_elementwise_max_ties_pass_derivative_to_first_argument():
+def test_elementwise_max_ties_split_the_derivative_evenly():
     x = np.array([1.0, 2.0, 3.0])
     y = np.array([1.0, 5.0, 0.0])
     _, d = m().f_maxe_d(x, y, np.array([10.0, 10.0, 10.0]), np.array([20.0, 20.0, 20.0]))
-    np.testing.assert_array_equal(d, [10.0, 20.0, 10.0])
+    np.testing.assert_array_equal(d, [15.0, 20.0, 10.0])
 
 
-def test_reduction_max_min_pass_derivative_to_first_extreme_element():
+def test_reduction_max_min_split_the_derivative_among_tied_extreme_elements():
     x = np.array([1.0, 3.0, -2.0, 3.0, -2.0])
-    np.testing.assert_array_equal(m().f_maxv_J(x), [0.0, 1.0, 0.0, 0.0, 0.0])
-    np.testing.assert_array_equal(m().f_minv_J(x), [0.0, 0.0, 1.0, 0.0, 0.0])
-    np.testing.assert_array_equal(m().f_maxv_J(np.full(4, 7.0)), [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(m().f_maxv_J(x), [0.0, 0.5, 0.0, 0.5, 0.0])
+    np.testing.assert_array_equal(m().f_minv_J(x), [0.0, 0.0, 0.5, 0.0, 0.5])
+    np.testing.assert_array_equal(m().f_maxv_J(np.full(4, 7.0)), [0.25, 0.25, 0.25, 0.25])
+    np.testing.assert_array_equal(m().f_maxv_J(np.array([1.0, 3.0, 2.0])), [0.0, 1.0, 0.0])
 
 
 @pytest.mark.parametrize("x", [0.0, 0.25, 0.5, 1.0, -1.5, 0.7])

@@ -191,7 +191,7 @@ fn r_g = grad(r);
 """)
     assert m.a_g(0.0) == 0.0 and m.s_g(0.0) == math.inf and m.sel_g(0.0) == 0.0
     assert m.n_g([0.0, 0.0]).tolist() == [0.0, 0.0]
-    assert m.mx_g([1.0, 3.0, 3.0]).tolist() == [0.0, 1.0, 0.0]
+    assert m.mx_g([1.0, 3.0, 3.0]).tolist() == [0.0, 0.5, 0.5]
     assert m.r_g(7.0, 3.0) == (1.0, -2.0)
 
 

@@ -146,9 +146,10 @@ def sq_py(x) -> float:
 
 def sq_tangent_oracle(x, v) -> float:
     """d/dt sum(sqrt(x + t v)): the sum of v_i / (2 sqrt(x_i)) over the i with v_i != 0 (an
-    index the direction does not move contributes exactly 0, whatever sqrt' is there)."""
+    index the direction does not move contributes exactly 0, whatever sqrt' is there);
+    sqrt'(-0.0) is +inf as at +0.0 (LANGUAGE.md), hence the `+ 0.0`."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(sum((np.float64(vi) / (2.0 * np.sqrt(np.float64(xi))) for xi, vi in zip(x, v) if vi != 0),
+        return float(sum((np.float64(vi) / (2.0 * (np.sqrt(np.float64(xi)) + 0.0)) for xi, vi in zip(x, v) if vi != 0),
                          np.float64(0.0)))
 
 
