@@ -483,6 +483,44 @@ def test_the_checkpointed_loop_is_segmented():
     assert any("checkpointed segment" in what for what, _, _ in report), report
 
 
+CKPT_INNER_BREAK = r"""
+fn inner(x: f64[n]) -> f64 {
+    var s = 0.0;
+    for i in 0..40 {
+        var j = 0;
+        while j < 3 { s = s * 0.9 + sin(s + x[j]); if s > 2.0 { break; } j += 1; }
+        for k in 0..3 { s = s + 0.1 * cos(s * x[k]); if s > 2.5 { break; } }
+    }
+    return s;
+}
+fn own(x: f64[n]) -> f64 {
+    var s = 0.0;
+    for i in 0..40 { s = s * 0.9 + sin(s + x[0]); if s > 20.0 { break; } }
+    return s;
+}
+fn inner_ckpt = grad(inner, checkpoint=true);
+fn own_ckpt = grad(own, checkpoint=true);
+"""
+
+
+def test_a_break_only_of_an_inner_loop_leaves_the_outer_loop_checkpointable():
+    """docs/LANGUAGE.md: a loop is eligible if no `break` or `return` leaves it; the `break`
+    of a loop nested in it does not count (the inner loop runs as a `while`, the outer one
+    stays a `for`), while a loop with a `break` of its own runs as a `while` and is not split.
+    The segmented gradient is checked against central differences."""
+    from dad.frontend import compile_to_ir
+    from dad.runtime.compiler import derive_all
+    ir = compile_to_ir(CKPT_INNER_BREAK, filename="ckpt_break.dad")
+    derive_all(ir)
+    segmented = lambda name: any("checkpointed segment" in what for what, _, _ in ir[name].tape_report)
+    assert segmented("inner_ckpt"), ir["inner_ckpt"].tape_report
+    assert not segmented("own_ckpt"), ir["own_ckpt"].tape_report
+    m = dad.compile(CKPT_INNER_BREAK, filename="ckpt_break.dad")
+    rng = np.random.default_rng(8)
+    x, v = rng.uniform(-0.5, 0.5, 4), rng.normal(size=4)
+    _close(m.inner_ckpt(x) @ v, _fd(m.inner, x, v), TOL, "checkpointed grad . v vs fd")
+
+
 def test_early_return_of_the_array_the_loop_updates_in_place():
     """The array returned is the `var` updated element by element, returned at once."""
     src = """
