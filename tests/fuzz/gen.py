@@ -230,6 +230,10 @@ class _Gen:
         """An i64 expression in 0..n-1."""
         safe = [v for v in self.scope if v.ty == "i" and v.index_safe]
         c = self.r.random()
+        unsafe = [v for v in self.scope if v.ty == "i" and v.name.startswith("v")
+                  and not v.index_safe]
+        if unsafe and c < 0.2:
+            return Expr("i", f"{self.r.choice(unsafe).name} % n", alt="0")
         if safe and c < 0.6:
             v = self.r.choice(safe)
             if self.chance(0.25):
@@ -468,7 +472,7 @@ class _Gen:
         r = self.r.random()
         if depth >= 2:
             r = r * 0.45
-        if r < 0.15:
+        if r < (0.06 if self.loops else 0.15):
             return [self.decl()]
         if r < 0.33:
             s = self.assign(loop)
@@ -486,7 +490,7 @@ class _Gen:
             return self.while_(depth)
         if r < 0.9 and loop is not None:
             return [self.exit_(loop)]
-        if r < 0.95 and all(lp["exit"] for lp in self.loops):
+        if r < 0.95 and self.may_return():
             return [Stmt("if", e=self.gb(1), body=[Stmt("return", e=self.ret_expr())])]
         return [self.decl()]
 
@@ -535,7 +539,7 @@ class _Gen:
         if loop is not None and "ckpt_step_loop" not in self.avoid and self.helpers \
                 and self.chance(0.3):
             op, e = "=", self.call("f", 2)   # s = step(...) inside a loop
-            if self.r.random() < 0.5 and e.args:
+            if self.r.random() < 0.5 and e.fmt.startswith(self.prefix):
                 e.args[1 if "{1}" in e.fmt else 0] = Expr("f", v.name, alt="0.5")
         elif loop is not None and "ckpt_step_loop" in self.avoid and self._has_call(e):
             e = self.gf(3)
@@ -606,9 +610,11 @@ class _Gen:
         name = self.fresh()
         lo, hi, step = self.r.choice([
             ("0", "n", 1), ("1", "n", 1), ("0", "n - 1", 1), ("0", "n", 2),
-            ("0", "min(k, n)", 1), ("0", "min(max({0}, 0), n)", 1)])
+            ("0", "min(k, n)", 1), ("0", "min(max({0}, 0), n)", 1),
+            ("0", "n + k + 6", 1), ("2", "k * 3 + 9", 1), ("0", "12", 3)])
         hi_e = Expr("i", hi, [self.gi(2)] if "{0}" in hi else [], alt="n")
-        self.scope.append(Var(name, "i", False, index_safe=True))
+        # loops longer than n (checkpointing splits them in segments) index with `% n`
+        self.scope.append(Var(name, "i", False, index_safe=not any(c in hi for c in "6912")))
         ctx = self._loop_ctx()
         body = self.loop_body(depth, ctx)
         self.scope.pop()
@@ -636,11 +642,17 @@ class _Gen:
         if not loop["exit"]:
             return Stmt("if", e=c, body=[Stmt("continue")])
         kinds = ["break", "continue"]
-        if all(lp["exit"] for lp in self.loops):
+        if self.may_return():
             kinds.append("return")
         kind = self.r.choice(kinds)
         body = [Stmt("return", e=self.ret_expr())] if kind == "return" else [Stmt(kind)]
         return Stmt("if", e=c, body=body)
+
+    def may_return(self):
+        """A return here would not take an array out of a loop (a known refusal)."""
+        if not self.loops or "carry_early_exit" not in self.avoid:
+            return True
+        return self.ret == "f" and all(lp["exit"] for lp in self.loops)
 
     def ret_expr(self):
         if self.ret == "f":
@@ -656,12 +668,21 @@ class _Gen:
         self.top, self.ret, self.counter = top, ret, 0
         self.scope, self.loops = [], []
         body = []
+        # accumulators that loops and branches update and the result reads
+        if self.chance(0.8):
+            body.append(Stmt("decl", kw="var", name="acc", e=self.gf(2)))
+            self.scope.append(Var("acc", "f", True))
+        if self.chance(0.6):
+            body.append(Stmt("decl", kw="var", name="u", e=Expr("v", "copy(x)", alt="x")))
+            self.scope.append(Var("u", "v", True))
         for _ in range(n_stmts):
             body += self.stmt(0, None)
         e = self.ret_expr()
         # the result depends on what the body computed
-        live = [v for v in self.scope if v.ty in ("f", "v" if ret != "f" else "fv")]
-        for v in self.r.sample(live, min(len(live), 3)):
+        live = [v for v in self.scope if v.ty in ("f", "v")]
+        pick = [v for v in live if v.name in ("acc", "u")]
+        rest = [v for v in live if v not in pick]
+        for v in pick + self.r.sample(rest, min(len(rest), 2)):
             if ret == "f":
                 e = self.E("f", "({0} + " + (f"sum({v.name})" if v.ty == "v" else v.name) + ")", e)
             elif ret == "v":
