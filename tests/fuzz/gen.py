@@ -354,6 +354,9 @@ class _Gen:
         return self.E("f", "float({0})", self.gi(d + 1))
 
     def gs(self, d):
+        svars = self.vars("s")
+        if svars and self.chance(0.3):
+            return Expr("s", self.r.choice(svars).name, alt="f32(0.5)")
         if d >= 3 or self.chance(0.3):
             return self.E("s", "f32({0})", self.gf(d + 1))
         fmt = self.r.choice(["({0} * {1})", "({0} + {1})", "sin({0})", "tanh({0})",
@@ -498,7 +501,7 @@ class _Gen:
         return [n for n, k in self.helpers if k == "t"]
 
     def decl(self):
-        ty = self.r.choice("fffiibvvM" if self.top else "fffiibvv")
+        ty = self.r.choice("fffiibvvMs" if self.top else "fffiibvvs")
         mutable = ty in "vM" or self.chance(0.6)
         if ty == "f":
             e = self.gf(1)
@@ -506,6 +509,9 @@ class _Gen:
             e = self.gi(1)
         elif ty == "b":
             e = self.gb(1)
+        elif ty == "s":
+            self.uses_f32 = True
+            e = self.gs(1)
         elif ty == "v":
             e = self.r.choice([lambda: self.gv(1), lambda: Expr("v", "zeros(n)", alt="x"),
                                lambda: Expr("v", "copy(x)", alt="x")])()
@@ -526,10 +532,13 @@ class _Gen:
         return Stmt("tdecl", kw="var" if mutable else "let", name=f"{a}, {w}", e=call)
 
     def assign(self, loop):
-        fs = [v for v in self.vars("f", True)] + [v for v in self.vars("i", True)]
+        fs = self.vars("f", True) + self.vars("i", True) + self.vars("s", True)
         if not fs:
             return None
         v = self.r.choice(fs)
+        if v.ty == "s":
+            return Stmt("assign", name=v.name, op=self.r.choice(["=", "+=", "*="]),
+                        e=self.E("s", "(0.5 * {0})", self.gs(2)))
         if v.ty == "i":
             return Stmt("assign", name=v.name, op=self.r.choice(["=", "+="]), e=self.gi(1))
         if "self_assign" not in self.avoid and self.chance(0.05):
@@ -679,10 +688,12 @@ class _Gen:
             body += self.stmt(0, None)
         e = self.ret_expr()
         # the result depends on what the body computed
-        live = [v for v in self.scope if v.ty in ("f", "v")]
+        live = [v for v in self.scope if v.ty in ("f", "v", "s")]
         pick = [v for v in live if v.name in ("acc", "u")]
         rest = [v for v in live if v not in pick]
         for v in pick + self.r.sample(rest, min(len(rest), 2)):
+            if v.ty == "s":
+                v = Var(f"f64({v.name})", "f", False)
             if ret == "f":
                 e = self.E("f", "({0} + " + (f"sum({v.name})" if v.ty == "v" else v.name) + ")", e)
             elif ret == "v":
@@ -707,19 +718,26 @@ class _Gen:
         return Function(name, HELPER_PARAMS + ", d: i64", "f64", body)
 
 
-def generate(seed: int, avoid=frozenset(), features=DEFAULT_FEATURES, prefix=None) -> Program:
+def generate(seed: int, avoid=frozenset(), features=DEFAULT_FEATURES, prefix=None,
+             small: bool = False) -> Program:
+    """`small`: fewer helpers and statements and one optional group of derived functions
+    instead of two (about half the compile time; for the test suite)."""
     prefix = prefix or f"p{seed}"
     g = _Gen(seed, frozenset(avoid), frozenset(features), prefix)
-    fns = []
-    for j in range(g.r.randint(0, 2)):
+    fns, derived = [], []
+    for j in range(g.r.randint(0, 1 if small else 2)):
         kind = g.r.choice("fvtr")
         name = f"{prefix}_{'r' if kind == 'r' else 'g'}{j}"
         if kind == "r":
             fns.append(g.recursive(name))
         else:
-            fns.append(g.function(name, HELPER_PARAMS, kind, False, g.r.randint(1, 3)))
+            fns.append(g.function(name, HELPER_PARAMS, kind, False, g.r.randint(1, 2 if small else 3)))
         g.helpers.append((name, kind))
-    f = g.function(f"{prefix}_f", TOP_PARAMS, "f", True, g.r.randint(2, 5))
+        # a derived function called like any other: differentiated again through f
+        if kind == "f" and "gamma" not in "".join(fn.text() for fn in fns) and g.chance(0.5):
+            derived.append(f"fn {name}_dy = grad({name}, wrt=y);")
+            g.helpers.append((f"{name}_dy", "f"))
+    f = g.function(f"{prefix}_f", TOP_PARAMS, "f", True, g.r.randint(2, 3 if small else 5))
     g.top, g.ret, g.scope, g.loops = True, "t", [], []
     tv = g.gv(1)
     t = Function(f"{prefix}_t", TOP_PARAMS, RET["t"],
@@ -729,7 +747,7 @@ def generate(seed: int, avoid=frozenset(), features=DEFAULT_FEATURES, prefix=Non
     P = prefix
     # value_and_grad and jvp always (primal, dot test, finite differences); then a random
     # choice of the other groups, to keep each program's compile time small
-    decls = [f"fn {P}_vg = value_and_grad({P}_f);", f"fn {P}_jvp = jvp({P}_f);"]
+    decls = derived + [f"fn {P}_vg = value_and_grad({P}_f);", f"fn {P}_jvp = jvp({P}_f);"]
     groups = {
         "vjp": [f"fn {P}_vjp = vjp({P}_f);"],
         "ckpt": [f"fn {P}_vgc = value_and_grad({P}_f, checkpoint=true);"],
@@ -743,7 +761,7 @@ def generate(seed: int, avoid=frozenset(), features=DEFAULT_FEATURES, prefix=Non
     names = sorted(groups)
     if g.uses_digamma:   # a third derivative of lgamma is refused by design
         names = [n for n in names if not n.startswith("nested")]
-    for name in g.r.sample(names, 2):
+    for name in g.r.sample(names, 1 if small else 2):
         decls += [d for d in groups[name] if d not in decls]
     if all("_t" not in d for d in decls):
         fns.remove(t)

@@ -120,10 +120,10 @@ def evaluate_one(worker, program, timeout):
 
 def run_programs(seeds, *, jobs=1, batch=8, timeout=30.0, avoid=frozenset(),
                  features=frozenset(), llvm_level=0, verify=True, minimize_max=20,
-                 minimize_budget=120.0, progress=None):
+                 minimize_budget=120.0, progress=None, small=False):
     """Generate, check and minimise. Returns (outcomes {seed: Outcome}, failures list of dicts
     with seed, outcome, program (original), minimised (Program or None))."""
-    make = lambda s: generate(s, avoid=avoid, features=features)  # noqa: E731
+    make = lambda s: generate(s, avoid=avoid, features=features, small=small)  # noqa: E731
     tasks: queue.Queue = queue.Queue()
     seeds = list(seeds)
     for i in range(0, len(seeds), batch):
@@ -241,6 +241,8 @@ def main(argv=None) -> int:
                     "failures (the others are written unminimised)")
     ap.add_argument("--minimize-budget", type=float, default=120.0,
                     help="seconds per minimisation")
+    ap.add_argument("--progress", action="store_true",
+                    help="report progress on stderr (stdout keeps the one summary line)")
     a = ap.parse_args(argv)
     avoid = frozenset(KNOWN_BUGS) if a.avoid == "known" else \
         frozenset(x for x in a.avoid.split(",") if x)
@@ -253,6 +255,14 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     kw = dict(jobs=a.jobs, batch=a.batch, timeout=a.timeout, avoid=avoid, features=features,
               verify=not a.no_verify, minimize_max=0)
+    if a.progress:
+        done = [0]
+
+        def report(n, total):
+            done[0] += 1
+            print(f"\r{done[0] * a.batch} / {a.programs} programs, {time.monotonic() - t0:.0f} s",
+                  end="", file=sys.stderr, flush=True)
+        kw["progress"] = report
     if a.llvm_opt == "mixed":
         o3 = [s for s in seeds if (s // a.batch) % 4 == 3]
         rest = [s for s in seeds if (s // a.batch) % 4 != 3]
