@@ -91,3 +91,22 @@ def test_minimiser_keeps_the_failure_and_shrinks():
 
     small = minimize(prog, evaluate, Outcome("disagreement", "x").signature(), budget_s=30)
     assert target in small.text() and len(small.text()) < before
+
+
+def test_runner_blames_a_crash_on_its_program():
+    """A worker that dies on a batch: the batch is re-run one program at a time, so only the
+    program that kills the worker is counted as a crash."""
+    from tests.fuzz.runner import WorkerDied, _run_batch
+
+    progs = [generate(program_seed(SEED, i)) for i in range(4)]
+    bad = progs[2].prefix
+
+    class FakeWorker:
+        def request(self, text, programs, timeout):
+            if any(p["prefix"] == bad for p in programs):
+                raise WorkerDied("crash", "worker exited with status -11 (signal 11)")
+            return {p["prefix"]: {"kind": "ok", "oracle": "", "detail": ""} for p in programs}
+
+    res = _run_batch(FakeWorker(), progs, 1.0)
+    assert {k: o.kind for k, o in res.items()} == {
+        p.prefix: ("crash" if p.prefix == bad else "ok") for p in progs}

@@ -45,6 +45,7 @@ KNOWN_BUGS = {
 # Optional constructs: the contract has them, this compiler refuses them (docs D9).
 FEATURES = {
     "row_slice_update": "whole-row and slice updates `A[i] = v;`, `u[a..b] = w;`",
+    "mixed_slices": "an index and a slice in one subscript: `A[j, a..b]`, `A[a..b, j]`",
 }
 DEFAULT_FEATURES = frozenset()
 
@@ -267,6 +268,8 @@ class _Gen:
             return self.E("i", "int({0})", self.gb(d + 1))
         if c == 7:
             return self.E("i", "({0} * 2 - {1} ** 2)", self.gi(d + 1), self.gi(d + 1))
+        if self.top and self.chance(0.5):
+            return self.E("i", self.r.choice(["rows({0})", "cols({0})"]), self.gM(d + 2))
         return self.E("i", "len({0})", self.gv(d + 2))
 
     def gb(self, d=0):
@@ -386,6 +389,11 @@ class _Gen:
                           self.gM(d + 1))
         if c == 7:  # a slice read
             lo = self.idx(d + 1)
+            if self.top and self.chance(0.5):
+                forms = ["sum(A[{0}][{1}..n])", "sum(A[{1}..n])"]
+                if "mixed_slices" in self.features:
+                    forms += ["sum(A[{0}, {1}..n])", "norm(A[{1}..n, {0}])"]
+                return self.E("f", self.r.choice(forms), self.idx(d + 1), lo)
             return self.E("f", "sum(x[{0}..n])", lo)
         if c == 8:
             lo = self.idx(d + 1)
@@ -420,7 +428,7 @@ class _Gen:
         if c == 6:
             return self.E("v", "full(n, {0})", self.gf(d + 1))
         if c == 7:
-            return self.E("v", "copy({0})", self.gv(d + 1))
+            return self.E("v", self.r.choice(["copy({0})", "({0} * ones(n))"]), self.gv(d + 1))
         if c == 8 and self.helpers:
             return self.call("v", d)
         if c == 9:

@@ -230,7 +230,7 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per program")
     ap.add_argument("--llvm-opt", default="mixed", choices=["0", "1", "2", "3", "mixed"],
                     help="LLVM optimisation level of the workers; 'mixed' (default) runs one "
-                    "program seed in four at O3 (as dad.compile does) and the rest at 0")
+                    "batch of programs in four at O3 (as dad.compile does) and the rest at 0")
     ap.add_argument("--no-verify", action="store_true",
                     help="do not verify the IR after every pass (DAD_VERIFY=0)")
     ap.add_argument("--avoid", default="", help="comma-separated constructs to leave out "
