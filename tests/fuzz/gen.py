@@ -83,6 +83,7 @@ class Stmt:
     hi: Expr | None = None
     step: int = 1
     limit: int = 0
+    keep: bool = False       # the minimiser keeps it (the base case of a recursion)
 
     def exprs(self):
         out = [self.e] if self.e is not None else []
@@ -721,7 +722,7 @@ class _Gen:
         if name not in step.text():
             step = self.E("f", "(" + inner + " * {0})", step)
         body = [Stmt("if", e=Expr("b", "d <= 0", alt=None),
-                     body=[Stmt("return", e=base)]),
+                     body=[Stmt("return", e=base, keep=True)], keep=True),
                 Stmt("return", e=step)]
         return Function(name, HELPER_PARAMS + ", d: i64", "f64", body)
 

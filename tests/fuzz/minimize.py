@@ -8,7 +8,7 @@ nothing more goes: dropping derived-function declarations, dropping helper funct
 dropping chunks of every statement list (halves, then single statements), replacing an
 `if`/`for`/`while` by its body, and replacing each expression by a leaf of its type or by
 one of its operands of the same type. Candidates that do not compile fail the signature and
-are undone."""
+are undone. Statements marked `keep` (the base case of a recursion) stay."""
 from __future__ import annotations
 
 import time
@@ -50,6 +50,9 @@ def _drop_items(lst, still_fails, keep_min=0) -> bool:
         i = 0
         while i < len(lst) and len(lst) - size >= keep_min:
             saved = lst[:]
+            if any(getattr(st, "keep", False) for st in lst[i:i + size]):
+                i += size
+                continue
             del lst[i:i + size]
             if still_fails():
                 changed = True
@@ -63,8 +66,8 @@ def _drop_items(lst, still_fails, keep_min=0) -> bool:
 def _drop_helpers(program, still_fails) -> bool:
     changed = False
     for fn in list(program.functions):
-        if fn.name.endswith(("_f",)):
-            continue
+        if fn.name.endswith("_f") or any(f"({fn.name}" in d for d in program.decls):
+            continue     # the checked function, or the target of a derived one
         i = program.functions.index(fn)
         program.functions.remove(fn)
         if still_fails():
@@ -79,7 +82,7 @@ def _splice(lst, still_fails) -> bool:
     i = 0
     while i < len(lst):
         s = lst[i]
-        if s.kind in ("if", "for", "while"):
+        if s.kind in ("if", "for", "while") and not s.keep:
             for repl in ([s.body] + ([s.orelse] if s.orelse else [])):
                 saved = lst[:]
                 lst[i:i + 1] = repl

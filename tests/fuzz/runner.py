@@ -210,7 +210,7 @@ def write_failures(out: pathlib.Path, failures) -> None:
         if "minimised" in f:
             (out / f"{stem}.dad").write_text(
                 comment(final) + f"\n# seed {f['seed']}; inputs: tests/fuzz/oracles.py "
-                f"inputs(seed)\n" + f["minimised"])
+                f"inputs({f['seed']}, {f.get('inputs', 'random')!r})\n" + f["minimised"])
         (out / f"{stem}.orig.dad").write_text(comment(o) + f"\n# seed {f['seed']}\n"
                                                + f["original"])
 
@@ -273,6 +273,8 @@ def main(argv=None) -> int:
     else:
         outcomes, failures = run_programs(seeds, llvm_level=int(a.llvm_opt), **kw)
     failures.sort(key=lambda f: f["seed"])
+    for f in failures:
+        f["inputs"] = generate(f["seed"], avoid=avoid, features=features).inputs
     # minimise (at O0: failures that need O3 to show keep their original only)
     if a.minimize and failures:
         _minimise_all(failures[:a.minimize], a, avoid, features)
