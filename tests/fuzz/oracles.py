@@ -217,11 +217,15 @@ class _Checker:
             return  # not smooth here (or rounding dominates): no verdict
         # smooth: forward minus backward differences shrink with h (h f''); at a kink they
         # stay the jump in slope. A kink exactly at the point (abs at 0, a tie of max) leaves
-        # central differences equal for every h, to the mean of the one-sided slopes: the
-        # derivative the reference fixes there. A kink near the point moves them with h
-        if abs(curv[2] - curv[0] * hs[2] / hs[0]) > tol and \
-                max(abs(est[0] - e) for e in est[1:]) > tol / 100:
-            return
+        # central differences equal to the mean of the one-sided slopes, the derivative the
+        # reference fixes there; a kink near the point moves them with h, non-linearly
+        # (to first order in h when the two sides curve differently: then the differences
+        # are linear in h and extrapolate to h = 0).
+        if abs(curv[2] - curv[0] * hs[2] / hs[0]) > tol:
+            d_big, d_small = est[1] - est[0], est[0] - est[2]      # steps 2h-h and h-h/2
+            if abs(d_big - 2 * d_small) > tol / 100:
+                return
+            est[0] = 2 * est[2] - est[0]
         if not abs(est[0] - jv) <= tol:      # NaN/inf where the function is smooth too
             raise Disagree("fd", f"jvp tangent {jv!r} != finite differences {est[0]!r} "
                                  f"(h={hs[0]}; {est[1]!r} at h={hs[1]}; tol {tol:.3g})")
