@@ -4,7 +4,7 @@ Where: `$DAD_CACHE_DIR`, else `$XDG_CACHE_HOME/dad`, else `~/.cache/dad`; `DAD_N
 turns it off (everything is then JIT-compiled in memory, as before). `dadc cache info|clear`.
 
 Key: SHA-256 of the source text, the file name (it is in error messages), the options
-(`fast_math`), the compiler (`dad.__version__` and a hash of every source file of the
+(`fast_math`) and whether the IR is verified after every pass (`DAD_VERIFY=1`), the compiler (`dad.__version__` and a hash of every source file of the
 installed package, so editing the compiler invalidates its entries), llvmlite's and LLVM's
 versions, and the target (triple, host CPU name, host CPU features).
 
@@ -114,8 +114,10 @@ def toolchain_fingerprint() -> str:
 
 def key(source: str, filename: str, fast_math: bool) -> str:
     h = hashlib.sha256()
+    # An entry built without IR verification must not satisfy a compile that asks for it.
+    verified = "verified" if os.environ.get("DAD_VERIFY") == "1" else "unverified"
     for part in (compiler_fingerprint(), toolchain_fingerprint(), filename,
-                 "fast_math" if fast_math else "strict", source):
+                 "fast_math" if fast_math else "strict", verified, source):
         data = part.encode("utf-8", "surrogatepass")
         h.update(len(data).to_bytes(8, "little") + data)
     return h.hexdigest()[:40]

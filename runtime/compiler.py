@@ -48,7 +48,7 @@ def _derive_all(m: Module, stop_at: str | None):
         group = reachable(m, d.target)
         todo = [m[n] for n in sorted(group - optimized)]
         if todo:
-            PassManager(default_pipeline(), verify=False).run(Module(todo))
+            PassManager(default_pipeline(), context=m).run(Module(todo))
             optimized |= group
         try:
             fn = derive(m, d.kind, d.target, d.wrt, d.name, **getattr(d, "options", {}))

@@ -5,6 +5,10 @@ returns the final module. With `verify=True` (or `verify=None` and `DAD_VERIFY=1
 environment) the input is verified first and the output of every pass after it; a failure
 raises `PassVerifyError` naming the pass (or "input"). `history` holds the names of the
 passes run so far, for debugging and tests.
+
+`context` (a module) is for pipelines run on a part of a module: the functions being
+optimised are verified against `context`, so calls to functions outside the part resolve
+(the compile pipeline optimises the targets of derived functions this way).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import os
 from typing import Callable, Iterable
 
 from ..ir import Module
-from ..verifier import VerifyError, verify
+from ..verifier import VerifyError, verify, verify_function
 
 Pass = Callable[[Module], Module]
 
@@ -26,14 +30,22 @@ def pass_name(p: Pass) -> str:
 
 
 class PassManager:
-    def __init__(self, passes: Iterable[Pass], verify: bool | None = None):
+    def __init__(self, passes: Iterable[Pass], verify: bool | None = None,
+                 context: Module | None = None):
         self.passes = list(passes)
+        self.context = context
         self.verify = os.environ.get("DAD_VERIFY") == "1" if verify is None else verify
         self.history: list[str] = []
 
     def _check(self, module: Module, after: str) -> None:
         try:
-            verify(module)
+            if self.context is None:
+                verify(module)
+            else:
+                whole = Module([*module, *(f for f in self.context
+                                           if f.name not in module.functions)])
+                for f in module:
+                    verify_function(f, whole)
         except VerifyError as e:
             where = "the input of the pipeline" if after == "input" else f"after pass '{after}'"
             raise PassVerifyError(f"IR invalid {where}: {e}") from e
