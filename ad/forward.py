@@ -271,7 +271,7 @@ class _Forward:
         tape_id = op.attrs.get("tape")
         if self.tape_tangents.get(tape_id) or (op.attrs.get("xfn") and _can_be_active(r)):
             ids = self._tangent_tape_ids(tape_id)
-            dots = [b.op("dad.tape_pop", [], [r.type], names=[_dot_name(r, j, self.k)],
+            dots = [b.op("dad.tape_pop", [], [self.tangent_type(r.type)], names=[_dot_name(r, j, self.k)],
                          tape=ids[self.k - 1 - j], level=op.attrs.get("level", 0)).results[0]
                     for j in range(self.k)]
             self.tan[r] = dots[::-1]

@@ -26,15 +26,21 @@ reverse sweep (`split`): a pass from IR to IR.
 
 Forward mode over these functions (hvp, hessian) must keep the two halves in step: the
 `xfn` records always carry tangents, and a call of either half is always differentiated with
-every float argument active (`ad.forward`).
+every float argument active (`ad.forward`). Reverse mode over them (a reverse-mode Jacobian
+of a gradient) differentiates instead a copy of the function in which the calls of the
+halves are undone (`unsplit`): the primal call again, and the callee's whole adjoint
+(`NAME.vjp.WRT.unsplit`, itself unsplit) with its cotangents added into the shadows; that
+second-order derivative keeps the quadratic cost of recomputing.
 """
 from __future__ import annotations
 
 from ..lang.callgraph import reachable
-from ..lang.ir import Builder, Function, MemRefType, Module, Value
+from ..lang.ir import Block, Builder, Function, MemRefType, Module, Value, replace_all_uses
+from ..lang.irparser import parse_function
+from ..lang.printer import print_function
 from ..lang.signature import Param, Signature, parse_signature
 from .forward import derived_name, wrt_params
-from .signatures import derived_signature, unique_name
+from .signatures import ADError, derived_signature, unique_name
 
 
 def on_cycle(module: Module, caller: str, callee: str, cache: dict | None = None) -> bool:
@@ -70,7 +76,7 @@ def recursive_pair(module: Module, name: str, wrt: list[str]) -> tuple[str, str]
     aug_sig = Signature(sig.params + shadow_params, sig.results, tuple_result=True)
     rev_sig = Signature(vsig.params + shadow_params, tuple(spec[p.name] for p in scalars),
                         tuple_result=True)
-    attrs = {"internal": True, "records": True}
+    attrs = {"internal": True, "records": True, "split_of": name, "split_wrt": ",".join(wrt)}
     # registered first: the callee's own recursive calls refer to them while they are built
     aug = module.add(Function(aug_name, fn.param_types + [p.type for p in arrays], fn.result_types,
                               [p.name for p in aug_sig.params], {**attrs, "sig": str(aug_sig)}))
@@ -151,3 +157,77 @@ def _move(op, block, mapping: dict) -> None:
         o.operands = [mapping.get(v, v) for v in o.operands]
     op.parent = block
     block.ops.append(op)
+
+
+def has_split_calls(fn: Function) -> bool:
+    return any(op.name == "func.call" and op.attrs.get("records") for op in fn.walk())
+
+
+def unsplit(module: Module, fn: Function) -> Function:
+    """A copy of `fn` (same name) whose calls of split halves are undone: `.aug` becomes a
+    call of the primal, `.rev` a call of the whole adjoint `NAME.vjp.WRT.unsplit` whose
+    array cotangents are added into the shadows the call was given."""
+    copy = parse_function(print_function(fn))
+    copy.attrs = dict(fn.attrs)
+    _unsplit_calls(module, copy)
+    return copy
+
+
+def whole_adjoint(module: Module, name: str, wrt: list[str]) -> str:
+    """`NAME.vjp.WRT.unsplit`: `name`'s adjoint function with no split calls in it."""
+    base = derived_name(name, "vjp", wrt)
+    whole = base + ".unsplit"
+    if whole in module.functions:
+        return whole
+    if base not in module.functions:
+        from .reverse import vjp_function
+        vjp_function(module, name, wrt, base, internal=True)
+    copy = parse_function(print_function(module[base]))
+    copy.attrs = dict(module[base].attrs)
+    copy.name = whole
+    module.add(copy)  # first: its own recursive calls refer to it
+    _unsplit_calls(module, copy)
+    return whole
+
+
+def _unsplit_calls(module: Module, fn: Function) -> None:
+    from .reverse import _elementwise
+    for call in [op for op in fn.walk() if op.name == "func.call" and op.attrs.get("records")]:
+        half = module[call.attrs["callee"]]
+        primal = half.attrs.get("split_of")
+        if primal is None:
+            raise ADError(f"reverse mode over '{half.name}' is not supported")
+        wrt = half.attrs["split_wrt"].split(",")
+        pfn = module[primal]
+        n, m = len(pfn.params), len(pfn.result_types)
+        del call.attrs["records"]
+        if half.name.endswith(".aug"):
+            call.attrs["callee"] = primal
+            call.operands = call.operands[:n]
+            continue
+        whole = whole_adjoint(module, primal, wrt)
+        args, shadows = call.operands[:n + m], call.operands[n + m:]
+        block = call.parent
+        tmp = Block()
+        b = Builder(tmp)
+        res = b.op("func.call", args, module[whole].result_types, callee=whole,
+                   **{k: v for k, v in call.attrs.items() if k == "loc"}).results
+        outs, pbars = res[:m], res[m:]
+        scalars = []
+        k = 0
+        for p, pb in zip(wrt_params(pfn, wrt), pbars):
+            if isinstance(p.type, MemRefType):
+                _elementwise(b, pb, shadows[k], accumulate_only=True)
+                b.dealloc(pb)
+                k += 1
+            else:
+                scalars.append(pb)
+        for o in outs:
+            if isinstance(o.type, MemRefType):
+                b.dealloc(o)
+        pos = block.ops.index(call)
+        for op in tmp.ops:
+            op.parent = block
+        block.ops[pos:pos + 1] = tmp.ops
+        for old, new in zip(call.results, scalars):
+            replace_all_uses(fn.body, old, new)

@@ -38,7 +38,7 @@ from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Modu
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
 from .checkpoint import eligible, segment
-from .recursive import on_cycle, recursive_pair
+from .recursive import has_split_calls, on_cycle, recursive_pair, unsplit
 from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
 from .signatures import ADError, derived_signature
@@ -936,6 +936,8 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
     if fn.attrs.get("custom_of"):  # differentiate a call of it, so its rule is used
         from .custom import trampoline
         fn = trampoline(fn)
+    if has_split_calls(fn):  # reverse mode over reverse-mode code (ad.recursive)
+        fn = unsplit(module, fn)
     name = fn.name
     wrt_vals = wrt_params(fn, wrt)
     wrt_names = [p.name for p in wrt_vals]
