@@ -30,7 +30,10 @@ shadow, a store's reverse moves the shadow element into the stored value's adjoi
 zeroes it (an overwritten element's history is carried by the tape of the loaded values,
 not by restoring memory). Arrays the reverse sweep still reads are freed there, not in the
 forward sweep. A call reverses through the callee's own adjoint function (derived once per
-set of active arguments), which recomputes the callee's forward sweep.
+set of active arguments), which recomputes the callee's forward sweep; a call between
+functions of one call-graph cycle (recursion) goes instead through the callee's augmented
+forward and reverse functions (`ad.recursive`), which do not recompute, and take the shadows
+of its array arguments by reference.
 """
 from __future__ import annotations
 

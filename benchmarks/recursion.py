@@ -8,7 +8,7 @@ ratio of the times: 10 is linear; 100 would be quadratic (each level recomputing
 below it and adding up a full-size cotangent, as the gradient did before `ad.recursive`:
 1.9 s at 10^4, 15.6 s at 3 * 10^4). Target: every ratio <= 30, far below quadratic. The
 work per level is constant, but from 10^4 to 10^5 the stack of the augmented forward and
-reverse functions (about 200 bytes a frame each, so some 40 MB at 10^5) leaves the caches:
+reverse functions (about 200 bytes a frame, some 20 MB at 10^5) leaves the caches:
 measured 20-24x there, against 9-11x for the primal alone (whose stack is smaller).
 
 The calls run in a thread with a 512 MB stack (10^5 nested calls of the primal, then of the
