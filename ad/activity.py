@@ -5,7 +5,9 @@ A value is *varied* when it depends, through differentiable ops, on a `wrt` para
 Only float scalars and arrays can be active. Arrays are tracked by alias class: an array,
 its views, and the values a loop or branch carries it through share one class, which is
 varied when any varied value is stored into a member (or a member is a `wrt` parameter) and
-useful when a useful value is loaded from a member (or a member is returned). Loops are
+useful when a useful value is loaded from a member (or a member is returned). A call marked
+`records` (`ad.recursive`) also writes its array arguments; a value it records on the tape
+(`xfn`) is useful, and a value popped from another function's records is varied. Loops are
 handled by iterating to a fixed point. `explain()` gives the reason for each named value, as
 printed by `dadc emit --stage activity`.
 """
@@ -123,7 +125,10 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
 
     # reverse-mode code: a value popped from the tape is the value pushed with the same id
     pushed = {op.attrs.get("tape"): op.operands[0] for op in ops if op.name == "dad.tape_push"}
-    popped = [(op.results[0], pushed.get(op.attrs.get("tape"))) for op in ops if op.name == "dad.tape_pop"]
+    popped = [(op.results[0], pushed.get(op.attrs.get("tape"))) for op in ops if op.name == "dad.tape_pop"
+              and not op.attrs.get("xfn")]
+    # records of `ad.recursive`: pushed by an augmented forward function, popped by a reverse one
+    xfn_popped = [op.results[0] for op in ops if op.name == "dad.tape_pop" and op.attrs.get("xfn")]
     for r, src in popped:
         if src is not None:
             a.union(r, src)  # an array popped is the array pushed
@@ -141,6 +146,12 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
         else:
             a.varied_values.add(v)
         return True
+
+    for op in ops:  # an array another function pops may be written there: it needs its
+        # tangent from the start, one per alias class (a zero one made at the push would not
+        # be shared by the array's aliases)
+        if op.name == "dad.tape_push" and op.attrs.get("xfn") and _is_array(op.operands[0]):
+            mark_varied(op.operands[0])
 
     def mark_useful(v: Value) -> bool:
         if not _can_be_active(v) or a.useful(v):
@@ -171,17 +182,30 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
             elif n == "func.call":
                 if any(a.varied(o) for o in op.operands):
                     changed |= any([mark_varied(r) for r in op.results])
+                    if op.attrs.get("records"):  # it accumulates into its array arguments
+                        changed |= any([mark_varied(o) for o in op.operands if _is_array(o)])
             for ins, outs in _groups(op):
                 if any(a.varied(v) for v in ins):
                     changed |= any([mark_varied(v) for v in outs])
         for r, src in popped:
             if src is not None and a.varied(src):
                 changed |= mark_varied(r)
+        for r in xfn_popped:  # pushed by another function: may be varied
+            changed |= mark_varied(r)
 
     for op in ops:
         if op.name == "func.return" and op.parent is fn.body:
             for v in op.operands:
                 mark_useful(v)
+        elif op.name == "dad.tape_push" and op.attrs.get("xfn"):  # popped by another function
+            mark_useful(op.operands[0])
+    if fn.attrs.get("records"):  # its array parameters are outputs too (written in place)
+        for p in fn.params:
+            if _is_array(p):
+                mark_useful(p)
+    for r in xfn_popped:  # an array popped may alias another one popped, which is read
+        if _is_array(r):
+            mark_useful(r)
     changed = True
     while changed:  # useful: backward to a fixed point
         changed = False
@@ -200,7 +224,8 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
                 if a.useful(op.operands[1]):
                     changed |= mark_useful(op.operands[0])
             elif n == "func.call":
-                if any(a.useful(r) for r in op.results):
+                if any(a.useful(r) for r in op.results) or (op.attrs.get("records") and any(
+                        a.useful(o) for o in op.operands if _is_array(o))):
                     changed |= any([mark_useful(o) for o in op.operands])
             for ins, outs in _groups(op):
                 if any(a.useful(v) for v in outs):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Module, Op, Value
 from ..lang.signature import Param, Signature, TypeSpec, parse_signature
-from .activity import Activity, analyze
+from .activity import Activity, _can_be_active, analyze
 from .rules import NONDIFF, RULES
 from .signatures import ADError, derived_signature, unique_name
 
@@ -262,6 +262,8 @@ class _Forward:
         """Push the tangents after the value, when it has them; its pop takes them back."""
         self.clone(op, b)
         d = self.dots(op.operands[0])
+        if op.attrs.get("xfn") and _can_be_active(op.operands[0]):
+            d = self.dots_or_zero(b, op.operands[0])  # its pop, in another function, takes them
         tape_id = op.attrs.get("tape")
         self.tape_tangents[tape_id] = d is not None
         level = op.attrs.get("level", 0)
@@ -271,9 +273,9 @@ class _Forward:
     def op_dad_tape_pop(self, op, b):
         r = op.results[0]
         tape_id = op.attrs.get("tape")
-        if self.tape_tangents.get(tape_id):
+        if self.tape_tangents.get(tape_id) or (op.attrs.get("xfn") and _can_be_active(r)):
             ids = self._tangent_tape_ids(tape_id)
-            dots = [b.op("dad.tape_pop", [], [r.type], names=[_dot_name(r, j, self.k)],
+            dots = [b.op("dad.tape_pop", [], [self.tangent_type(r.type)], names=[_dot_name(r, j, self.k)],
                          tape=ids[self.k - 1 - j], level=op.attrs.get("level", 0)).results[0]
                     for j in range(self.k)]
             self.tan[r] = dots[::-1]
@@ -287,7 +289,11 @@ class _Forward:
     def op_func_call(self, op, b):
         callee = self.module[op.attrs["callee"]]
         mask = [self.act.active(o) and self.dots(o) is not None for o in op.operands]
-        if not any(mask) or not any(self.act.active(r) for r in op.results):
+        records = callee.attrs.get("records")
+        if records:  # a half of a split adjoint (`ad.recursive`): its tape records carry
+            # tangents, so both halves are always differentiated, every float argument active
+            mask = [_can_be_active(o) for o in op.operands]
+        elif not any(mask) or not any(self.act.active(r) for r in op.results):
             self.clone(op, b)
             for r in op.results:
                 # constant inputs give a constant result, but an array result can still be
@@ -305,13 +311,13 @@ class _Forward:
             self.derive_callee(callee.name, wrt, dname)
         derived = self.module[dname]
         args = [self.env[o] for o in op.operands]
-        targs = [t for o, m in zip(op.operands, mask) if m for t in self.dots(o)]
+        targs = [t for o, m in zip(op.operands, mask) if m for t in self.dots_or_zero(b, o)]
         n = len(op.results)
         rtypes = derived.result_types
         names = [r.name for r in op.results] + [_dot_name(op.results[i], j, self.k)
                                                 for i in range(n) for j in range(self.k)]
         new = b.op("func.call", args + targs, rtypes, names=names, callee=dname,
-                   **{k: v for k, v in op.attrs.items() if k == "loc"})
+                   **{k: v for k, v in op.attrs.items() if k in ("loc", "records")})
         for i, r in enumerate(op.results):
             self.env[r] = new.results[i]
             self.tan[r] = new.results[n + i * self.k: n + (i + 1) * self.k]
@@ -405,6 +411,8 @@ def jvp_function(module: Module, name: str, wrt: list[str] | None, new_name: str
     attrs = {"sig": str(sig)}
     if internal:
         attrs["internal"] = True
+    if fn.attrs.get("records"):
+        attrs["records"] = True
     new = Function(new_name, params, results, pnames, attrs)
     module.add(new)
     fw = _Forward(module, fn, act, width)

@@ -30,7 +30,10 @@ shadow, a store's reverse moves the shadow element into the stored value's adjoi
 zeroes it (an overwritten element's history is carried by the tape of the loaded values,
 not by restoring memory). Arrays the reverse sweep still reads are freed there, not in the
 forward sweep. A call reverses through the callee's own adjoint function (derived once per
-set of active arguments), which recomputes the callee's forward sweep.
+set of active arguments), which recomputes the callee's forward sweep; a call between
+functions of one call-graph cycle (recursion) goes instead through the callee's augmented
+forward and reverse functions (`ad.recursive`), which do not recompute, and take the shadows
+of its array arguments by reference.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Modu
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
 from . import checkpoint as ckpt
+from .recursive import has_split_calls, on_cycle, recursive_pair, unsplit
 from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
 from .signatures import ADError, derived_signature
@@ -284,6 +288,7 @@ class _Reverse:
         self.adjoint_pushed: dict = {}   # tape id -> its pop's reverse pushed an adjoint
         self.derived_ids: dict = {}      # (purpose, tape id) -> id of a derived push/pop pair
         self.shadow_pushed: dict = {}    # tape id -> its push also pushed the array's shadow
+        self._cycle: dict = {}           # callee -> on a call-graph cycle through fn
 
     # ------------------------------------------------------------------ helpers
     def active(self, v: Value) -> bool:
@@ -429,8 +434,12 @@ class _Reverse:
             self.fwd_env[("shadow", r)] = b.op(
                 "dad.tape_pop", [], [r.type], tape=self._paired_id(("shadow", op.attrs.get("tape"))),
                 level=op.attrs.get("level", 0)).results[0]
-        new = b.op(n, [self.fwd_env[o] for o in op.operands], [r.type for r in op.results],
-                   names=[r.name for r in op.results], **op.attrs)
+        operands, attrs = [self.fwd_env[o] for o in op.operands], op.attrs
+        pair = self.recursive_pair(op) if n == "func.call" else None
+        if pair:  # the callee's augmented forward function, given the arrays' shadows
+            operands += [self.fwd_env[("shadow", o)] for o in self._shadowed(op)]
+            attrs = {**attrs, "callee": pair[0], "records": True}
+        new = b.op(n, operands, [r.type for r in op.results], names=[r.name for r in op.results], **attrs)
         self._bind(op.results, new.results)
         if n == "dad.tape_push":
             v = op.operands[0]
@@ -592,11 +601,29 @@ class _Reverse:
     def _call_active(self, op) -> bool:
         return any(self.active(o) for o in op.operands) and any(self.active(r) for r in op.results)
 
+    def recursive_pair(self, op: Op) -> tuple[str, str] | None:
+        """For an active call of a function on a call-graph cycle through the function
+        differentiated: its augmented forward and reverse functions (`ad.recursive`)."""
+        callee = self.module[op.attrs["callee"]]
+        if not self._call_active(op) or callee.attrs.get("custom_vjp") or callee.attrs.get("custom_of"):
+            return None
+        if not on_cycle(self.module, self.fn.name, callee.name, self._cycle):
+            return None
+        wrt = [p.name for p, o in zip(callee.params, op.operands) if self.active(o)]
+        return recursive_pair(self.module, callee.name, wrt)
+
+    def _shadowed(self, op: Op) -> list[Value]:
+        """The active array arguments of a call: their shadows go by reference."""
+        return [o for o in op.operands if isinstance(o.type, MemRefType) and self.active(o)]
+
     def _call_adjoint(self, c, op):
         callee = self.module[op.attrs["callee"]]
         mask = [self.active(o) for o in op.operands]
         if not self._call_active(op):
             return
+        pair = self.recursive_pair(op)
+        if pair:
+            return self._rev_recursive_call(c, op, pair[1])
         custom = callee.attrs.get("custom_vjp")
         if callee.attrs.get("custom_of") and not custom:  # a custom rule for forward mode only
             callee = self.module[callee.attrs["custom_of"]]
@@ -610,15 +637,7 @@ class _Reverse:
             if name not in self.module.functions:
                 vjp_function(self.module, callee.name, wrt, name, internal=True)
         b = c.b
-        snaps = [("arg", op, k) for k in range(len(op.operands)) if ("arg", op, k) in self.fwd_env]
-        args = [c.get(("arg", op, k)) if ("arg", op, k) in snaps else c.get(o)
-                for k, o in enumerate(op.operands)]
-        bars = []
-        for r in op.results:
-            if isinstance(r.type, MemRefType):
-                bars.append(c.shadow(r) if self.active(r) else _zeros_like(b, c.get(r), None))
-            else:
-                bars.append(c.bar_or_zero(r) if r.type.is_float else b.const(0, r.type))
+        args, bars, snaps = self._call_seeds(c, op)
         derived = self.module[name]
         res = b.op("func.call", args + bars, derived.result_types, callee=name,
                    **{k: v for k, v in op.attrs.items() if k == "loc"}).results
@@ -645,6 +664,38 @@ class _Reverse:
                 b.dealloc(pb)
             else:
                 c.acc(o, pb)
+
+    def _call_seeds(self, c, op):
+        """The call's arguments as the forward sweep passed them (kept copies where the
+        caller overwrote them), the adjoints of its results, and the copies to free."""
+        b = c.b
+        snaps = [("arg", op, k) for k in range(len(op.operands)) if ("arg", op, k) in self.fwd_env]
+        args = [c.get(("arg", op, k)) if ("arg", op, k) in snaps else c.get(o)
+                for k, o in enumerate(op.operands)]
+        bars = []
+        for r in op.results:
+            if isinstance(r.type, MemRefType):
+                bars.append(c.shadow(r) if self.active(r) else _zeros_like(b, c.get(r), None))
+            else:
+                bars.append(c.bar_or_zero(r) if r.type.is_float else b.const(0, r.type))
+        return args, bars, snaps
+
+    def _rev_recursive_call(self, c, op, rev_name: str) -> None:
+        """The callee's reverse function: pops what its augmented forward call recorded,
+        adds into the arrays' shadows in place, returns the scalars' adjoints."""
+        b = c.b
+        args, bars, snaps = self._call_seeds(c, op)
+        shadows = [c.shadow(o) for o in self._shadowed(op)]
+        res = b.op("func.call", args + bars + shadows, self.module[rev_name].result_types,
+                   callee=rev_name, records=True, **{k: v for k, v in op.attrs.items() if k == "loc"}).results
+        for key in snaps:
+            b.dealloc(c.get(key))
+        for r, g in zip(op.results, bars):
+            if isinstance(r.type, MemRefType) and not self.active(r):
+                b.dealloc(g)
+        scalars = [o for o in op.operands if self.active(o) and not isinstance(o.type, MemRefType)]
+        for o, g in zip(scalars, res):
+            c.acc(o, g)
 
     def outer_scalars(self, op: Op) -> list[Value]:
         """Active float scalars defined outside `op` that ops inside it use."""
@@ -867,6 +918,8 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
     if fn.attrs.get("custom_of"):  # differentiate a call of it, so its rule is used
         from .custom import trampoline
         fn = trampoline(fn)
+    if has_split_calls(fn):  # reverse mode over reverse-mode code (ad.recursive)
+        fn = unsplit(module, fn)
     name = fn.name
     wrt_vals = wrt_params(fn, wrt)
     wrt_names = [p.name for p in wrt_vals]
@@ -886,7 +939,9 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
     for p in wrt_vals:
         if isinstance(p.type, MemRefType):
             rev.fwd_env[("shadow", p)] = _zeros_like(b, rev.fwd_env[p], _bar_name(p))
+    rev.pre_ops = list(new.body.ops)  # the wrt arrays' shadows (ad.recursive splits here)
     rev.forward_block(fn.body, new.body)
+    rev.fwd_ops = [op for op in new.body.ops if op not in rev.pre_ops]
     ret = fn.body.terminator
     if ret is None or ret.name != "func.return":
         raise ADError(f"'{name}' does not end in a return")
