@@ -130,6 +130,7 @@ fn diag_block(A: f64[n, n]) -> f64[n, n] { var B = copy(A); B[1..n, 1..n] -= B[0
 fn col_from_row(A: f64[n, n]) -> f64[n, n] { var B = copy(A); B[0..n, 0] = B[0]; return B; }
 fn through_let(x: f64[n]) -> f64[n] { var y = copy(x); let z = y; y[1..n] = z[0..n - 1]; return y; }
 fn whole_from_part(x: f64[n]) -> f64[n] { var y = copy(x); y[0..n] *= y; return y; }
+fn scalar_once(x: f64[n]) -> f64[n] { var y = copy(x); y[0..n] -= y[0]; y[1..n] += sum(y); return y; }
 """
 
 
@@ -148,6 +149,9 @@ def test_overlapping_right_side_is_read_first():
     assert np.array_equal(m.col_from_row(A), B)
     assert np.array_equal(m.through_let(x), np.r_[1.0, x[:-1]])
     assert np.array_equal(m.whole_from_part(x), x * x)
+    y = x - x[0]
+    y[1:] += y.sum()  # a scalar right side is evaluated once, before any element is written
+    assert np.array_equal(m.scalar_once(x), y)
 
 
 # ----------------------------------------------------------------------------- derivatives
