@@ -444,7 +444,7 @@ class FnEmitter(ExprLowering):
                 rhs = self.own_temp(self.copy_array(rhs))
 
         def body(ivs):
-            idx = self.part_indices(specs, ivs, buf.type.rank)
+            idx = self.part_indices(specs, ivs)
             x = self.b.load(rhs, ivs, checked=False) if is_array(s.value.ty) else rhs
             if s.op != "=":
                 old = self.b.load(buf, idx, checked=False)

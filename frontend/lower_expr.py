@@ -6,7 +6,10 @@ their base (`view_root`). Elementwise array expressions (arithmetic, unary minus
 builtins) are fused into one `scf.for` over the collapsed arrays, after one `dad.check` per
 operation whose operand shapes are not statically equal. Scalar operators are tables keyed by
 operator; integer `/` and `%` are `arith.floordivsi`/`floormodsi` carrying `loc`; indexing loads
-are checked with the `loc` of the indexing expression. Builtins are in `lower_builtins`.
+are checked with the `loc` of the indexing expression. Indices and slices mixed one per
+dimension (`read_part`) give a view when the part is contiguous, else a gathered copy; the
+same helpers (`check_parts`, `part_dims`, `part_indices`, `loop_nest`) serve assignments to
+parts in `emit`. Builtins are in `lower_builtins`.
 """
 from __future__ import annotations
 
@@ -195,7 +198,7 @@ class ExprLowering:
         out = self.own_temp(self.b.alloc(v.type.elem, dims))
 
         def body(ivs):
-            x = self.b.load(v, self.part_indices(specs, ivs, v.type.rank), checked=False)
+            x = self.b.load(v, self.part_indices(specs, ivs), checked=False)
             self.b.store(x, out, ivs, checked=False)
         self.loop_nest(dims, body)
         return out
@@ -223,7 +226,7 @@ class ExprLowering:
         dims = [self.b.subi(s[2], s[1]) for s in specs if s[0] == "s"]
         return dims + [self.b.dim(v, k) for k in range(len(specs), v.type.rank)]
 
-    def part_indices(self, specs, ivs, rank: int) -> list[ir.Value]:
+    def part_indices(self, specs, ivs) -> list[ir.Value]:
         """Indices into the whole array of element `ivs` of the part `specs`."""
         out, ivs = [], list(ivs)
         for s in specs:
