@@ -116,7 +116,7 @@ class Slice(Expr):
 @dataclass
 class Index(Expr):
     base: Expr
-    indices: list[Expr]  # a Slice is allowed as the only index
+    indices: list[Expr]  # one per dimension at most; each an index or a Slice
 
 
 @dataclass

@@ -390,6 +390,9 @@ class FnEmitter(ExprLowering):
         tgt = s.target
         if isinstance(tgt, A.Name):
             var = self.lookup(tgt.id)
+            if is_array(var.ty) and s.op == "=" and not is_array(s.value.ty):
+                self.assign_part(s, var)  # `u = 0.0`: a scalar broadcasts
+                return
             if is_array(var.ty):
                 if s.op == "=":
                     src = self.ev(s.value)
@@ -408,6 +411,9 @@ class FnEmitter(ExprLowering):
             self.set(tgt.id, rhs)
             return
         var = self.lookup(tgt.base.id)
+        if is_array(tgt.ty):
+            self.assign_part(s, var)
+            return
         idx = [self.ev(i) for i in tgt.indices]
         loc = tgt.span.loc
         rhs = self.ev(s.value)
@@ -415,6 +421,36 @@ class FnEmitter(ExprLowering):
             old = self.b.load(var.value, idx, checked=True, loc=loc)
             rhs = self.binop(s.op[0], old, rhs, var.ty.elem, s.span)
         self.b.store(rhs, var.value, idx, checked=True, loc=loc)
+
+    def assign_part(self, s: A.Assign, var):
+        """`A[i] op= e`, `x[a..b] op= e`, `A[i, a..b] op= e`: bounds are checked (IndexError),
+        an array `e` must have the part's shape (ValueError with both sizes) and is read in
+        full before any element is written (copied when it may view the target's buffer); a
+        scalar `e` is evaluated once and broadcast."""
+        tgt, loc = s.target, s.target.span.loc
+        buf = var.value
+        name = tgt.base.id if isinstance(tgt, A.Index) else tgt.id
+        specs = self.index_specs(tgt.indices) if isinstance(tgt, A.Index) else []
+        rhs = self.ev(s.value)
+        self.check_parts(buf, specs, loc)
+        dims = self.part_dims(buf, specs)
+        if is_array(s.value.ty):
+            for k, d in enumerate(dims):
+                self.b.op("dad.check", [self.b.cmpi("eq", self.b.dim(rhs, k), d), self.b.dim(rhs, k), d],
+                          kind="ValueError", loc=s.span.loc,
+                          msg=f"shape mismatch in assignment to a part of '{name}': the value "
+                              f"has size {{d0}} on axis {k}, the target {{d1}}")
+            if self.root(rhs) is self.root(buf):
+                rhs = self.own_temp(self.copy_array(rhs))
+
+        def body(ivs):
+            idx = self.part_indices(specs, ivs)
+            x = self.b.load(rhs, ivs, checked=False) if is_array(s.value.ty) else rhs
+            if s.op != "=":
+                old = self.b.load(buf, idx, checked=False)
+                x = self.binop(s.op[0], old, x, var.ty.elem, s.span)
+            self.b.store(x, buf, idx, checked=False)
+        self.loop_nest(dims, body)
 
     def s_If(self, s: A.If):
         c = self.now(s.cond)

@@ -6,7 +6,10 @@ their base (`view_root`). Elementwise array expressions (arithmetic, unary minus
 builtins) are fused into one `scf.for` over the collapsed arrays, after one `dad.check` per
 operation whose operand shapes are not statically equal. Scalar operators are tables keyed by
 operator; integer `/` and `%` are `arith.floordivsi`/`floormodsi` carrying `loc`; indexing loads
-are checked with the `loc` of the indexing expression. Builtins are in `lower_builtins`.
+are checked with the `loc` of the indexing expression. Indices and slices mixed one per
+dimension (`read_part`) give a view when the part is contiguous, else a gathered copy; the
+same helpers (`check_parts`, `part_dims`, `part_indices`, `loop_nest`) serve assignments to
+parts in `emit`. Builtins are in `lower_builtins`.
 """
 from __future__ import annotations
 
@@ -160,22 +163,88 @@ class ExprLowering:
     # ------------------------------------------------------------------ arrays
     def x_Index(self, e: A.Index) -> ir.Value:
         base = self.ev(e.base)
-        loc = e.span.loc
-        if len(e.indices) == 1 and isinstance(e.indices[0], A.Slice):
-            sl = e.indices[0]
-            a, b = self.ev(sl.start), self.ev(sl.stop)
-            v = self.b.one("memref.slice", [base, a, b], base.type, loc=loc)
-            self.view_root[v] = base
-            return v
-        idx = [self.ev(i) for i in e.indices]
-        if len(idx) == base.type.rank:
-            return self.b.load(base, idx, checked=True, loc=loc)
-        v = base
-        for i in idx:
-            nv = self.b.one("memref.row", [v, i], ir.MemRefType(v.type.elem, v.type.rank - 1), loc=loc)
+        return self.read_part(base, self.index_specs(e.indices), e.span.loc)
+
+    def index_specs(self, indices) -> list[tuple]:
+        """Evaluate indices: `("i", v)` for an index, `("s", lo, hi)` for a slice `lo..hi`."""
+        out = []
+        for i in indices:
+            if isinstance(i, A.Slice):
+                out.append(("s", self.ev(i.start), self.ev(i.stop)))
+            else:
+                out.append(("i", self.ev(i)))
+        return out
+
+    def read_part(self, base: ir.Value, specs, loc: str) -> ir.Value:
+        """`base[specs]`: an element (checked load); a view when the part is contiguous (leading
+        indices are `memref.row`s, then at most one slice with nothing after it is a
+        `memref.slice`); otherwise (a column, a block) a fresh copy gathered by a loop nest."""
+        if len(specs) == base.type.rank and all(s[0] == "i" for s in specs):
+            return self.b.load(base, [s[1] for s in specs], checked=True, loc=loc)
+        v, axis = base, 0
+        while specs and specs[0][0] == "i":
+            nv = self.b.one("memref.row", [v, specs[0][1]], ir.MemRefType(v.type.elem, v.type.rank - 1),
+                            loc=loc)
             self.view_root[nv] = v
-            v = nv
-        return v
+            v, specs, axis = nv, specs[1:], axis + 1
+        if not specs:
+            return v
+        if len(specs) == 1:
+            nv = self.b.one("memref.slice", [v, specs[0][1], specs[0][2]], v.type, loc=loc)
+            self.view_root[nv] = v
+            return nv
+        self.check_parts(v, specs, loc, axis)
+        dims = self.part_dims(v, specs)
+        out = self.own_temp(self.b.alloc(v.type.elem, dims))
+
+        def body(ivs):
+            x = self.b.load(v, self.part_indices(specs, ivs), checked=False)
+            self.b.store(x, out, ivs, checked=False)
+        self.loop_nest(dims, body)
+        return out
+
+    def check_parts(self, v: ir.Value, specs, loc: str, axis0: int = 0):
+        """IndexError (with the actual index or bounds) unless every index and slice of `specs`
+        fits the dimensions of `v` (`axis0` numbers the first one in the message)."""
+        for k, s in enumerate(specs):
+            d = self.b.dim(v, k)
+            if s[0] == "i":
+                ok = self.b.andi(self.b.cmpi("sge", s[1], self.b.i(0)), self.b.cmpi("slt", s[1], d))
+                self.b.op("dad.check", [ok, s[1], d], kind="IndexError", loc=loc,
+                          msg="index {d0} is out of bounds for axis %d with size {d1}" % (axis0 + k))
+            else:
+                lo, hi = s[1], s[2]
+                ok = self.b.andi(self.b.cmpi("sge", lo, self.b.i(0)), self.b.cmpi("sle", lo, hi))
+                self.b.op("dad.check", [ok, lo, hi], kind="IndexError", loc=loc,
+                          msg="slice {d0}..{d1} is out of bounds for axis %d (0 <= start <= end is "
+                              "required)" % (axis0 + k))
+                self.b.op("dad.check", [self.b.cmpi("sle", hi, d), hi, d], kind="IndexError", loc=loc,
+                          msg="slice end {d0} is out of bounds for axis %d with size {d1}" % (axis0 + k))
+
+    def part_dims(self, v: ir.Value, specs) -> list[ir.Value]:
+        """The dimensions of `v[specs]`: one per slice, then the unindexed trailing ones."""
+        dims = [self.b.subi(s[2], s[1]) for s in specs if s[0] == "s"]
+        return dims + [self.b.dim(v, k) for k in range(len(specs), v.type.rank)]
+
+    def part_indices(self, specs, ivs) -> list[ir.Value]:
+        """Indices into the whole array of element `ivs` of the part `specs`."""
+        out, ivs = [], list(ivs)
+        for s in specs:
+            out.append(s[1] if s[0] == "i" else self.b.addi(s[1], ivs.pop(0)))
+        return out + ivs
+
+    def loop_nest(self, dims, body):
+        """`for i0 in 0..d0 { for i1 in 0..d1 { body([i0, i1, ...]) } }` at the insertion point."""
+        prev, ivs, blocks = self.b, [], []
+        for d in dims:
+            _, blk = self.b.for_(self.b.i(0), d, self.b.i(1), [], iv_name="k")
+            self.b = ir.Builder(blk)
+            ivs.append(blk.args[0])
+            blocks.append(blk)
+        body(ivs)
+        for blk in blocks:
+            ir.Builder(blk).yield_([])
+        self.b = prev
 
     def collapse(self, v: ir.Value) -> ir.Value:
         if v.type.rank == 1:

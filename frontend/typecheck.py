@@ -365,6 +365,9 @@ class Checker:
                 self.err(tgt.span, msg)
                 self.value(s.value)
                 return
+            if isinstance(v.ty, Array) and s.op == "=" and isinstance(self.infer(s.value), Scalar):
+                self.expect(s.value, v.ty.elem)  # `u = 0.0`: a scalar broadcasts
+                return
             self.assign_value(s, v.ty)
             return
         # element update a[i, j] op= e
@@ -383,19 +386,35 @@ class Checker:
         if v.kind != "var":
             how = {"param": "it is a parameter", "let": "it is declared with 'let'"}.get(v.kind, "it is immutable")
             self.err(tgt.span, f"cannot update an element of '{base.id}': {how} (only 'var' arrays can be updated)")
-        if any(isinstance(i, A.Slice) for i in tgt.indices):
-            self.err(tgt.span, "cannot assign to a slice; update elements one by one")
-            self.value(s.value)
-            return
-        if len(tgt.indices) != v.ty.rank:
-            self.err(tgt.span, f"element update of '{base.id}' needs {v.ty.rank} "
+        if len(tgt.indices) > v.ty.rank:
+            self.err(tgt.span, f"element update of '{base.id}' needs at most {v.ty.rank} "
                                f"ind{'ex' if v.ty.rank == 1 else 'ices'}, got {len(tgt.indices)}")
             self.value(s.value)
             return
         for i in tgt.indices:
-            self.index_expr(i)
-        tgt.ty = v.ty.elem
+            if isinstance(i, A.Slice):
+                self.index_expr(i.start), self.index_expr(i.stop)
+                i.ty = I64
+            else:
+                self.index_expr(i)
+        tt = self.indexed_type(v.ty, tgt.indices)
+        tgt.ty = tt
+        if isinstance(tt, Array):  # a row, a slice or a block: elementwise, a scalar broadcasts
+            self.assign_part(s, tt)
+            return
         self.assign_value(s, v.ty.elem)
+
+    def assign_part(self, s: A.Assign, tt: Array):
+        """`A[i] op= e`, `x[a..b] op= e`, `A[i, a..b] op= e`: `e` is a scalar or an array of
+        the target's shape (checked at run time where the sizes are not known)."""
+        t = self.infer(s.value)
+        if t is ERROR:
+            self.fix(s.value, None)
+            return
+        if isinstance(t, Array):
+            self.expect(s.value, tt)
+            return
+        self.expect(s.value, tt.elem)
 
     def assign_value(self, s: A.Assign, ty):
         if ty is ERROR:
@@ -668,16 +687,17 @@ class Checker:
             return ERROR
         if not isinstance(t, Array):
             return self.err(e.base.span, f"cannot index a value of type {t}")
-        if any(isinstance(i, A.Slice) for i in e.indices):
-            if len(e.indices) != 1:
-                return self.err(e.span, "a slice must be the only index")
-            return Array(t.elem, (Dyn(),) + t.dims[1:])
         if len(e.indices) > t.rank:
             return self.err(e.span, f"index rank mismatch: array of type {t} has rank {t.rank}, "
                                     f"indexed with {len(e.indices)} indices")
-        if len(e.indices) == t.rank:
-            return t.elem
-        return Array(t.elem, t.dims[len(e.indices):])
+        return self.indexed_type(t, e.indices)
+
+    @staticmethod
+    def indexed_type(t: Array, indices):
+        """The type of `t` indexed by `indices` (at most one per dimension): an index drops its
+        dimension, a slice keeps it with a run-time size, unindexed trailing ones stay."""
+        dims = [Dyn() for i in indices if isinstance(i, A.Slice)] + list(t.dims[len(indices):])
+        return Array(t.elem, tuple(dims)) if dims else t.elem
 
     def e_Slice(self, e):
         return self.err(e.span, "a range is only allowed in 'for' loops and slices")

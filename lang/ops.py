@@ -27,8 +27,9 @@ Semantics in brief (see docs/IR.md for the long form):
   per-call LIFO stack the reverse mode records values on (any type, memrefs included);
   machine IR only: `%base = dad.tape_reserve(trips) {level, bytes}` makes room for a loop's
   records, `dad.tape_put(v, base, slot)` writes one at 8-byte slot `slot` past `base`, and
-  `dad.tape_commit(trips) {level, bytes}` adds them to the tape's size. dad.check(cond) {kind, msg, loc}:
-  raises `kind` with `msg` when `cond` is false.
+  `dad.tape_commit(trips) {level, bytes}` adds them to the tape's size. dad.check(cond[, d0[, d1]]) {kind, msg, loc}:
+  raises `kind` with `msg` when `cond` is false; the optional i64 operands fill `{d0}`, `{d1}`
+  in `msg` (actual sizes and indices).
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ OPS.update({
     "dad.tape_reserve": OpInfo(1, pure=False),  # machine IR: room for a loop's records
     "dad.tape_put": OpInfo(3, pure=False),      # machine IR: a record at a reserved slot
     "dad.tape_commit": OpInfo(1, pure=False),   # machine IR: the reserved records are in
-    "dad.check": OpInfo(1, pure=False),
+    "dad.check": OpInfo(None, pure=False),  # cond, then up to two i64 details
     "dad.zero_range": OpInfo(3, pure=False),  # machine IR: zero a[lo..hi-1] (0 <= lo, hi <= dim)
 })
 

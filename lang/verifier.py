@@ -253,7 +253,10 @@ def _while(op, m):
 
 
 def _check(op, m):
+    _require(1 <= len(op.operands) <= 3, f"needs a condition and at most two details, got {len(op.operands)} operands")
     _require(op.operands[0].type == BOOL, f"condition must be i1, got {op.operands[0].type}")
+    for d in op.operands[1:]:
+        _require(d.type == I64, f"details must be i64, got {d.type}")
     _nresults(op, 0)
 
 

@@ -247,7 +247,7 @@ def _undef(lw, op):
 def _check(lw, op):
     site = lw.m.site(op.attrs.get("kind", "ValueError"), op.attrs.get("loc", ""),
                      op.attrs.get("msg", "check failed"))
-    lw.check(lw.one(op.operands[0]), site)
+    lw.check(lw.one(op.operands[0]), site, *[lw.one(d) for d in op.operands[1:]])
     return None
 
 
