@@ -538,12 +538,17 @@ class _Reverse:
         ssh = c.shadow(src) if self.active(src) else None
         _elementwise(c.b, dsh, ssh)
 
-    def rev_memref_alloc(self, c, op):
-        r = op.results[0]
+    def _free_here(self, c, r: Value) -> None:
+        """An array the reverse sweep reads, freed in the forward sweep: move that free to
+        here, the reverse of the op defining it (after every use the reverse sweep makes)."""
         if r in self.requested and r in self.fwd_deallocs:
             d = self.fwd_deallocs.pop(r)
             d.parent.ops.remove(d)
             c.b.dealloc(c.get(r))
+
+    def rev_memref_alloc(self, c, op):
+        r = op.results[0]
+        self._free_here(c, r)
         if self.active(r):
             c.b.dealloc(c.shadow(r))
 
@@ -560,6 +565,9 @@ class _Reverse:
     def rev_dad_tape_pop(self, c, op):
         """The value popped was the value pushed: send its adjoint back on the same tape."""
         r = op.results[0]
+        # an array popped in reverse-mode code is freed there after its last use; if this
+        # reverse sweep reads it too (an argument of a call's adjoint), it is freed here
+        self._free_here(c, r)
         if _is_float_scalar(r) and self.active(r):
             c.b.op("dad.tape_push", [c.bar_or_zero(r)], tape=self._paired_id(("adj", op.attrs.get("tape"))),
                    level=op.attrs.get("level", 0))
