@@ -3,13 +3,17 @@
 The reverse sweep of a gradient program reads what that program's own tapes hold: arrays
 popped from its tape (the array a call read, saved before the loop overwrote it) are
 arguments of the calls' adjoints, so they must stay alive until the outer reverse sweep has
-used them, although the gradient program frees them right after its own use.
+used them, although the gradient program frees them right after its own use. At third
+order the same array is popped twice (a pop of the second level re-records it), and must
+outlive the uses under both names.
 
 1. The program that showed it: a loop `a = step(a, c)` calling a function that returns an
    array; `grad(grad(f, wrt=c), wrt=c)` and `vjp(grad(f, wrt=c))` at several trip counts `m`
    and lengths `n`, against central differences of `grad(f, wrt=c)` and against
    `jvp(grad(f, wrt=c))` (forward over reverse, computed independently of the outer tapes).
-2. Seeded random programs: loops calling small array functions (element-wise, with element
+2. Third order, `grad(grad(grad(f)))`, on that loop and on one calling a function that
+   returns a scalar, against `jvp` of the second derivative and its central differences.
+3. Seeded random programs: loops calling small array functions (element-wise, with element
    updates, with a loop and branches, calling each other), element updates and branches in
    the loop. For each, with g_c = grad(f, wrt=c) and g_x = grad(f, wrt=x):
    - grad(g_c) and vjp(g_c) (reverse over reverse) against jvp(g_c) along a random (v_x, v_c)
@@ -68,6 +72,47 @@ def test_loop_calling_array_function(step_mod, n, m):
         assert val == pytest.approx(mod.gx(x, c, m), rel=1e-12, abs=1e-14)
         np.testing.assert_allclose(bar, fwd, **AD_TOL)
         np.testing.assert_allclose(mod.gkk(x, c, m), fwd, **AD_TOL)
+
+
+THIRD = r"""
+fn step(u: f64[n], s: f64) -> f64[n] { return sin(u) * 0.9 + 0.1 * s; }
+fn first(u: f64[n], s: f64) -> f64 { return sin(u[0]) * 0.9 + 0.1 * s; }
+fn f(x: f64[n], c: f64, m: i64) -> f64 { var a = copy(x); for i in 0..m { a = step(a, c); } return sum(a); }
+fn e(x: f64[n], c: f64, m: i64) -> f64 { var a = copy(x); for i in 0..m { a[0] = first(a, c); } return sum(a); }
+fn f1 = grad(f, wrt=c);
+fn f2 = grad(f1, wrt=c);
+fn f3 = grad(f2, wrt=c);
+fn jf2 = jvp(f2, wrt=c);
+fn e1 = grad(e, wrt=c);
+fn e2 = grad(e1, wrt=c);
+fn e3 = grad(e2, wrt=c);
+fn je2 = jvp(e2, wrt=c);
+"""
+
+
+@pytest.fixture(scope="module")
+def third_mod():
+    return dad.compile(THIRD)
+
+
+@pytest.mark.parametrize("fn", ["f", "e"])
+@pytest.mark.parametrize("m", [2, 3, 4, 5])
+def test_third_order(third_mod, fn, m):
+    """Reverse over reverse over reverse: the array a call read, saved on the first level's
+    tape, reaches the third level's reverse sweep under two names (the first pop of it and
+    the second level's pop of that); it is freed only after the uses of both. Against
+    forward over reverse over reverse and central differences of the second derivative
+    (itself checked above)."""
+    mod = third_mod
+    d2, d3, jd2 = getattr(mod, fn + "2"), getattr(mod, fn + "3"), getattr(mod, "j" + fn + "2")
+    for n in (1, 3):
+        x = np.linspace(0.3, 0.9, n)
+        c = 0.4
+        fd = (d2(x, c + H, m) - d2(x, c - H, m)) / (2 * H)
+        _, fwd = jd2(x, c, m, 1.0)
+        np.testing.assert_allclose(fwd, fd, **FD_TOL)
+        for _ in range(2):
+            np.testing.assert_allclose(d3(x, c, m), fwd, **AD_TOL)
 
 
 # ---------------------------------------------------------------- random programs
