@@ -29,7 +29,8 @@ Arrays: every active array has a zero-filled shadow; a load's reverse accumulate
 shadow, a store's reverse moves the shadow element into the stored value's adjoint and
 zeroes it (an overwritten element's history is carried by the tape of the loaded values,
 not by restoring memory). Arrays the reverse sweep still reads are freed there, not in the
-forward sweep. A call reverses through the callee's own adjoint function (derived once per
+forward sweep, in the reverse of the op that made them; in reverse-mode code an array popped
+from a tape is the array pushed, so it is freed after the uses of all its names. A call reverses through the callee's own adjoint function (derived once per
 set of active arguments), which recomputes the callee's forward sweep.
 """
 from __future__ import annotations
