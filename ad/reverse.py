@@ -29,11 +29,13 @@ Arrays: every active array has a zero-filled shadow; a load's reverse accumulate
 shadow, a store's reverse moves the shadow element into the stored value's adjoint and
 zeroes it (an overwritten element's history is carried by the tape of the loaded values,
 not by restoring memory). Arrays the reverse sweep still reads are freed there, not in the
-forward sweep. A call reverses through the callee's own adjoint function (derived once per
-set of active arguments), which recomputes the callee's forward sweep; a call between
-functions of one call-graph cycle (recursion) goes instead through the callee's augmented
-forward and reverse functions (`ad.recursive`), which do not recompute, and take the shadows
-of its array arguments by reference.
+forward sweep, in the reverse of the op that made them; in reverse-mode code an array popped
+from a tape is the array pushed, so it is freed after the uses of all its names. A call
+reverses through the callee's own adjoint function (derived once per set of active
+arguments), which recomputes the callee's forward sweep; a call between functions of one
+call-graph cycle (recursion) goes instead through the callee's augmented forward and reverse
+functions (`ad.recursive`), which do not recompute, and take the shadows of its array
+arguments by reference.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ CHEAP = {"arith.constant", "arith.addf", "arith.subf", "arith.mulf", "arith.divf
          "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui", "math.absf", "math.absi",
          "memref.dim", "memref.row", "memref.slice", "memref.collapse", "dad.undef", "dad.mulz"}
 VIEWS = ("memref.row", "memref.slice", "memref.collapse")
+OWNERS = ("memref.alloc", "func.call", "dad.tape_pop")  # ops that make an array to be freed
 
 
 def _is_float_scalar(v: Value) -> bool:
@@ -289,6 +292,7 @@ class _Reverse:
         self.derived_ids: dict = {}      # (purpose, tape id) -> id of a derived push/pop pair
         self.shadow_pushed: dict = {}    # tape id -> its push also pushed the array's shadow
         self._cycle: dict = {}           # callee -> on a call-graph cycle through fn
+        self._pushed: dict | None = None  # tape id -> the value its push records (alias_root)
 
     # ------------------------------------------------------------------ helpers
     def active(self, v: Value) -> bool:
@@ -547,12 +551,36 @@ class _Reverse:
         ssh = c.shadow(src) if self.active(src) else None
         _elementwise(c.b, dsh, ssh)
 
+    def alias_root(self, v: Value) -> Value:
+        """The array a value popped from a tape of reverse-mode code is (the array pushed,
+        back to the alloc or call that made it): one buffer under several names."""
+        if self._pushed is None:
+            self._pushed = {op.attrs.get("tape"): op.operands[0] for op in self.fn.walk()
+                            if op.name == "dad.tape_push"}
+        while v.op is not None and v.op.name == "dad.tape_pop":
+            src = self._pushed.get(v.op.attrs.get("tape"))
+            if src is None or src.op is None or src.op.name not in OWNERS:
+                break
+            v = src
+        return v
+
+    def _free_here(self, c, r: Value) -> None:
+        """An array the reverse sweep reads (under any of its names, `alias_root`), freed in
+        the forward sweep: move that free to here, the reverse of the op that made the array,
+        which the reverse sweep reaches after every use of every name of it."""
+        if not isinstance(r.type, MemRefType) or self.alias_root(r) is not r:
+            return
+        frees = [v for v in self.fwd_deallocs if self.alias_root(v) is r]
+        if not frees or not any(self.alias_root(v) is r for v in self.requested):
+            return
+        for v in frees:
+            d = self.fwd_deallocs.pop(v)
+            d.parent.ops.remove(d)
+        c.b.dealloc(c.get(r))
+
     def rev_memref_alloc(self, c, op):
         r = op.results[0]
-        if r in self.requested and r in self.fwd_deallocs:
-            d = self.fwd_deallocs.pop(r)
-            d.parent.ops.remove(d)
-            c.b.dealloc(c.get(r))
+        self._free_here(c, r)
         if self.active(r):
             c.b.dealloc(c.shadow(r))
 
@@ -569,6 +597,10 @@ class _Reverse:
     def rev_dad_tape_pop(self, c, op):
         """The value popped was the value pushed: send its adjoint back on the same tape."""
         r = op.results[0]
+        # an array popped in reverse-mode code is freed there after its last use; if this
+        # reverse sweep reads it too (an argument of a call's adjoint), it is freed in the
+        # reverse of what made it (this pop if the push is not of this function)
+        self._free_here(c, r)
         if _is_float_scalar(r) and self.active(r):
             c.b.op("dad.tape_push", [c.bar_or_zero(r)], tape=self._paired_id(("adj", op.attrs.get("tape"))),
                    level=op.attrs.get("level", 0))
@@ -597,6 +629,8 @@ class _Reverse:
     def rev_func_call(self, c, op):
         self._call_adjoint(c, op)
         self._release(c, op)
+        for r in op.results:  # an array result freed under another name (a tape pop)
+            self._free_here(c, r)
 
     def _call_active(self, op) -> bool:
         return any(self.active(o) for o in op.operands) and any(self.active(r) for r in op.results)
