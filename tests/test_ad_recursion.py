@@ -258,10 +258,7 @@ def test_reverse_over_forward_and_sparsity(mods, name):
     assert np.all((H != 0) <= pattern)
 
 
-@pytest.mark.parametrize("name", [pytest.param(k, marks=pytest.mark.xfail(
-    strict=True, reason="reverse mode over the gradient of this program was already wrong "
-    "with the whole adjoints (the same Jacobian, off by 0.66): not caused by the split"))
-    if k == "mutate" else k for k in PROGRAMS])
+@pytest.mark.parametrize("name", PROGRAMS)
 def test_reverse_over_reverse(mods, name):
     """A reverse-mode Jacobian of the gradient (reverse mode over the split adjoint, which it
     undoes: `ad.recursive.unsplit`) agrees with the hessian."""
