@@ -201,7 +201,8 @@ class _Ctx:
         out = Value(t, self.rev.key_name(key), new, len(new.results))
         new.results.append(out)
         ekey = ("export", op, key)
-        self.rev.fwd_env[ekey] = out
+        top = ctx  # the function body's context: its forward values (during the replay
+        top.fenv[ekey] = out  # of a checkpointed loop `rev.fwd_env` is the replay's own)
         return self.parent.get(ekey)
 
     def shadow(self, v: Value) -> Value:
