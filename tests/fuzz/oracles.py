@@ -106,6 +106,11 @@ class _Checker:
     def __init__(self, mod, prefix, seed, uses_f32, mode):
         self.mod, self.P, self.f32 = mod, prefix, uses_f32
         self.n, self.args, self.t, self.rng = inputs(seed, mode)
+        # exact zeros and ties put the point on kinks by design, where the reference fixes
+        # the derivative (abs'(0) = 0, ties split evenly) and differences along one line
+        # need not show it (three tied elements, a jump of ceil beside a tie): there
+        # differences only say whether the derivative may be finite
+        self.special = mode != "random"
         self.rtol = 1e-5 if uses_f32 else 1e-9
 
     def fn(self, name):
@@ -233,6 +238,10 @@ class _Checker:
             if abs(d_big - 2 * d_small) > tol / 100:
                 return
             est[0] = 2 * est[2] - est[0]
+        if self.special:
+            if np.isfinite(est[0]) and not np.isfinite(jv):
+                raise Disagree("fd", f"jvp tangent {jv!r} where finite differences give {est[0]!r}")
+            return
         if not abs(est[0] - jv) <= tol:      # NaN/inf where the function is smooth too
             raise Disagree("fd", f"jvp tangent {jv!r} != finite differences {est[0]!r} "
                                  f"(h={hs[0]}; {est[1]!r} at h={hs[1]}; tol {tol:.3g})")
@@ -299,7 +308,7 @@ class _Checker:
         self.fd2(hv, mag, big)
 
     def fd2(self, hv, mag, big):
-        if not np.all(np.isfinite(hv)):
+        if not np.all(np.isfinite(hv)) or self.special:   # special points: see __init__
             return
         vg = self.fn("vg")
         a = self.args
