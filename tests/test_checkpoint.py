@@ -9,9 +9,7 @@ of the primal (or of the plain gradient, for second derivatives).
 """
 from __future__ import annotations
 
-import subprocess
 import sys
-import textwrap
 import warnings
 
 import numpy as np
@@ -19,6 +17,7 @@ import pytest
 
 import dad
 from dad.cli import main
+from peak_memory import peak_growth
 
 STEP = """
 fn step(u: f64[n]) -> f64[n] { return sin(u) * 1.1 + 0.1; }
@@ -151,37 +150,9 @@ fn g = grad(rk4);
 fn gc = grad(rk4, checkpoint=true);
 """
 
-PEAK = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import dad
-
-    def status(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-
-    mod = dad.compile(open(sys.argv[1]).read())
-    kernel = getattr(mod, sys.argv[2])
-    y0 = np.array([0.3, 0.1])
-    kernel(y0, 1.3, 1e-5, 10)           # compile and warm up
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")                   # reset the peak resident set (VmHWM) to the current one
-    before = status("VmRSS")
-    kernel(y0, 1.3, 1e-5, int(sys.argv[3]))
-    print(status("VmHWM") - before)
-""")
-
-
 def _peak_growth(tmp_path, name: str, steps: int) -> int:
-    src = tmp_path / "rk4.dad"
-    src.write_text(RK4)
-    script = tmp_path / "peak.py"
-    script.write_text(PEAK)
-    out = subprocess.run([sys.executable, str(script), str(src), name, str(steps)],
-                         capture_output=True, text=True, check=True, timeout=300)
-    return int(out.stdout.strip().splitlines()[-1])
-
+    return peak_growth(tmp_path, RK4, name, "y0 = np.array([0.3, 0.1])",
+                       "kernel(y0, 1.3, 1e-5, 10)", f"kernel(y0, 1.3, 1e-5, {steps})")
 
 PREFIX = """
 fn prefix(x: f64[n]) -> f64 {
@@ -193,43 +164,17 @@ fn g = grad(prefix);
 fn gc = grad(prefix, checkpoint=true);
 """
 
-PEAK_PREFIX = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import dad
-
-    def status(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-
-    kernel = getattr(dad.compile(open(sys.argv[1]).read()), sys.argv[2])
-    x = np.linspace(0.5, 1.0, int(sys.argv[3]))
-    kernel(x[:10])
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    before = status("VmRSS")
-    kernel(x)
-    print(status("VmHWM") - before)
-""")
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status (Linux)")
 def test_checkpoints_of_a_large_array_are_not_taken_more_often_than_they_pay(tmp_path):
     """A loop updating one element of a large array per iteration records little per
     iteration and has a large state: √n copies of the array (√n · 8n bytes: 5.6 GB here)
     would cost far more than the records. Segments are sized so that checkpoints and one
     segment's records together stay below the plain tape, plus a copy or two of the array."""
-    src = tmp_path / "prefix.dad"
-    src.write_text(PREFIX)
-    script = tmp_path / "peak.py"
-    script.write_text(PEAK_PREFIX)
     n = 500_000
 
     def peak(name):
-        out = subprocess.run([sys.executable, str(script), str(src), name, str(n)],
-                             capture_output=True, text=True, check=True, timeout=300)
-        return int(out.stdout.strip().splitlines()[-1])
+        return peak_growth(tmp_path, PREFIX, name, f"x = np.linspace(0.5, 1.0, {n})",
+                           "kernel(x[:10])", "kernel(x)")
     plain, checkpointed = peak("g"), peak("gc")
     assert checkpointed < plain + 2 * 8 * n
     m = dad.compile(PREFIX, filename="prefix.dad")

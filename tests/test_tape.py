@@ -1,7 +1,5 @@
 """What reverse mode records, and checkpointing's bounded tape memory."""
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -9,6 +7,7 @@ import pytest
 import dad
 from dad.cli import main
 from example_inputs import RECORDING
+from peak_memory import peak_growth
 
 SOURCE = RECORDING + """fn axpy_sum(a: f64, x: f64[n]) -> f64 {
     var s = 0.0;
@@ -68,36 +67,9 @@ def test_checkpointed_gradient_equals_plain_gradient_exactly(mod, m):
     assert np.array_equal(mod.gc(x, m), mod.g(x, m))
 
 
-PEAK = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import dad
-
-    def status(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-
-    mod = dad.compile(open(sys.argv[1]).read())
-    kernel = getattr(mod, sys.argv[2])
-    x = np.linspace(0.1, 1.0, 16)
-    kernel(x, 10)                       # compile and warm up
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")                   # reset the peak resident set (VmHWM) to the current one
-    before = status("VmRSS")
-    kernel(x, 2_000_000)
-    print(status("VmHWM") - before)
-""")
-
-
 def _peak_growth(tmp_path, name: str) -> int:
-    src = tmp_path / "tape.dad"
-    src.write_text(SOURCE)
-    script = tmp_path / "peak.py"
-    script.write_text(PEAK)
-    out = subprocess.run([sys.executable, str(script), str(src), name], capture_output=True,
-                         text=True, check=True, timeout=120)
-    return int(out.stdout.strip().splitlines()[-1])
+    return peak_growth(tmp_path, SOURCE, name, "x = np.linspace(0.1, 1.0, 16)",
+                       "kernel(x, 10)", "kernel(x, 2_000_000)", timeout=120)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status (Linux)")
