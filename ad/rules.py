@@ -74,19 +74,24 @@ def neg(b, x):
 
 
 def mul(b, d, factor):
-    """d * factor, where `factor` is finite wherever it is used."""
+    """d * factor, where `factor` is finite and nonzero wherever it is used (sin', cos'):
+    an infinite tangent or adjoint times a zero factor would be NaN here, where `scale`
+    gives 0."""
     return None if d is None else b.mulf(d, factor)
 
 
 def scale(b, d, factor):
-    """d * factor, but exactly 0 when d == 0 (factor may be inf or NaN there): `dad.mulz`,
-    whose own derivative keeps the guard and every term (a `select` would lose the terms of
-    higher order where d is 0)."""
+    """d * factor, but exactly 0 when d == 0 or factor == 0 (the other may be inf or NaN
+    there): `dad.mulz`, whose own derivative keeps the guard and every term (a `select` would
+    lose the terms of higher order where d is 0). Zero on either side, so that forward and
+    reverse mode agree: a path through a local derivative that is exactly 0 contributes 0
+    whichever end its product starts from (an overflowed tangent times a zero partial too)."""
     if d is None:
         return None
     op = factor.op
-    if op is not None and op.name == "arith.constant" and math.isfinite(op.attrs["value"]):
-        return b.mulf(d, factor)  # a finite factor: d == 0 gives a zero already
+    if op is not None and op.name == "arith.constant" and math.isfinite(op.attrs["value"]) \
+            and op.attrs["value"] != 0:
+        return b.mulf(d, factor)  # a finite nonzero factor: only d == 0 gives a zero
     return b.one("dad.mulz", [d, factor], d.type)
 
 
@@ -222,13 +227,13 @@ def _remf(b, args, y):
     x1, x2 = args
     q = b.divf(x1, x2)
     trunc = b.mulf(b.math("sign", q), b.math("floor", b.math("absf", q)))
-    return Rule(tangent=lambda d: add(b, d[0], neg(b, mul(b, d[1], trunc))),
-                adjoint=lambda g: [g, b.negf(b.mulf(g, trunc))])
+    return Rule(tangent=lambda d: add(b, d[0], neg(b, scale(b, d[1], trunc))),
+                adjoint=lambda g: [g, b.negf(scale(b, g, trunc))])
 
 
 @derivative("dad.mulz")
 def _mulz(b, args, y):
-    # y = a * b guarded at a == 0: dy = mulz(da, b) + mulz(a, db)
+    # y = a * b guarded at a == 0 or b == 0: dy = mulz(da, b) + mulz(a, db)
     a, f = args
     return Rule(tangent=lambda d: add(b, scale(b, d[0], f), scale(b, a, d[1]) if d[1] is not None else None),
                 adjoint=lambda g: [scale(b, g, f), scale(b, g, a)])
@@ -287,10 +292,10 @@ derivative("math.cos")(unary(lambda b, x, y: b.negf(b.math("sin", x()))))
 derivative("math.tan")(unary(lambda b, x, y: b.addf(const(b, y, 1.0), b.mulf(y, y)), safe=True))
 derivative("math.asin")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), _sqrt1m(b, x())), safe=True))
 derivative("math.acos")(unary(lambda b, x, y: b.divf(const(b, x(), -1.0), _sqrt1m(b, x())), safe=True))
-derivative("math.atan")(unary(lambda b, x, y: _atan_factor(b, x())))
+derivative("math.atan")(unary(lambda b, x, y: _atan_factor(b, x()), safe=True))
 derivative("math.sinh")(unary(lambda b, x, y: b.math("cosh", x()), safe=True))
 derivative("math.cosh")(unary(lambda b, x, y: b.math("sinh", x()), safe=True))
-derivative("math.tanh")(unary(lambda b, x, y: _tanh_factor(b, x(), y)))
+derivative("math.tanh")(unary(lambda b, x, y: _tanh_factor(b, x(), y), safe=True))
 derivative("math.exp")(unary(lambda b, x, y: y, safe=True))
 # exp(x), not y + 1: that is 0 below x ~ -37, where exp(x) is still a normal number
 derivative("math.expm1")(unary(lambda b, x, y: b.math("exp", x()), safe=True))
@@ -300,9 +305,9 @@ derivative("math.log1p")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), b.addf
 # 0.5 / (y + 0): +inf at x = -0.0 too (sqrt(-0.0) = -0.0), as at +0.0
 derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, y, 0.5), b.addf(y, const(b, y, 0.0))),
                               safe=True))
-derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x())))  # abs'(0) = sign(0) = 0
-derivative("math.erf")(unary(lambda b, x, y: _erf_factor(b, x())))
-derivative("math.sigmoid")(unary(lambda b, x, y: _sigmoid_factor(b, x(), y)))
+derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x()), safe=True))  # abs'(0) = sign(0) = 0
+derivative("math.erf")(unary(lambda b, x, y: _erf_factor(b, x()), safe=True))
+derivative("math.sigmoid")(unary(lambda b, x, y: _sigmoid_factor(b, x(), y), safe=True))
 # digamma and trigamma carry `of`, the builtin the user wrote, for the refusal at trigamma
 derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x(), of="lgamma"), safe=True))
 derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_written(b, y, "digamma")),

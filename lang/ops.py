@@ -21,8 +21,10 @@ Semantics in brief (see docs/IR.md for the long form):
   `scf.condition(cond, values...)` and an `after` block ending in `scf.yield`; `if(cond)` has
   `then` and `else` blocks ending in `scf.yield`.
 - func.call(args) {callee}, func.return(values).
-- dad.mulz(a, b): `a * b`, except exactly 0 when `a == 0` (even if b is inf or NaN): how AD
-  multiplies an incoming tangent or adjoint by a local derivative.
+- dad.mulz(a, b): `a * b`, except exactly 0 when `a == 0` or `b == 0` (even if the other is
+  inf or NaN): how AD multiplies an incoming tangent or adjoint by a local derivative, so
+  that a zero on either side (no tangent, or a local derivative that is exactly zero) makes
+  the path contribute zero in every mode.
 - dad.undef: a value of any type that is never read. dad.tape_push(v) / dad.tape_pop: a
   per-call LIFO stack the reverse mode records values on (any type, memrefs included);
   machine IR only: `%base = dad.tape_reserve(trips) {level, bytes}` makes room for a loop's
@@ -89,7 +91,7 @@ OPS.update({
     "scf.yield": OpInfo(None, pure=False, terminator=True),
     "scf.condition": OpInfo(None, pure=False, terminator=True),
     "dad.undef": OpInfo(0),
-    "dad.mulz": OpInfo(2),  # a * b, but exactly 0 when a == 0 (AD's zero-safe product)
+    "dad.mulz": OpInfo(2),  # a * b, but exactly 0 when a == 0 or b == 0 (AD's zero-safe product)
     "dad.tape_push": OpInfo(1, pure=False),  # AD: push a value on the call's tape
     "dad.tape_pop": OpInfo(0, pure=False),   # AD: pop the last pushed value
     "dad.tape_reserve": OpInfo(1, pure=False),  # machine IR: room for a loop's records

@@ -53,11 +53,12 @@ def _float_binary(lw, op):
 
 @rule("dad.mulz")
 def _mulz(lw, op):
-    """a * b, but exactly 0 when a == 0."""
+    """a * b, but exactly 0 when a == 0 or b == 0 (the other may be inf or NaN)."""
     a, b = (lw.one(v) for v in op.operands)
     zero = ir.Constant(a.type, 0.0)
     prod = lw.b.fmul(a, b, flags=_flags(op))
-    return [[lw.b.select(lw.b.fcmp_ordered("==", a, zero), zero, prod)]]
+    either = lw.b.or_(lw.b.fcmp_ordered("==", a, zero), lw.b.fcmp_ordered("==", b, zero))
+    return [[lw.b.select(either, zero, prod)]]
 
 
 @rule("arith.negf")

@@ -382,3 +382,58 @@ def test_random_programs_primal_bit_for_bit():
                    "jvp": getattr(m, f"r{k}_jvp")(x, y, A, y)[0]}
             for kind, v in got.items():
                 assert _same(v, want), f"{kind} at n={n}: {v!r} != {want!r}\n{body}"
+
+
+# ----------------------------------------------------------------------------- zero partials
+# A tangent can be infinite (a partial overflowed upstream) where a later local derivative is
+# exactly 0: tanh'(inf), d(x/D)/dD at D = inf, ... Reverse mode multiplies the zero partial
+# into a finite adjoint first (0) and then the 0 into the infinite partial (zero-safe: 0);
+# forward mode used to multiply the infinite tangent by the zero partial: NaN. The executed
+# program's derivative is 0 along such a path in every mode.
+
+ZERO_PARTIAL = {
+    "tanh": "tanh(exp(x))", "sigmoid": "sigmoid(exp(x))", "erf": "erf(exp(x))",
+    "atan": "atan(exp(x))", "divisor": "x / exp(x)", "remainder": "0.5 % exp(x)",
+    "square": "x * x + x / (1.0 + exp(x) * exp(x))",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_PARTIAL))
+def test_zero_partial_times_overflowed_tangent(name):
+    """At x = 800 exp(x) = inf and the expression is flat (constant in a neighbourhood, or
+    x * x plus a constant): the derivative is 0 or 2x by the finite differences of the plain
+    function, and forward, reverse and forward-over-reverse all give it."""
+    m = dad.compile(f"fn f(x: f64) -> f64 {{ return {ZERO_PARTIAL[name]}; }}\n"
+                    "fn fg = grad(f);\nfn fj = jvp(f);\nfn fh = hvp(f, wrt=x);\n")
+    x0 = 800.0
+    fd = (m.f(x0 + 0.5) - m.f(x0 - 0.5)) / 1.0      # exact here: the function is flat or x*x
+    assert np.isfinite(fd)
+    assert m.fg(x0) == fd
+    value, jv = m.fj(x0, 1.5)
+    assert value == m.f(x0) and jv == 1.5 * fd
+    assert np.isfinite(m.fh(x0, 1.0))
+
+
+def test_overflowed_tangent_through_a_loop_agrees_with_the_gradient():
+    """Found by the fuzzer (seed 1000454): u grows until pow(1.5 + u*u, u) overflows, then
+    u / (1.5 + inf) = 0 has an infinite tangent of its divisor times a zero partial. jvp was
+    NaN where the gradient is finite; now <grad, v> = jvp(v)."""
+    src = """
+fn g0(x: f64[n], y: f64, k: i64) -> f64[n] { var u = copy(x); let v1 = f32(u[0]);
+    return x / (1.5 + pow(1.5 + x * x, x) * pow(1.5 + x * x, x)) + u + f64(v1); }
+fn f(x: f64[n], y: f64, k: i64) -> f64 {
+    var u = copy(x); for v1 in 2..k * 3 + 9 { u = g0(u, y, v1); } return 0.5 + sum(u); }
+fn fvg = value_and_grad(f);
+fn fj = jvp(f);
+"""
+    m = dad.compile(src)
+    rng = np.random.default_rng(1000454)
+    x = np.array([0.30, -0.72, 0.55, 0.91, -0.13])
+    for k in (1, 4):
+        value, gx, gy = m.fvg(x, 0.3, k)
+        v, w = rng.standard_normal(5), rng.standard_normal()
+        value2, jv = m.fj(x, 0.3, k, v, w)
+        assert value == value2 == m.f(x, 0.3, k)
+        assert np.all(np.isfinite(gx)) and np.isfinite(jv)
+        want = gx @ v + gy * w
+        assert abs(jv - want) <= 1e-6 * np.sum(np.abs(gx * v)), (k, jv, want)
