@@ -5,6 +5,7 @@
     dadc run FILE -f F --arg x=[1,2,3]   compile, call F, print the result
     dadc build FILE -o DIR [-v]          write DIR/NAME.so and DIR/NAME.h (ahead of time)
     dadc emit --stage asm|obj --target TRIPLE FILE -o OUT   code for another machine
+    dadc opt -p PASSES FILE [-f F]       run IR passes on a printed-IR (.ir) or .dad file
     dadc cache info|clear                the compile cache (~/.cache/dad, $DAD_CACHE_DIR)
 
 STAGE `activity` and `ad` show a derived function (`fn g = jvp(f, wrt=x);`) and need -f.
@@ -165,6 +166,72 @@ def _emit_derived(m, args) -> int:
         print(_tape_text(m[args.function], d), end="")
     else:
         print(print_function(m[args.function]), end="")
+    return 0
+
+
+def _ir_input(path: str, source: str):
+    """The module `dadc opt` starts from: a printed-IR file as it is, or a `.dad` file as
+    the lowering pipeline receives it (every derived function made)."""
+    from .frontend.ast import Span
+    from .frontend.diagnostics import CompileError, Diagnostic
+    if not path.endswith(".dad"):
+        from .lang.irparser import parse_module
+        try:
+            return parse_module(source)
+        except ValueError as exc:
+            where, _, msg = str(exc).partition(": ")
+            line, _, col = where.partition(":")
+            if not (line.isdigit() and col.isdigit()):
+                raise InputError(f"{path}: {exc}") from None
+            span = Span(path, int(line), int(col), int(line), int(col) + 1)
+            raise CompileError([Diagnostic(span, msg)], source) from None
+    from .ad import ADError
+    from .frontend import compile_to_ir
+    from .runtime.compiler import derive_all
+    m = compile_to_ir(source, path)
+    try:
+        derive_all(m)
+    except ADError as exc:
+        raise _derive_error(exc, source) from None
+    return m
+
+
+def cmd_opt(args) -> int:
+    from .lang.passes import PASSES, PIPELINES, PassManager, PassVerifyError, UnknownPass, resolve
+    from .lang.printer import print_function, print_module
+    from .runtime import deep
+    if args.list_passes:
+        width = max(map(len, [*PASSES, *PIPELINES]))
+        print("passes (machine: only on the copy lowered to machine code, never differentiated):")
+        for info in PASSES.values():
+            tag = " [machine]" if info.machine else ""
+            print(f"  {info.name:<{width}}  {info.summary}{tag}")
+        print("pipelines:")
+        for name, names in PIPELINES.items():
+            print(f"  {name:<{width}}  {', '.join(names)}")
+        return 0
+    if args.file is None or args.passes is None:
+        raise UsageError("opt needs -p PASSES and FILE (or --list-passes)")
+    try:
+        passes = resolve(args.passes)
+        after = args.print_after or []
+        for name in after:
+            resolve(name)
+    except UnknownPass as exc:
+        raise UsageError(str(exc)) from None
+    source = _read(args.file)
+    m = _ir_input(args.file, source)
+    wanted = {n.replace("-", "_") for n in after}
+    pm = PassManager(passes, verify=not args.no_verify,
+                     print_after="all" if args.print_after_all else wanted)
+    try:
+        m = deep.run(pm.run, m)
+    except PassVerifyError as exc:
+        raise InputError(f"{args.file}: {exc}") from None
+    if args.function is not None:
+        print(_select({f.name: print_function(f) for f in m}, args.function), end="")
+    else:
+        print(print_module(m), end="")
     return 0
 
 
@@ -409,6 +476,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "dad.load() cannot show the IR or assembly)")
     b.add_argument("-v", "--verbose", action="store_true", help="print each stage and its time")
     b.set_defaults(run=cmd_build)
+
+    o = sub.add_parser("opt", help="run IR passes on a file and print the result",
+                       description="Run the IR passes PASSES (comma-separated pass or pipeline "
+                       "names, see --list-passes) in order on FILE and print the resulting IR. "
+                       "FILE is printed IR (as `dadc emit --stage ir` or `opt` print it) or a "
+                       ".dad file, taken as the lowering pipeline receives it (after AD). The "
+                       "IR is verified before the first pass and after every pass; a pass that "
+                       "breaks it is named.",
+                       epilog="example: dadc opt -p constant_fold,cse,dce --print-after-all k.ir")
+    o.add_argument("file", metavar="FILE", nargs="?")
+    o.add_argument("-p", "--passes", metavar="PASSES", help="e.g. cse,dce or default,licm")
+    o.add_argument("-f", "--function", metavar="NAME", help="print only this function")
+    o.add_argument("--print-after-all", action="store_true",
+                   help="print the module on stderr after every pass")
+    o.add_argument("--print-after", action="append", metavar="PASS",
+                   help="print the module on stderr after PASS (repeat for more)")
+    o.add_argument("--no-verify", action="store_true", help="do not verify between passes")
+    o.add_argument("--list-passes", action="store_true", help="list the passes and pipelines")
+    o.set_defaults(run=cmd_opt)
 
     k = sub.add_parser("cache", help="show or clear the compile cache",
                        description="The compile cache: $DAD_CACHE_DIR, else $XDG_CACHE_HOME/dad, "

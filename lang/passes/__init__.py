@@ -7,6 +7,8 @@ module before the first pass and after each one, naming the pass that broke it.
 `default_pipeline()` is the standard clean-up list run before and after AD;
 `machine_pipeline()` the rewrites meant only for machine code (run on the copy that is
 lowered, so that derivations never see them); `lowering_pipeline()` is the two in turn.
+The lists and every pass's name live in `registry.py` (`PASSES`, `PIPELINES`), which is
+what `dadc opt -p NAMES` runs.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from .manager import PassManager, PassVerifyError
 from .move_copies import move_copies
 from .promote_sums import promote_sums
 from .prune_results import prune_results
+from .registry import PASSES, PIPELINES, UnknownPass, pipeline, resolve
 from .reuse_calls import reuse_calls
 from .skip_zero_fill import skip_zero_fill
 from .speculate_zero_safe import speculate_zero_safe
@@ -32,24 +35,22 @@ from .zero_loads import zero_loads
 
 
 def default_pipeline() -> list:
-    return [constant_fold, cse, load_cse, dce, elide_bounds_checks, constant_fold, dce]
+    return pipeline("default")
 
 
 def machine_pipeline() -> list:
     """The rewrites meant only for machine code, run after AD and `default_pipeline` on the
     copy of a module that is lowered (derivations never see their output)."""
-    return [move_copies, reuse_calls, prune_results, licm, version_checks, tidy_stores,
-            promote_sums, ascend_loops, forward_stores, zero_loads, skip_zero_fill,
-            speculate_zero_safe, tape_reserve, cse, dce]
+    return pipeline("machine")
 
 
 def lowering_pipeline() -> list:
     """Everything a module goes through on its way to machine code after AD."""
-    return default_pipeline() + machine_pipeline()
+    return pipeline("lowering")
 
 
-__all__ = ["PassManager", "PassVerifyError", "ascend_loops", "constant_fold", "cse", "dce",
-           "default_pipeline", "elide_bounds_checks", "forward_stores", "licm", "load_cse",
-           "lowering_pipeline", "machine_pipeline", "move_copies", "promote_sums",
-           "prune_results", "reuse_calls", "skip_zero_fill", "speculate_zero_safe",
+__all__ = ["PASSES", "PIPELINES", "PassManager", "PassVerifyError", "UnknownPass",
+           "ascend_loops", "constant_fold", "cse", "dce", "default_pipeline", "elide_bounds_checks", "forward_stores", "licm", "load_cse",
+           "lowering_pipeline", "machine_pipeline", "move_copies", "pipeline", "promote_sums",
+           "prune_results", "resolve", "reuse_calls", "skip_zero_fill", "speculate_zero_safe",
            "tape_reserve", "tidy_stores", "version_checks", "zero_loads"]

@@ -66,6 +66,7 @@ def for_each_function(fn: Callable[[Function], None], name: str) -> Callable[[Mo
         return module
     run.__name__ = run.pass_name = name
     run.__doc__ = fn.__doc__
+    run.__module__ = fn.__module__   # the pass's own module (its docstring is its summary)
     return run
 
 
