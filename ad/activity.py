@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..lang.ir import Block, Function, MemRefType, Op, Value
+from ..lang.ops import has_trait
 from .rules import RULES
-
-VIEWS = ("memref.row", "memref.slice", "memref.collapse")
 
 
 def _is_array(v: Value) -> bool:
@@ -116,7 +115,7 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
     a = Activity(fn, list(wrt))
     ops = _ops(fn.body)
     for op in ops:
-        if op.name in VIEWS:
+        if has_trait(op, "view"):
             a.union(op.results[0], op.operands[0])
         elif op.name == "arith.select" and op.results and _is_array(op.results[0]):
             a.union(*op.operands[1:], op.results[0])

@@ -40,6 +40,7 @@ arguments by reference.
 from __future__ import annotations
 
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
+from ..lang.ops import has_trait
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
 from . import checkpoint as ckpt
@@ -48,14 +49,6 @@ from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
 from .signatures import ADError, derived_signature
 
-CHEAP = {"arith.constant", "arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.negf",
-         "arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.minsi", "arith.andi",
-         "arith.floordivsi", "arith.floormodsi",
-         "arith.ori", "arith.xori", "arith.cmpf", "arith.cmpi", "arith.select", "arith.sitofp",
-         "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui", "math.absf", "math.absi",
-         "memref.dim", "memref.row", "memref.slice", "memref.collapse", "dad.undef", "dad.mulz"}
-VIEWS = ("memref.row", "memref.slice", "memref.collapse")
-OWNERS = ("memref.alloc", "func.call", "dad.tape_pop")  # ops that make an array to be freed
 
 
 def _is_float_scalar(v: Value) -> bool:
@@ -151,7 +144,7 @@ class _Ctx:
         """Re-emit a cheap pure op (or a load from a never-written array), or None."""
         if isinstance(key, tuple):
             tag, v = key[0], key[1]
-            if tag == "shadow" and v.op is not None and v.op.name in VIEWS:
+            if tag == "shadow" and v.op is not None and has_trait(v.op, "view"):
                 op = v.op
                 base = self.get(("shadow", op.operands[0]))
                 rest = [self.get(o) for o in op.operands[1:]]
@@ -162,7 +155,7 @@ class _Ctx:
             return None
         if op.name == "memref.load" and self.rev.unchanged_after(op):
             pass
-        elif op.name not in CHEAP:
+        elif not has_trait(op, "cheap"):
             return None
         args = [self.get(o) for o in op.operands]
         new = self.pre.op(op.name, args, [r.type for r in op.results],
@@ -325,7 +318,7 @@ class _Reverse:
         """The reverse sweep reads `arr` (and so the arrays it views): keep them alive."""
         while True:
             self.requested.add(arr)
-            if arr.op is None or arr.op.name not in VIEWS:
+            if arr.op is None or not has_trait(arr.op, "view"):
                 return
             arr = arr.op.operands[0]
 
@@ -457,7 +450,7 @@ class _Reverse:
         elif n == "memref.alloc" and self.active(op.results[0]):
             t = op.results[0].type
             self.fwd_env[("shadow", op.results[0])] = b.alloc(t.elem, list(new.operands), _bar_name(op.results[0]))
-        elif n in VIEWS and self.active(op.results[0]):
+        elif has_trait(op, "view") and self.active(op.results[0]):
             base = self.fwd_env[("shadow", op.operands[0])]
             self.fwd_env[("shadow", op.results[0])] = b.op(n, [base, *new.operands[1:]], [new.results[0].type],
                                                           **op.attrs).results[0]
@@ -512,7 +505,7 @@ class _Reverse:
         if handler is not None:
             handler(c, op)
             return
-        if n in NONDIFF or n in VIEWS:
+        if n in NONDIFF or has_trait(op, "view"):
             return
         if n not in RULES:
             raise ADError(f"reverse mode has no rule for op '{n}'")
@@ -560,7 +553,7 @@ class _Reverse:
                             if op.name == "dad.tape_push"}
         while v.op is not None and v.op.name == "dad.tape_pop":
             src = self._pushed.get(v.op.attrs.get("tape"))
-            if src is None or src.op is None or src.op.name not in OWNERS:
+            if src is None or src.op is None or not has_trait(src.op, "owner"):
                 break
             v = src
         return v

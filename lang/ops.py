@@ -35,7 +35,7 @@ Semantics in brief (see docs/IR.md for the long form):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,19 @@ class OpInfo:
     regions: int = 0
     pure: bool = True
     terminator: bool = False
+    traits: frozenset = frozenset()
+
+
+# What passes ask of an op, instead of its name (`has_trait(op, "view")`). `pure` and
+# `terminator` are traits too (the fields above).
+TRAITS = {
+    "pure": "no side effects: may be folded, CSE'd, hoisted and deleted when unused",
+    "terminator": "ends a block",
+    "view": "the result is a read-only view of operand 0's memory (no copy, no new array)",
+    "writes": "may write memory: no load or store moves across it",
+    "owner": "makes an array the function must free or hand over",
+    "cheap": "cheap enough that reverse mode recomputes it rather than recording it",
+}
 
 
 FLOAT_BINARY = ["arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.remf"]
@@ -100,6 +113,41 @@ OPS.update({
     "dad.check": OpInfo(None, pure=False),  # cond, then up to two i64 details
     "dad.zero_range": OpInfo(3, pure=False),  # machine IR: zero a[lo..hi-1] (0 <= lo, hi <= dim)
 })
+
+_TRAIT_OPS = {
+    "view": ["memref.row", "memref.slice", "memref.collapse"],
+    "writes": ["memref.store", "memref.copy", "memref.dealloc", "func.call", "dad.tape_push",
+               "dad.tape_pop", "dad.tape_put", "dad.tape_reserve", "dad.tape_commit",
+               "dad.zero_range"],
+    "owner": ["memref.alloc", "func.call", "dad.tape_pop"],
+    "cheap": ["arith.constant", "arith.addf", "arith.subf", "arith.mulf", "arith.divf",
+              "arith.negf", "arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.minsi",
+              "arith.andi", "arith.floordivsi", "arith.floormodsi", "arith.ori", "arith.xori",
+              "arith.cmpf", "arith.cmpi", "arith.select", "arith.sitofp", "arith.fptosi",
+              "arith.extf", "arith.truncf", "arith.extui", "math.absf", "math.absi", "memref.dim",
+              "memref.row", "memref.slice", "memref.collapse", "dad.undef", "dad.mulz"],
+}
+for _n, _i in OPS.items():
+    _t = {t for t, names in _TRAIT_OPS.items() if _n in names}
+    _t |= {"pure"} if _i.pure else set()
+    _t |= {"terminator"} if _i.terminator else set()
+    OPS[_n] = replace(_i, traits=frozenset(_t))
+assert all(n in OPS for names in _TRAIT_OPS.values() for n in names), "trait of an unknown op"
+
+
+def has_trait(op, trait: str) -> bool:
+    """Has the op (an `Op`, or an op name) the trait (a key of `TRAITS`)?"""
+    assert trait in TRAITS, trait
+    name = op if isinstance(op, str) else op.name
+    i = OPS.get(name)
+    return i is not None and trait in i.traits
+
+
+def ops_with(trait: str) -> frozenset:
+    """The names of the ops that have `trait`."""
+    assert trait in TRAITS, trait
+    return frozenset(n for n, i in OPS.items() if trait in i.traits)
+
 
 CMPF_PREDICATES = ("oeq", "one", "olt", "ole", "ogt", "oge", "une", "ord", "uno")
 CMPI_PREDICATES = ("eq", "ne", "slt", "sle", "sgt", "sge")

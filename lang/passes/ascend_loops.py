@@ -29,9 +29,9 @@ in another order (allowed by reassoc), or read and written by the same single it
 from __future__ import annotations
 
 from ..ir import I64, Function, Op
-from ..ops import is_pure
+from ..ops import has_trait, is_pure
 from .affine import affine
-from .util import VIEWS, allows, const_of, defined_inside, for_each_function, separate, uses
+from .util import allows, const_of, defined_inside, for_each_function, separate, uses
 
 
 def _reassoc(op: Op) -> bool:
@@ -165,7 +165,7 @@ def _turn(loop: Op, block) -> None:
 
 
 def _function(f: Function) -> None:
-    viewed = {o.operands[0] for o in f.body.walk() if o.name in VIEWS}
+    viewed = {o.operands[0] for o in f.body.walk() if has_trait(o, "view")}
     for loop in [o for o in f.body.walk() if o.name == "scf.for"]:
         if const_of(loop.operands[2]) != 1:
             continue

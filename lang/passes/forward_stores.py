@@ -36,7 +36,8 @@ from __future__ import annotations
 
 from ..ir import Block, Function, Op, Value
 from .affine import affine, materialise
-from .util import NOT_CONST, VIEWS, const_of, defined_inside, for_each_function, guarded
+from ..ops import has_trait
+from .util import NOT_CONST, const_of, defined_inside, for_each_function, guarded
 
 
 def _candidates(loop: Op, viewed: set) -> dict:
@@ -156,7 +157,7 @@ def _block(block: Block, viewed: set) -> None:
 
 
 def _function(f: Function) -> None:
-    viewed = {op.operands[0] for op in f.walk() if op.name in VIEWS}
+    viewed = {op.operands[0] for op in f.walk() if has_trait(op, "view")}
     _block(f.body, viewed)
 
 

@@ -3,7 +3,7 @@ reuses the earlier value.
 
 Contract: within a block, and from an enclosing block into nested ones, `memref.load %a,
 idx...` is replaced by an earlier load of the same array value and index values when no op
-that may write memory (`util.WRITES`: a store, copy, dealloc, call or tape op) ran in
+that may write memory (the `writes` trait: a store, copy, dealloc, call or tape op) ran in
 between clears everything known (no alias analysis: views of one array are different values). An op with
 regions first sees a copy of what is known; afterwards, if anything inside may write, all is
 forgotten. The earlier load did any bounds check the later one would have done.
@@ -11,7 +11,8 @@ forgotten. The earlier load did any bounds check the later one would have done.
 from __future__ import annotations
 
 from ..ir import Block, Function
-from .util import WRITES, Subst, for_each_function, writes
+from ..ops import has_trait
+from .util import Subst, for_each_function, writes
 
 def _block(block: Block, known: dict, subst: Subst) -> None:
     kept = []
@@ -29,7 +30,7 @@ def _block(block: Block, known: dict, subst: Subst) -> None:
                 _block(region.block, dict(known), subst)
             if writes(op):
                 known.clear()
-        elif op.name in WRITES:
+        elif has_trait(op, "writes"):
             known.clear()
         kept.append(op)
     block.ops[:] = kept

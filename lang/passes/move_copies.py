@@ -19,9 +19,11 @@ Then the copy, `%b`'s allocation and `%a`'s dealloc are deleted and `%b` is repl
 from __future__ import annotations
 
 from ..ir import Block, Function, MemRefType
-from .util import VIEWS, for_each_function, uses
+from ..ops import has_trait, ops_with
+from .util import for_each_function, uses
 
-_QUIET = ("memref.load", "memref.store", "memref.dim", "memref.copy", "memref.dealloc") + VIEWS
+_QUIET = frozenset({"memref.load", "memref.store", "memref.dim", "memref.copy",
+                    "memref.dealloc"}) | ops_with("view")
 
 
 def _views(f: Function, a) -> set:
@@ -30,7 +32,7 @@ def _views(f: Function, a) -> set:
     while changed:
         changed = False
         for o in f.body.walk():
-            if o.name in VIEWS and o.operands[0] in out and o.results[0] not in out:
+            if has_trait(o, "view") and o.operands[0] in out and o.results[0] not in out:
                 out.add(o.results[0])
                 changed = True
     return out

@@ -7,16 +7,17 @@ the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_C
 `erase_result`/`erase_arg` drop one result or block argument and renumber the rest.
 `uses(op, values)` tells whether an op (or one nested in it) reads any of `values`;
 `clone_op` deep-copies an op through a value map, `clone_module` a module;
-`defined_inside` lists a block's values. Arrays: `VIEWS` (the view ops), `root_of(v)` (the
+`defined_inside` lists a block's values. Arrays: `root_of(v)` (the
 array a view is of), `separate(loop, a, f)` (no other array `loop` uses reaches `a`'s
-memory). `allows(op, flag)` reads an op's `fastmath`. `WRITES`/`writes(op)`: the ops that
-may write memory. `guarded(lb, ub, then, results)`: `then` run only when a loop would run.
+memory). `allows(op, flag)` reads an op's `fastmath`. `writes(op)`: may it (or an op nested
+in it) write memory (the `writes` trait). `guarded(lb, ub, then, results)`: `then` run only when a loop would run.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from ..ir import BOOL, Block, Function, Module, Op, Region, Value
+from ..ops import has_trait
 
 NOT_CONST = object()
 
@@ -139,9 +140,6 @@ def clone_module(m: Module) -> Module:
     return out
 
 
-VIEWS = ("memref.row", "memref.slice", "memref.collapse")
-
-
 def allows(op: Op, flag: str) -> bool:
     """Does `op`'s `fastmath` attribute allow `flag` ("reassoc", "nsz"; "fast" allows all)?"""
     fm = op.attrs.get("fastmath", "")
@@ -149,8 +147,8 @@ def allows(op: Op, flag: str) -> bool:
 
 
 def root_of(v: Value) -> Value:
-    """The array `v` is a view of (through `VIEWS`), or `v` itself."""
-    while v.op is not None and v.op.name in VIEWS:
+    """The array `v` is a view of (through ops with the `view` trait), or `v` itself."""
+    while v.op is not None and has_trait(v.op, "view"):
         v = v.op.operands[0]
     return v
 
@@ -173,15 +171,9 @@ def separate(loop: Op, a: Value, f: Function) -> bool:
     return True
 
 
-# Ops that may write memory (what a pass must not move a load or a store across).
-WRITES = frozenset({"memref.store", "memref.copy", "memref.dealloc", "func.call",
-                    "dad.tape_push", "dad.tape_pop", "dad.tape_put", "dad.tape_reserve",
-                    "dad.tape_commit", "dad.zero_range"})
-
-
 def writes(op: Op) -> bool:
     """May `op`, or an op nested in it, write memory?"""
-    return any(o.name in WRITES for o in op.walk())
+    return any(has_trait(o, "writes") for o in op.walk())
 
 
 def guarded(lb: Value, ub: Value, then: Block, results: list) -> list[Op]:
