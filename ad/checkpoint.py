@@ -193,6 +193,8 @@ def _segment_loop(parent: Block, op: Op, arrays: list[Value], words: int) -> Non
     inner = ob.op("scf.for", [slb, sub, st, *obody.args[1:]], [r.type for r in op.results],
                   regions=[Region(op.regions[0].block)], names=[r.name for r in op.results],
                   checkpoint=True)
+    if "loc" in op.attrs:
+        inner.attrs["loc"] = op.attrs["loc"]
     ob.yield_(list(inner.results))
     for old, new in zip(op.results, outer.results):
         replace_all_uses(parent, old, new)

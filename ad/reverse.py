@@ -40,6 +40,7 @@ arguments by reference.
 from __future__ import annotations
 
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
+from ..lang.describe import describe, describe_loop
 from ..lang.ops import has_trait
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
@@ -874,11 +875,10 @@ class _Reverse:
             pushed = [o.operands[0] for o in fblock.ops if o.name == "dad.tape_push"
                       and o.attrs.get("level", 0) == self.level]
             nbytes = sum(8 * (1 + (v.type.rank if isinstance(v.type, MemRefType) else 0)) for v in pushed)
-            iv = old.args[0].name if loop.name == "scf.for" and old.args else None
-            what = f"for {iv or '?'}" if loop.name == "scf.for" else "while"
+            what = describe_loop(loop)
             if loop.attrs.get("checkpoint"):
                 what += " (checkpointed segment, recorded while replaying)"
-            out.append((what, [f"{v.name or '?'}: {v.type}" for v in pushed], nbytes))
+            out.append((what, [f"{describe(v)}: {v.type}" for v in pushed], nbytes))
         return out
 
 

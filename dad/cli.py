@@ -151,9 +151,23 @@ def _emit_derived(m, args) -> int:
     from .lang.printer import print_function
     from .runtime.compiler import derive_all
     names = [d.name for d in m.derivations if not d.internal]
-    if args.function is None or args.function not in names:
-        what = f"'{args.function}' is not a derived function" if args.function else "-f NAME is required"
-        raise UsageError(f"--stage {args.stage}: {what} (derived functions: {', '.join(names) or 'none'})")
+    source_fns = {f.name for f in m}
+    if args.function is None:
+        raise UsageError(f"--stage {args.stage}: -f NAME is required (derived functions: "
+                         f"{', '.join(names) or 'none'})")
+    if args.function not in names:
+        # a function AD made on the way (`f.vjp.x`): `ad` shows it once everything is derived
+        made = []
+        if args.stage == "ad":
+            derive_all(m)
+            made = [f.name for f in m if f.name not in source_fns and f.name not in names]
+            if args.function in made:
+                print(_with_made_callees(m, args.function, source_fns), end="")
+                return 0
+        what = f"'{args.function}' is not a derived function"
+        extra = f"; functions AD made: {', '.join(made)}" if made else ""
+        raise UsageError(f"--stage {args.stage}: {what} (derived functions: "
+                         f"{', '.join(names) or 'none'}{extra})")
     # derive_all cleans the IR up, and unused locals would vanish from the activity report
     as_written = clone_module(m) if args.stage == "activity" else None
     d = derive_all(m, stop_at=args.function)
@@ -165,8 +179,24 @@ def _emit_derived(m, args) -> int:
     elif args.stage == "tape":
         print(_tape_text(m[args.function], d), end="")
     else:
-        print(print_function(m[args.function]), end="")
+        print(_with_made_callees(m, args.function, source_fns), end="")
     return 0
+
+
+def _with_made_callees(m, name: str, source_fns: set) -> str:
+    """Function `name` printed, then every function AD made (not in the source) that it
+    reaches through calls, each once, in the order they are first called."""
+    from .lang.printer import print_function
+    order, todo = [name], [name]
+    while todo:
+        f = m.functions.get(todo.pop(0))
+        for op in f.walk() if f is not None else ():
+            callee = op.attrs.get("callee") if op.name == "func.call" else None
+            if callee and callee not in order and callee not in source_fns \
+                    and callee in m.functions:
+                order.append(callee)
+                todo.append(callee)
+    return "".join(print_function(m[n]) for n in order)
 
 
 def _ir_input(path: str, source: str):

@@ -450,7 +450,7 @@ class FnEmitter(ExprLowering):
                 old = self.b.load(buf, idx, checked=False)
                 x = self.binop(s.op[0], old, x, var.ty.elem, s.span)
             self.b.store(x, buf, idx, checked=False)
-        self.loop_nest(dims, body)
+        self.loop_nest(dims, body, ("assignment to a part", s.span.loc))
 
     def s_If(self, s: A.If):
         c = self.now(s.cond)

@@ -25,6 +25,7 @@ REASSOC = {"fastmath": "reassoc"}
 def _loop(em, lb, ub, inits, body, iv="i"):
     """scf.for lb..ub step 1 with carried `inits`; body(i, carried) -> new carried."""
     op, blk = em.b.for_(lb, ub, em.b.i(1), inits, iv_name=iv)
+    em.mark_made_loop(op)
     prev = em.b
     em.b = ir.Builder(blk)
     out = body(blk.args[0], list(blk.args[1:]))

@@ -200,7 +200,7 @@ class ExprLowering:
         def body(ivs):
             x = self.b.load(v, self.part_indices(specs, ivs), checked=False)
             self.b.store(x, out, ivs, checked=False)
-        self.loop_nest(dims, body)
+        self.loop_nest(dims, body, ("slice", loc))
         return out
 
     def check_parts(self, v: ir.Value, specs, loc: str, axis0: int = 0):
@@ -233,11 +233,13 @@ class ExprLowering:
             out.append(s[1] if s[0] == "i" else self.b.addi(s[1], ivs.pop(0)))
         return out + ivs
 
-    def loop_nest(self, dims, body):
-        """`for i0 in 0..d0 { for i1 in 0..d1 { body([i0, i1, ...]) } }` at the insertion point."""
+    def loop_nest(self, dims, body, site=None):
+        """`for i0 in 0..d0 { for i1 in 0..d1 { body([i0, i1, ...]) } }` at the insertion point
+        (loops the compiler made for `site`: (what, loc), see `mark_made_loop`)."""
         prev, ivs, blocks = self.b, [], []
         for d in dims:
-            _, blk = self.b.for_(self.b.i(0), d, self.b.i(1), [], iv_name="k")
+            loop, blk = self.b.for_(self.b.i(0), d, self.b.i(1), [], iv_name="k")
+            self.mark_made_loop(loop, site)
             self.b = ir.Builder(blk)
             ivs.append(blk.args[0])
             blocks.append(blk)
@@ -275,6 +277,7 @@ class ExprLowering:
         flats = {id(n): self.collapse(v) for n, v in arrays}
         total = self.b.dim(flat_out, 0)
         op, blk = self.b.for_(self.b.i(0), total, self.b.i(1), [], iv_name="k")
+        self.mark_made_loop(op, ("elementwise", e.span.loc))
         prev = self.b
         self.b = ir.Builder(blk)
         k = blk.args[0]
@@ -322,7 +325,20 @@ class ExprLowering:
             vals = self.user_call(e)
             return vals[0]
         sig = BUILTINS[e.func]
-        return LB.LOWER[sig.kind](self, e)
+        outer, self.made_site = getattr(self, "made_site", None), (e.func, e.span.loc)
+        try:
+            return LB.LOWER[sig.kind](self, e)
+        finally:
+            self.made_site = outer
+
+    def mark_made_loop(self, op: ir.Op, site: tuple[str, str] | None = None) -> None:
+        """A loop the compiler made (for a builtin, or a whole-array expression) says where
+        and for what: `of` (the builtin's name, or "elementwise") and `loc` (the call's
+        place), which the tape report and run-time errors show instead of its made-up
+        index name."""
+        site = site or getattr(self, "made_site", None)
+        if site is not None and "loc" not in op.attrs:
+            op.attrs["of"], op.attrs["loc"] = site
 
     def ev_multi(self, e: A.Expr) -> list[ir.Value]:
         return self.user_call(e)

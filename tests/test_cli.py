@@ -281,6 +281,27 @@ def test_emit_derived_needs_a_derived_name(capsys, derived, stage):
     assert rc == 2 and "derived functions: none" in err
 
 
+def test_emit_ad_shows_the_functions_ad_made(capsys, tmp_path):
+    """A derived function is often a wrapper around the adjoint AD made (`f.vjp.x`): `--stage
+    ad -f g` prints g and then every AD-made function it calls, and `-f f.vjp.x` prints that
+    one (and what it calls in turn)."""
+    src = tmp_path / "two.dad"
+    src.write_text("fn h(x: f64[n]) -> f64 { var s = 0.0; for i in 0..len(x) { s += sin(x[i]); } return s; }\n"
+                   "fn f(x: f64[n]) -> f64 { return h(x) * h(x); }\n"
+                   "fn g = grad(f);\n")
+    rc, out, err = dadc(capsys, "emit", "--stage", "ad", src, "-f", "g")
+    assert rc == 0, err
+    heads = [ln.split("(")[0] for ln in out.splitlines() if ln.startswith("func.func")]
+    assert heads[0] == "func.func @g" and "func.func @f.vjp.x" in heads
+    assert any(h.startswith("func.func @h.") for h in heads)     # the adjoint of the callee too
+    assert "func.func @f(" not in out and "func.func @h(" not in out   # source functions: not AD's
+    assert len(heads) == len(set(heads))
+    rc, out2, _ = dadc(capsys, "emit", "--stage", "ad", src, "-f", "f.vjp.x")
+    assert rc == 0 and out2.startswith("func.func @f.vjp.x(") and out2 in out
+    rc, _, err = dadc(capsys, "emit", "--stage", "ad", src, "-f", "nope")
+    assert rc == 2 and "functions AD made: " in err and "f.vjp.x" in err
+
+
 def test_emit_ir_of_derived_function_hints(capsys, derived):
     rc, _, err = dadc(capsys, "emit", "--stage", "ir", derived, "-f", "g")
     assert rc == 2 and "derived function" in err

@@ -195,12 +195,15 @@ fn r_g = grad(r);
     assert m.r_g(7.0, 3.0) == (1.0, -2.0)
 
 
-def test_tape_listing_matches_the_reference(tmp_path, capsys):
+def test_tape_listing_matches_the_reference(tmp_path, capsys, monkeypatch):
     from dad.cli import main
     src = next(code for info, code, _ in blocks(LANGUAGE) if info == "dad" and "fn flow(" in code)
-    f = tmp_path / "flow.dad"
-    f.write_text(src)
-    assert main(["emit", "--stage", "tape", str(f), "-f", "flow_grad"]) == 0
+    (tmp_path / "flow.dad").write_text(src)
+    monkeypatch.chdir(tmp_path)
+    assert main(["emit", "--stage", "tape", "flow.dad", "-f", "flow_grad"]) == 0
     out = capsys.readouterr().out
-    assert "loop for i: 16 bytes per iteration: x: f64, ?: f64" in out
+    # the loop by its index and line (3: `for i in 0..n`), the records by what they hold
+    assert "loop for i at flow.dad:3:5: 16 bytes per iteration: x: f64, sin(x): f64" in out
     assert out.strip() in LANGUAGE.read_text(encoding="utf-8")
+    assert main(["emit", "--stage", "tape", "flow.dad", "-f", "flow_cp"]) == 0
+    assert capsys.readouterr().out.strip() in LANGUAGE.read_text(encoding="utf-8")

@@ -30,7 +30,7 @@ def test_loop_whose_adjoint_needs_nothing_records_nothing(tmp_path, capsys):
     path.write_text(SOURCE)
     assert main(["emit", "--stage", "tape", str(path), "-f", "ga"]) == 0
     out = capsys.readouterr().out
-    assert "loop for i: records nothing" in out
+    assert f"loop for i at {path}:" in out and ": records nothing" in out
     assert "bytes per iteration" not in out
 
 
@@ -40,10 +40,13 @@ def test_recording_loop_reports_its_bytes(tmp_path, capsys):
     assert main(["emit", "--stage", "tape", str(path), "-f", "g"]) == 0
     out = capsys.readouterr().out
     # p (carried, read by the product's adjoint), sin(...) and exp(...) results: 3 x 8 bytes
-    assert "loop for k: 24 bytes per iteration" in out
+    line = 1 + RECORDING.splitlines().index("    for k in 0..m {")
+    assert f"loop for k at {path}:{line}:5: 24 bytes per iteration" in out
+    # named by what they hold: the carried p, and the two results the adjoint reads
+    assert "p: f64" in out and "sin(x[i] * p): f64" in out and "exp(0.01 * x[i]): f64" in out
     assert main(["emit", "--stage", "tape", str(path), "-f", "gc"]) == 0
     out = capsys.readouterr().out
-    assert "loop for segment: 16 bytes per iteration" in out
+    assert f"loop for segment at {path}:{line}:5: 16 bytes per iteration" in out
     assert "checkpointed segment" in out
 
 

@@ -1,0 +1,62 @@
+"""Values and loops described in the words of the source, for reports (the tape report).
+
+Contract: `describe(v)` is a short source-like text for an IR value: its name when it has
+one (a source variable, or a name AD derived from one, such as `x.bar`), else the expression
+that computes it, rebuilt from its ops to a small depth (`sin(x[i] * 2.0)`, `exp(x[i])`),
+with `…` past the depth. `describe_loop(op)` names an `scf.for`/`scf.while` by its index,
+its source place (`file:line:col`) and, for a loop the compiler made, what it was made for
+(`in logsumexp(...)`). Nothing here changes the IR.
+"""
+from __future__ import annotations
+
+from .ir import Op, Value
+from .printer import format_attr
+
+_INFIX = {"arith.addf": "+", "arith.subf": "-", "arith.mulf": "*", "arith.divf": "/",
+          "arith.remf": "%", "arith.addi": "+", "arith.subi": "-", "arith.muli": "*",
+          "arith.floordivsi": "/", "arith.floormodsi": "%", "dad.mulz": "*"}
+_SAME = ("arith.extf", "arith.truncf", "arith.sitofp", "arith.extui")
+
+
+def describe(v: Value, depth: int = 3) -> str:
+    if v.name:
+        return v.name
+    op = v.op
+    if op is None:   # a block argument: a loop's index or carried value, or a parameter
+        blk = v.owner
+        loop = blk.parent.parent if blk is not None and blk.parent is not None else None
+        if loop is not None and loop.name == "scf.for":
+            return "the loop index" if v.index == 0 else f"the value the loop carries (#{v.index})"
+        return "?"
+    if depth == 0:
+        return "…"
+    args = [describe(a, depth - 1) for a in op.operands]
+    n = op.name
+    if n == "arith.constant":
+        return format_attr(op.attrs.get("value"))
+    if n == "memref.load":
+        return f"{args[0]}[{', '.join(args[1:])}]"
+    if n in _INFIX:
+        return f"{_paren(op.operands[0], args[0])} {_INFIX[n]} {_paren(op.operands[1], args[1])}"
+    if n == "arith.negf":
+        return f"-{_paren(op.operands[0], args[0])}"
+    if n in _SAME and args:
+        return args[0]
+    word = n.split(".", 1)[-1]
+    return f"{op.attrs.get('of', word)}({', '.join(args)})"
+
+
+def _paren(v: Value, text: str) -> str:
+    """`text` in parentheses when it is an infix expression (so `(a + b) * c` reads right)."""
+    return f"({text})" if not v.name and v.op is not None and v.op.name in _INFIX else text
+
+
+def describe_loop(op: Op) -> str:
+    what = "while" if op.name == "scf.while" else "for"
+    if op.name == "scf.for":
+        block = op.regions[0].block
+        iv = block.args[0].name if block.args and block.args[0].name else None
+        made = op.attrs.get("of")
+        what = f"in {made}(...)" if made else f"for {iv or '?'}"
+    loc = op.attrs.get("loc")
+    return f"{what} at {loc}" if loc else what
