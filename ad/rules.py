@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..lang.ir import F32, F64, Builder, Value
+from ..lang.mathops import BY_OP
 
 RULES: dict[str, Callable] = {}
 
@@ -45,8 +46,8 @@ NONDIFF = {
     "arith.constant", "arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.minsi",
     "arith.floordivsi", "arith.floormodsi", "arith.andi", "arith.ori", "arith.xori",
     "arith.cmpf", "arith.cmpi", "arith.sitofp", "arith.fptosi", "arith.extui",
-    "math.floor", "math.ceil", "math.sign", "math.absi", "memref.dim", "dad.undef", "dad.check",
-}
+    "math.absi", "memref.dim", "dad.undef", "dad.check",
+} | {n for n, m in BY_OP.items() if m.nondiff}
 STRUCTURAL = {
     "memref.alloc", "memref.dealloc", "memref.load", "memref.store", "memref.row",
     "memref.slice", "memref.collapse", "memref.copy", "func.call", "func.return",
@@ -106,91 +107,7 @@ def unary(tangent_factor: Callable, safe: bool = False):
     return make
 
 
-def _sqrt1m(b, x):
-    """sqrt(1 - x²): as written for |x| < 1/2, as sqrt((1 - x)(1 + x)) above (1 ± x is exact
-    near ±1, where 1 - x*x cancels); each form's own derivative is accurate in its range."""
-    one = const(b, x, 1.0)
-    small = b.cmpf("olt", b.math("absf", x), const(b, x, 0.5))
-    near_one = b.mulf(b.subf(one, x), b.addf(one, x))
-    return b.math("sqrt", b.select(small, b.subf(one, b.mulf(x, x)), near_one))
-
-
-def _branch(b, cond, like, then, other):
-    """`then(b')` if `cond` else `other(b')` (values of `like`'s type), as an scf.if: the rare
-    branch's exp is not paid for where it is not taken (a select would compute both)."""
-    op, tb, eb = b.if_(cond, [like.type])
-    for blk, fn in ((tb, then), (eb, other)):
-        inner = Builder(blk)
-        inner.yield_([fn(inner)])
-    return op.results[0]
-
-
-def _tanh_factor(b, x, y):
-    """tanh' = 1 - y² for |x| <= 1, 4 e² / (1 + e²)² with e = exp(-|x|) above: `1 - y²` loses
-    ~eps cosh²(x) (0 from |x| ~ 19, where the exact value is a normal number up to ~354). Both
-    forms and their own derivatives are free of cancellation in their ranges, and at ±inf every
-    intermediate is finite (so forward and reverse mode agree there at every order)."""
-    def tail(c):
-        one = const(c, x, 1.0)
-        e = c.math("exp", c.negf(c.math("absf", x)))
-        q = c.divf(e, c.addf(one, c.mulf(e, e)))
-        return c.mulf(const(c, x, 4.0), c.mulf(q, q))
-    return _branch(b, b.cmpf("ogt", b.math("absf", x), const(b, x, 1.0)), x, tail,
-                   lambda c: c.subf(const(c, y, 1.0), c.mulf(y, y)))
-
-
-# sech²(u) = sum_k SECH2[k] u^(2k) (to 1e-19 for |u| <= 1/8)
-SECH2 = [1.0, -1.0, 0.6666666666666666, -0.37777777777777777, 0.19682539682539682,
-         -0.09749559082892416, 0.046697664475442255, -0.021837515805769776,
-         0.010030466496074962, -0.004543453170627497]
-
-
-def _sigmoid_factor(b, x, y):
-    """sigmoid' = y (1 - y) for 1/4 <= |x|, x <= 1 (y is accurate and 1 - y >= 0.27 there);
-    e / (1 + e)² with e = exp(-x) above 1 (where 1 - y loses ~eps e^x, and is 0 for x > 37
-    while the exact value is a normal number up to ~708; at +inf every intermediate is
-    finite); for |x| < 1/4, sech²(x/2)/4 by its Taylor polynomial (the derivative of y (1 - y)
-    cancels near 0, in 1 - 2y; the polynomial's does not)."""
-    def tail(c):
-        one = const(c, x, 1.0)
-        e = c.math("exp", c.negf(c.math("absf", x)))
-        q = c.divf(one, c.addf(one, e))
-        return c.mulf(e, c.mulf(q, q))
-
-    def near(c):
-        w = c.mulf(c.mulf(x, x), const(c, x, 0.25))
-        acc = const(c, x, SECH2[-1])
-        for k in reversed(SECH2[:-1]):
-            acc = c.addf(const(c, x, k), c.mulf(w, acc))
-        return c.mulf(const(c, x, 0.25), acc)
-
-    def middle(c):
-        return _branch(c, c.cmpf("olt", c.math("absf", x), const(c, x, 0.25)), x, near,
-                       lambda d: d.mulf(y, d.subf(const(d, y, 1.0), y)))
-    return _branch(b, b.cmpf("ogt", x, const(b, x, 1.0)), x, tail, middle)
-
-
-def _atan_factor(b, x):
-    """atan' = 1/(1 + x²) for |x| <= 1, u (u / (1 + u²)) with u = 1/x above: no overflow of
-    x² (the value is subnormal at |x| ~ 1e155, not 0), and at ±inf every intermediate is
-    finite, so all derivative routes give 0 there."""
-    one = const(b, x, 1.0)
-    u = b.divf(one, x)
-    big = b.mulf(u, b.divf(u, b.addf(one, b.mulf(u, u))))
-    small = b.divf(one, b.addf(one, b.mulf(x, x)))
-    return b.select(b.cmpf("ole", b.math("absf", x), one), small, big)
-
-
-def _erf_factor(b, x):
-    """erf' = 2/sqrt(pi) exp(-x²), exactly 0 for |x| >= 30 (where exp(-x²) is 0 in f64 and
-    f32): at ±inf the tangent of -x² is infinite, and inf * 0 would be NaN in forward mode."""
-    val = b.mulf(const(b, x, 2.0 / math.sqrt(math.pi)), b.math("exp", b.negf(b.mulf(x, x))))
-    far = b.cmpf("oge", b.math("absf", x), const(b, x, 30.0))
-    return b.select(far, const(b, x, 0.0), val)
-
-
-USES_RESULT = {"arith.divf", "math.tan", "math.tanh", "math.exp", "math.sqrt", "math.powf",
-               "math.sigmoid"}
+USES_RESULT = {"arith.divf"} | {n for n, m in BY_OP.items() if m.uses_result}
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -287,27 +204,10 @@ def _truncf(b, args, y):  # f64 -> f32
 
 
 # ----------------------------------------------------------------------------- elementary functions
-derivative("math.sin")(unary(lambda b, x, y: b.math("cos", x())))
-derivative("math.cos")(unary(lambda b, x, y: b.negf(b.math("sin", x()))))
-derivative("math.tan")(unary(lambda b, x, y: b.addf(const(b, y, 1.0), b.mulf(y, y)), safe=True))
-derivative("math.asin")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), _sqrt1m(b, x())), safe=True))
-derivative("math.acos")(unary(lambda b, x, y: b.divf(const(b, x(), -1.0), _sqrt1m(b, x())), safe=True))
-derivative("math.atan")(unary(lambda b, x, y: _atan_factor(b, x()), safe=True))
-derivative("math.sinh")(unary(lambda b, x, y: b.math("cosh", x()), safe=True))
-derivative("math.cosh")(unary(lambda b, x, y: b.math("sinh", x()), safe=True))
-derivative("math.tanh")(unary(lambda b, x, y: _tanh_factor(b, x(), y), safe=True))
-derivative("math.exp")(unary(lambda b, x, y: y, safe=True))
-# exp(x), not y + 1: that is 0 below x ~ -37, where exp(x) is still a normal number
-derivative("math.expm1")(unary(lambda b, x, y: b.math("exp", x()), safe=True))
-derivative("math.log")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), x()), safe=True))
-derivative("math.log1p")(unary(lambda b, x, y: b.divf(const(b, x(), 1.0), b.addf(x(), const(b, x(), 1.0))),
-                               safe=True))
-# 0.5 / (y + 0): +inf at x = -0.0 too (sqrt(-0.0) = -0.0), as at +0.0
-derivative("math.sqrt")(unary(lambda b, x, y: b.divf(const(b, y, 0.5), b.addf(y, const(b, y, 0.0))),
-                              safe=True))
-derivative("math.absf")(unary(lambda b, x, y: b.math("sign", x()), safe=True))  # abs'(0) = sign(0) = 0
-derivative("math.erf")(unary(lambda b, x, y: _erf_factor(b, x()), safe=True))
-derivative("math.sigmoid")(unary(lambda b, x, y: _sigmoid_factor(b, x(), y), safe=True))
+# the unary functions' derivatives are declared with them (lang/mathops.py)
+for _name, _m in BY_OP.items():
+    if _m.factor is not None:
+        derivative(_name)(unary(_m.factor, safe=_m.safe))
 # digamma and trigamma carry `of`, the builtin the user wrote, for the refusal at trigamma
 derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x(), of="lgamma"), safe=True))
 derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_written(b, y, "digamma")),

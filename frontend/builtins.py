@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..lang.mathops import MATH
+
 
 @dataclass(frozen=True)
 class BuiltinSig:
@@ -29,12 +31,9 @@ def _row(kind, lo, hi=_SAME, op=None, kwargs=()):
 
 
 BUILTINS: dict[str, BuiltinSig] = {}
-for _n in ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log",
-           "log1p", "expm1", "sqrt", "floor", "ceil", "erf", "lgamma", "digamma", "sigmoid", "sign"]:
-    BUILTINS[_n] = _row("math1", 1, op="math." + _n)
-BUILTINS["abs"] = _row("math1", 1, op="math.absf")
-BUILTINS["atan2"] = _row("math2", 2, op="math.atan2")
-BUILTINS["pow"] = _row("math2", 2, op="math.powf")
+for _m in MATH:   # the elementary functions, declared in lang/mathops.py
+    if _m.builtin is not None:
+        BUILTINS[_m.builtin] = _row("math%d" % _m.arity, _m.arity, op="math." + _m.op)
 BUILTINS["min"] = _row("minmax", 1, 2)
 BUILTINS["max"] = _row("minmax", 1, 2)
 for _n in ["sum", "prod"]:

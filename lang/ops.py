@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .mathops import MATH
+
 
 @dataclass(frozen=True)
 class OpInfo:
@@ -64,10 +66,8 @@ INT_BINARY = ["arith.addi", "arith.subi", "arith.muli", "arith.maxsi", "arith.mi
 INT_DIVISION = ["arith.floordivsi", "arith.floormodsi"]
 BOOL_BINARY = ["arith.andi", "arith.ori", "arith.xori"]
 CASTS = ["arith.sitofp", "arith.fptosi", "arith.extf", "arith.truncf", "arith.extui"]
-MATH_UNARY = ["sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log",
-              "log1p", "expm1", "sqrt", "absf", "floor", "ceil", "erf", "lgamma", "digamma", "trigamma",
-              "sigmoid", "sign"]
-MATH_BINARY = ["atan2", "powf"]
+MATH_UNARY = [m.op for m in MATH if m.arity == 1]     # lang/mathops.py declares them
+MATH_BINARY = [m.op for m in MATH if m.arity == 2]
 
 OPS: dict[str, OpInfo] = {}
 OPS["arith.constant"] = OpInfo(0)

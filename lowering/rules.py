@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from ..lang.mathops import MATH
 from . import abi, rtlib
 from .abi import F64, I1, I32, I64, I8
 
@@ -162,10 +163,9 @@ def _extui(lw, op):
 
 
 # ----------------------------------------------------------------------------- math
-_INTRINSIC = {"sin": "llvm.sin", "cos": "llvm.cos", "exp": "llvm.exp", "log": "llvm.log",
-              "sqrt": "llvm.sqrt", "absf": "llvm.fabs", "floor": "llvm.floor",
-              "ceil": "llvm.ceil", "powf": "llvm.pow"}
-_LIBM = {"tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "log1p", "expm1", "erf", "atan2"}
+# how each elementary function lowers is declared with it (lang/mathops.py)
+_INTRINSIC = {m.op: m.lower for m in MATH if m.lower.startswith("llvm.")}
+_LIBM = {m.op for m in MATH if m.lower == "libm"}
 
 
 def _libm(lw, name, t, nargs):

@@ -89,6 +89,15 @@ EXACT = {
             lambda x: -4 * x / mp.sqrt(mp.pi) * mp.exp(-x * x)),
     "lgamma": (lambda x: mp.log(abs(mp.gamma(x))), mp.digamma, lambda x: mp.psi(1, x)),
     "sqrt": (mp.sqrt, lambda x: 1 / (2 * mp.sqrt(x)), lambda x: -1 / (4 * x * mp.sqrt(x))),
+    # the real cube root: sign(x) |x|^(1/3)
+    "cbrt": (lambda x: mp.sign(x) * mp.cbrt(abs(x)), lambda x: 1 / (3 * mp.cbrt(abs(x)) ** 2),
+             lambda x: -2 * mp.sign(x) / (9 * mp.cbrt(abs(x)) ** 5)),
+    "exp2": (lambda x: mp.power(2, x), lambda x: mp.log(2) * mp.power(2, x),
+             lambda x: mp.log(2) ** 2 * mp.power(2, x)),
+    "log2": (lambda x: mp.log(x) / mp.log(2), lambda x: 1 / (x * mp.log(2)),
+             lambda x: -1 / (x * x * mp.log(2))),
+    "log10": (lambda x: mp.log10(x), lambda x: 1 / (x * mp.log(10)),
+              lambda x: -1 / (x * x * mp.log(10))),
 }
 
 # points where the rule as first written lost accuracy (each comment: the old formula's failure)
@@ -107,6 +116,11 @@ POINTS = {
     # reflection at pi * x lost the distance to the pole (3e9 ulps at -0.9999999999)
     "lgamma": [-0.9999999999, -2.0000000001, -0.9999999, -3.0000001, -10.5 + 1e-9, 2.5, 0.25],
     "sqrt": [1e-300, 2.0, 1e300],
+    # functions declared in lang/mathops.py alone: the row is the whole of their support
+    "cbrt": [-8.0, 27.0, 0.3, -0.3, 1e-300, -1e-300, 1e300, 5e-324],
+    "exp2": [-1020.0, 0.5, -0.5, 10.25, 1023.5],
+    "log2": [1e-300, 0.5, 3.0, 1 + 2.0 ** -40, 1e300],
+    "log10": [1e-300, 0.5, 3.0, 1 + 2.0 ** -40, 1e300],
 }
 F32_POINTS = {
     "asin": [0.9999, -0.9999, 1 - 2.0 ** -20, 0.3],
@@ -117,6 +131,10 @@ F32_POINTS = {
     "expm1": [-20.0, -60.0, 0.5],
     "lgamma": [-0.999, -2.001, 2.5],
     "sqrt": [1e-30, 2.0],
+    "cbrt": [-8.0, 1e-30, 0.3],
+    "exp2": [-120.0, 0.5, 100.0],
+    "log2": [1e-30, 3.0, 0.75],
+    "log10": [1e-30, 3.0, 0.75],
 }
 
 _mods: dict = {}

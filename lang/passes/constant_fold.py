@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ..ir import Block, Function, Op
+from ..mathops import BY_OP
 from .util import NOT_CONST, Subst, allows, const_of, for_each_function, wrap64
 
 _DTYPE = {"f64": np.float64, "f32": np.float32}
@@ -98,8 +99,6 @@ _FOLD = {
     "arith.addf": _ieee(np.add), "arith.subf": _ieee(np.subtract),
     "arith.mulf": _ieee(np.multiply), "arith.divf": _ieee(np.divide),
     "arith.remf": _ieee(np.fmod), "arith.negf": _ieee(np.negative),
-    "math.sqrt": _ieee(np.sqrt), "math.absf": _ieee(np.abs),
-    "math.floor": _ieee(np.floor), "math.ceil": _ieee(np.ceil),
     "arith.extf": _ieee(lambda x: x), "arith.truncf": _ieee(lambda x: x),
     "arith.addi": _int(lambda a, b: a + b), "arith.subi": _int(lambda a, b: a - b),
     "arith.muli": _int(lambda a, b: a * b), "arith.maxsi": _int(max), "arith.minsi": _int(min),
@@ -112,6 +111,7 @@ _FOLD = {
     "arith.fptosi": _fptosi, "arith.sitofp": _sitofp,
     "arith.extui": lambda op, args: int(args[0]),
 }
+_FOLD.update({n: _ieee(m.fold) for n, m in BY_OP.items() if m.fold is not None})
 
 
 def _is(v, x) -> bool:
