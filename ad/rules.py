@@ -214,38 +214,18 @@ derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_wri
                                  safe=True))
 
 
-@derivative("math.atan2")
-def _atan2(b, args, y):
-    # y = atan2(a, c): dy/da = c / (a² + c²), dy/dc = -a / (a² + c²), computed with a and c
-    # scaled by s = max(|a|, |c|) (as hypot does), so that a² + c² neither overflows nor
-    # underflows: (c/s) / ((a/s)² + (c/s)²) / s. At an infinite operand the other's partial is
-    # 0 (and this one's -0/+0); at (0, 0) both are NaN (0/0), as documented.
-    a, c = args
-    aa, ac = b.math("absf", a), b.math("absf", c)
-    s = b.select(b.cmpf("oge", aa, ac), aa, ac)
-    inf = const(b, a, math.inf)
-
-    def scaled(v, av):  # v / s, and ±1 for v = ±inf (not inf / inf)
-        return b.select(b.cmpf("oeq", av, inf), b.math("sign", v), b.divf(v, s))
-    sa, sc = scaled(a, aa), scaled(c, ac)
-    r2 = b.addf(b.mulf(sa, sa), b.mulf(sc, sc))
-    da = b.divf(b.divf(sc, r2), s)
-    dc = b.negf(b.divf(b.divf(sa, r2), s))
-    return Rule(tangent=lambda d: add(b, scale(b, d[0], da), scale(b, d[1], dc)),
-                adjoint=lambda g: [scale(b, g, da), scale(b, g, dc)])
+def binary(partials: Callable):
+    """A rule for y = f(a, c) whose partial derivatives are `partials(b, a, c, y)`."""
+    def make(b, args, y):
+        da, dc = partials(b, args[0], args[1], y)
+        return Rule(tangent=lambda d: add(b, scale(b, d[0], da), scale(b, d[1], dc)),
+                    adjoint=lambda g: [scale(b, g, da), scale(b, g, dc)])
+    return make
 
 
-@derivative("math.powf")
-def _powf(b, args, y):
-    x, p = args
-    one = const(b, x, 1.0)
-    # p x^(p-1), exactly 0 when p = 0 (x^0 = 1 everywhere, even where x^-1 is inf): so
-    # every derivative of x^k at x = 0 is finite (the factor k(k-1)...(k-j) reaches 0 first)
-    dx = b.one("dad.mulz", [p, b.math("powf", x, b.subf(p, one))], x.type)
-    zero = const(b, x, 0.0)
-    dp = b.select(b.cmpf("oeq", x, zero), zero, b.mulf(y, b.math("log", x)))  # 0 at x = 0
-    return Rule(tangent=lambda d: add(b, scale(b, d[0], dx), scale(b, d[1], dp)),
-                adjoint=lambda g: [scale(b, g, dx), scale(b, g, dp)])
+for _name, _m in BY_OP.items():
+    if _m.partials is not None:
+        derivative(_name)(binary(_m.partials))
 
 
 class HigherOrderError(Exception):

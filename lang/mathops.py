@@ -5,10 +5,11 @@ program calls it by (None for an op only the compiler makes), its arity, how it 
 (`"llvm.NAME"`: an LLVM intrinsic; `"libm"`: the C function NAME, NAMEf for f32; `""`: a
 lowering rule of its own in lowering/rules.py), and for a unary function its derivative
 `factor(b, x, y)`: IR built with `b` for dy/dx, where `x()` gives the operand (fetched only
-when read) and `y` the result (passed only when `uses_result`). `safe` says the factor may be
+when read) and `y` the result (passed only when `uses_result`); for a binary function
+`partials(b, a, c, y) -> (dy/da, dy/dc)`, always multiplied zero-safely. `safe` says the factor may be
 0, inf or NaN somewhere, so AD multiplies by it zero-safely (`dad.mulz`); `nondiff` marks a
-derivative of 0 (floor, ceil, sign); a derivative with no `factor` and not `nondiff` has a rule
-of its own in ad/rules.py (binary functions, the polygamma chain). `fold` evaluates it on
+derivative of 0 (floor, ceil, sign); a derivative with neither and not `nondiff` has a rule of
+its own in ad/rules.py (the polygamma chain). `fold` evaluates it on
 constants when that is exact (IEEE-correctly-rounded: sqrt, abs, floor, ceil).
 
 The front end's builtin table, the op catalogue and verifier, the lowering, the AD rule table
@@ -33,6 +34,7 @@ class MathFn:
     arity: int = 1
     lower: str = ""
     factor: Callable | None = None
+    partials: Callable | None = None
     safe: bool = True
     uses_result: bool = False
     nondiff: bool = False
@@ -126,6 +128,49 @@ def _erf_factor(b, x):
     return b.select(far, _c(b, x, 0.0), val)
 
 
+def _scaled_pair(b, a, c):
+    """(a/s, c/s, s) with s = max(|a|, |c|), and ±1 in place of ±inf/inf: the operands of
+    a² + c² brought near 1, so that it neither overflows nor underflows."""
+    aa, ac = b.math("absf", a), b.math("absf", c)
+    s = b.select(b.cmpf("oge", aa, ac), aa, ac)
+    inf = _c(b, a, math.inf)
+
+    def scaled(v, av):
+        return b.select(b.cmpf("oeq", av, inf), b.math("sign", v), b.divf(v, s))
+    return scaled(a, aa), scaled(c, ac), s
+
+
+def _atan2_partials(b, a, c, y):
+    """y = atan2(a, c): dy/da = c / (a² + c²), dy/dc = -a / (a² + c²), as (c/s) / ((a/s)² +
+    (c/s)²) / s. At an infinite operand the other's partial is 0 (and this one's -0/+0); at
+    (0, 0) both are NaN (0/0), as documented."""
+    sa, sc, s = _scaled_pair(b, a, c)
+    r2 = b.addf(b.mulf(sa, sa), b.mulf(sc, sc))
+    return b.divf(b.divf(sc, r2), s), b.negf(b.divf(b.divf(sa, r2), s))
+
+
+def _hypot_partials(b, a, c, y):
+    """y = hypot(a, c): dy/da = a / y, dy/dc = c / y, as (a/s) / sqrt((a/s)² + (c/s)²): no
+    overflow or underflow of a² + c²; at an infinite operand its partial is ±1 and the
+    other's 0 (both infinite: ±1/√2 each, the limit along the diagonal); 0 at (0, 0) (as
+    `norm`'s gradient at 0)."""
+    sa, sc, s = _scaled_pair(b, a, c)
+    r = b.math("sqrt", b.addf(b.mulf(sa, sa), b.mulf(sc, sc)))
+    zero = b.cmpf("oeq", s, _c(b, a, 0.0))
+    z = _c(b, a, 0.0)
+    return b.select(zero, z, b.divf(sa, r)), b.select(zero, z, b.divf(sc, r))
+
+
+def _pow_partials(b, x, p, y):
+    """p x^(p-1), exactly 0 when p = 0 (x^0 = 1 everywhere, even where x^-1 is inf): so every
+    derivative of x^k at x = 0 is finite (the factor k(k-1)...(k-j) reaches 0 first); and
+    y log x, 0 at x = 0."""
+    one = _c(b, x, 1.0)
+    dx = b.one("dad.mulz", [p, b.math("powf", x, b.subf(p, one))], x.type)
+    zero = _c(b, x, 0.0)
+    return dx, b.select(b.cmpf("oeq", x, zero), zero, b.mulf(y, b.math("log", x)))
+
+
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
 MATH: list[MathFn] = [
@@ -176,7 +221,8 @@ MATH: list[MathFn] = [
     MathFn("sigmoid", "sigmoid", uses_result=True,
            factor=lambda b, x, y: _sigmoid_factor(b, x(), y)),
     MathFn("sign", "sign", nondiff=True),
-    MathFn("atan2", "atan2", arity=2, lower="libm"),
-    MathFn("powf", "pow", arity=2, lower="llvm.pow", uses_result=True),
+    MathFn("atan2", "atan2", arity=2, lower="libm", partials=_atan2_partials),
+    MathFn("hypot", "hypot", arity=2, lower="libm", partials=_hypot_partials),
+    MathFn("powf", "pow", arity=2, lower="llvm.pow", uses_result=True, partials=_pow_partials),
 ]
 BY_OP: dict[str, MathFn] = {"math." + m.op: m for m in MATH}

@@ -83,3 +83,47 @@ def test_elementwise_forward_reverse_and_differences(new):
     value, jv = new.vj(x, t)
     assert value == new.v(x)
     assert abs(jv - g @ t) <= 1e-12 * np.sum(np.abs(g * t))
+
+
+HYPOT = """
+fn h(a: f64, c: f64) -> f64 { return hypot(a, c); }
+fn hg = grad(h);
+fn hj = jvp(h);
+fn haa = hessian(h, wrt=a);
+fn h32(a: f32, c: f32) -> f32 { return hypot(a, c); }
+fn h32g = grad(h32);
+fn hv(x: f64[n], y: f64[n]) -> f64 { return sum(hypot(x, y)); }
+fn hvg = grad(hv);
+"""
+
+INF = math.inf
+
+
+@pytest.mark.parametrize("a,c,grad,haa", [
+    (3.0, 4.0, (0.6, 0.8), 16.0 / 125.0),                       # c² / h³
+    (1e300, 1e300, (2 ** -0.5, 2 ** -0.5), 1e-300 / (2 * 2 ** 0.5)),  # c²/h³; a² + c² overflows
+    (1e-300, 2e-300, (5 ** -0.5, 2 * 5 ** -0.5), None),          # a² + c² underflows
+    (-2.0, 0.0, (-1.0, 0.0), 0.0),
+    (0.0, 0.0, (0.0, 0.0), 0.0),                                 # as norm's gradient at 0
+    (INF, 1.0, (1.0, 0.0), 0.0),
+    (INF, -INF, (2 ** -0.5, -(2 ** -0.5)), None),                # the limit along the diagonal
+])
+def test_hypot_value_and_derivatives(a, c, grad, haa):
+    m = dad.compile(HYPOT, filename="hypot.dad")
+    assert m.h(a, c) == math.hypot(a, c)
+    g = m.hg(a, c)
+    assert g == pytest.approx(grad, rel=4e-16, abs=0.0)
+    value, jv = m.hj(a, c, 1.0, 0.5)
+    assert value == m.h(a, c) and jv == pytest.approx(grad[0] + 0.5 * grad[1], rel=4e-16, abs=0.0)
+    if haa is not None:
+        assert m.haa(a, c) == pytest.approx(haa, rel=1e-15, abs=0.0)
+
+
+def test_hypot_f32_and_elementwise():
+    m = dad.compile(HYPOT, filename="hypot.dad")
+    assert [float(v) for v in m.h32g(3.0, 4.0)] == [0.6000000238418579, 0.800000011920929]
+    x, y = np.array([3.0, -1.0, 0.0]), np.array([4.0, 1.0, 0.0])
+    gx, gy = m.hvg(x, y)
+    # 1 / sqrt(2) rounded twice: within an ulp of 2 ** -0.5
+    assert gx == pytest.approx([0.6, -2 ** -0.5, 0.0], rel=2.3e-16, abs=0.0)
+    assert gy == pytest.approx([0.8, 2 ** -0.5, 0.0], rel=2.3e-16, abs=0.0)
