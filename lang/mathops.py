@@ -3,7 +3,9 @@
 Contract: `MATH` lists a `MathFn` per `math.*` op: the op (`math.NAME`), the builtin a
 program calls it by (None for an op only the compiler makes), its arity, how it lowers
 (`"llvm.NAME"`: an LLVM intrinsic; `"libm"`: the C function NAME, NAMEf for f32; `""`: a
-lowering rule of its own in lowering/rules.py), and for a unary function its derivative
+lowering rule of its own in lowering/rules.py, or `expand(b, x)`: the IR of its value built
+from other ops, which the machine pass `expand_math` puts in its place, so that AD still sees
+one op with an exact rule), and for a unary function its derivative
 `factor(b, x, y)`: IR built with `b` for dy/dx, where `x()` gives the operand (fetched only
 when read) and `y` the result (passed only when `uses_result`); for a binary function
 `partials(b, a, c, y) -> (dy/da, dy/dc)`, always multiplied zero-safely. `safe` says the factor may be
@@ -39,6 +41,7 @@ class MathFn:
     uses_result: bool = False
     nondiff: bool = False
     fold: Callable | None = None
+    expand: Callable | None = None
 
 
 def _c(b: Builder, like: Value, c: float) -> Value:
@@ -171,6 +174,13 @@ def _pow_partials(b, x, p, y):
     return dx, b.select(b.cmpf("oeq", x, zero), zero, b.mulf(y, b.math("log", x)))
 
 
+
+def _softplus(b, x):
+    zero = _c(b, x, 0.0)
+    pos = b.select(b.cmpf("ogt", x, zero), x, zero)   # NaN: 0, and the log1p term gives NaN
+    return b.addf(pos, b.math("log1p", b.math("exp", b.negf(b.math("absf", x)))))
+
+
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
 MATH: list[MathFn] = [
@@ -221,6 +231,17 @@ MATH: list[MathFn] = [
     MathFn("sigmoid", "sigmoid", uses_result=True,
            factor=lambda b, x, y: _sigmoid_factor(b, x(), y)),
     MathFn("sign", "sign", nondiff=True),
+    # relu'(0) = 0 (the contract); relu(NaN) = NaN
+    MathFn("relu", "relu", expand=lambda b, x: b.select(b.cmpf("ole", x, _c(b, x, 0.0)), _c(b, x, 0.0), x),
+           factor=lambda b, x, y: b.select(b.cmpf("ogt", x(), _c(b, x(), 0.0)), _c(b, x(), 1.0),
+                                           _c(b, x(), 0.0))),
+    # log(1 + e^x) as max(x, 0) + log1p(e^-|x|): no overflow, no cancellation; derivative
+    # sigmoid(x), smooth at 0 at every order (the formula's kinks cancel)
+    MathFn("softplus", "softplus", expand=lambda b, x: _softplus(b, x),
+           factor=lambda b, x, y: b.math("sigmoid", x())),
+    # log(sigmoid(x)) = -softplus(-x); derivative sigmoid(-x)
+    MathFn("log_sigmoid", "log_sigmoid", expand=lambda b, x: b.negf(_softplus(b, b.negf(x))),
+           factor=lambda b, x, y: b.math("sigmoid", b.negf(x()))),
     MathFn("atan2", "atan2", arity=2, lower="libm", partials=_atan2_partials),
     MathFn("hypot", "hypot", arity=2, lower="libm", partials=_hypot_partials),
     MathFn("powf", "pow", arity=2, lower="llvm.pow", uses_result=True, partials=_pow_partials),

@@ -27,7 +27,7 @@ def test_every_row_reaches_every_layer(m):
     assert name in OPS and OPS[name].operands == m.arity
     if m.builtin is not None:
         assert BUILTINS[m.builtin].op == name and BUILTINS[m.builtin].min_args == m.arity
-    assert name in LOWERING, f"{name} has no lowering"
+    assert (name in LOWERING) != (m.expand is not None), f"{name}: a lowering xor an expansion"
     assert (name in AD_RULES) != (name in NONDIFF), f"{name}: a derivative rule xor derivative 0"
     assert (name in USES_RESULT) == m.uses_result
 
@@ -127,3 +127,39 @@ def test_hypot_f32_and_elementwise():
     # 1 / sqrt(2) rounded twice: within an ulp of 2 ** -0.5
     assert gx == pytest.approx([0.6, -2 ** -0.5, 0.0], rel=2.3e-16, abs=0.0)
     assert gy == pytest.approx([0.8, 2 ** -0.5, 0.0], rel=2.3e-16, abs=0.0)
+
+
+def test_relu_softplus_log_sigmoid_rules_and_expansion():
+    """Ops to AD (exact rules: relu'(0) = 0, softplus'' = sigmoid' smooth at 0), their stable
+    formula in the machine IR (no math.softplus reaches the lowering)."""
+    m = dad.compile("""
+fn r(x: f64) -> f64 { return relu(x); }
+fn s(x: f64) -> f64 { return softplus(x); }
+fn l(x: f64) -> f64 { return log_sigmoid(x); }
+fn rg = grad(r);
+fn sh = hessian(s);
+fn lh = hessian(l);
+fn v(x: f64[n]) -> f64 { return sum(relu(x) + softplus(x) - log_sigmoid(x)); }
+fn vg = grad(v);
+""", filename="act.dad")
+    assert [m.r(x) for x in (2.0, -2.0, 0.0)] == [2.0, 0.0, 0.0] and math.isnan(m.r(math.nan))
+    assert [m.rg(x) for x in (2.0, -2.0, 0.0, -0.0)] == [1.0, 0.0, 0.0, 0.0]
+    assert m.s(800.0) == 800.0 and m.s(-800.0) == 0.0 and m.l(-800.0) == -800.0
+    assert m.sh(0.0) == 0.25 and m.lh(0.0) == -0.25            # the stable formula's kinks: 0
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    x = np.array([0.0, 1.0, -2.0])
+    want = [(xi > 0) + sig(xi) - sig(-xi) for xi in x]
+    assert m.vg(x) == pytest.approx(want, rel=1e-15, abs=1e-16)
+    assert "math.softplus" in m.function_ir("s")
+    from dad.cli import main
+    import contextlib
+    import io
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".dad", delete=False) as fh:
+        fh.write("fn s(x: f64) -> f64 { return softplus(x) + relu(x) + log_sigmoid(x); }\n")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["emit", "--stage", "opt-ir", fh.name]) == 0
+    text = buf.getvalue()
+    assert "math.log1p" in text and "math.softplus" not in text and "math.relu" not in text \
+        and "math.log_sigmoid" not in text

@@ -98,6 +98,9 @@ EXACT = {
              lambda x: -1 / (x * x * mp.log(2))),
     "log10": (lambda x: mp.log10(x), lambda x: 1 / (x * mp.log(10)),
               lambda x: -1 / (x * x * mp.log(10))),
+    "softplus": (lambda x: mp.log1p(mp.exp(x)), sigmoid, lambda x: sigmoid(x) * sigmoid(-x)),
+    "log_sigmoid": (lambda x: -mp.log1p(mp.exp(-x)), lambda x: sigmoid(-x),
+                    lambda x: -sigmoid(x) * sigmoid(-x)),
 }
 
 # points where the rule as first written lost accuracy (each comment: the old formula's failure)
@@ -121,6 +124,9 @@ POINTS = {
     "exp2": [-1020.0, 0.5, -0.5, 10.25, 1023.5],
     "log2": [1e-300, 0.5, 3.0, 1 + 2.0 ** -40, 1e300],
     "log10": [1e-300, 0.5, 3.0, 1 + 2.0 ** -40, 1e300],
+    # log(1 + e^x) overflows from x ~ 709 and loses everything below x ~ -37
+    "softplus": [0.0, 1e-10, -1e-10, 0.7, -0.7, 30.0, -30.0, 700.0, 800.0, -700.0, -745.0],
+    "log_sigmoid": [0.0, 1e-10, 0.7, -0.7, 30.0, -30.0, 700.0, -800.0, 745.0],
 }
 F32_POINTS = {
     "asin": [0.9999, -0.9999, 1 - 2.0 ** -20, 0.3],
@@ -135,6 +141,8 @@ F32_POINTS = {
     "exp2": [-120.0, 0.5, 100.0],
     "log2": [1e-30, 3.0, 0.75],
     "log10": [1e-30, 3.0, 0.75],
+    "softplus": [0.0, 0.7, -20.0, 20.0, 100.0],
+    "log_sigmoid": [0.0, 0.7, -20.0, 20.0, -100.0],
 }
 
 _mods: dict = {}

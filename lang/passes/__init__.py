@@ -17,6 +17,7 @@ from .bounds import elide_bounds_checks
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
+from .expand_math import expand_math
 from .forward_stores import forward_stores
 from .licm import licm
 from .load_cse import load_cse
@@ -50,7 +51,9 @@ def lowering_pipeline() -> list:
 
 
 __all__ = ["PASSES", "PIPELINES", "PassManager", "PassVerifyError", "UnknownPass",
-           "ascend_loops", "constant_fold", "cse", "dce", "default_pipeline", "elide_bounds_checks", "forward_stores", "licm", "load_cse",
-           "lowering_pipeline", "machine_pipeline", "move_copies", "pipeline", "promote_sums",
-           "prune_results", "resolve", "reuse_calls", "skip_zero_fill", "speculate_zero_safe",
-           "tape_reserve", "tidy_stores", "version_checks", "zero_loads"]
+           "ascend_loops", "constant_fold", "cse", "dce", "default_pipeline",
+           "elide_bounds_checks", "expand_math", "forward_stores", "licm", "load_cse",
+           "lowering_pipeline", "machine_pipeline", "move_copies", "pipeline",
+           "promote_sums", "prune_results", "resolve", "reuse_calls", "skip_zero_fill",
+           "speculate_zero_safe", "tape_reserve", "tidy_stores", "version_checks",
+           "zero_loads"]

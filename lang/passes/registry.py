@@ -27,6 +27,7 @@ from .bounds import elide_bounds_checks
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
+from .expand_math import expand_math
 from .forward_stores import forward_stores
 from .licm import licm
 from .load_cse import load_cse
@@ -63,7 +64,8 @@ def _summary(fn) -> str:
 _TABLE = [
     (constant_fold, False), (cse, False), (load_cse, False), (dce, False),
     (elide_bounds_checks, False),
-    (move_copies, True), (reuse_calls, True), (prune_results, True), (licm, True),
+    (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True),
+    (licm, True),
     (version_checks, True), (tidy_stores, True), (promote_sums, True), (ascend_loops, True),
     (forward_stores, True), (zero_loads, True), (skip_zero_fill, True),
     (speculate_zero_safe, True), (tape_reserve, True),
@@ -75,7 +77,7 @@ PASSES: dict[str, PassInfo] = {
 PIPELINES: dict[str, tuple[str, ...]] = {
     "default": ("constant_fold", "cse", "load_cse", "dce", "elide_bounds_checks",
                 "constant_fold", "dce"),
-    "machine": ("move_copies", "reuse_calls", "prune_results", "licm", "version_checks",
+    "machine": ("expand_math", "move_copies", "reuse_calls", "prune_results", "licm", "version_checks",
                 "tidy_stores", "promote_sums", "ascend_loops", "forward_stores", "zero_loads",
                 "skip_zero_fill", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
 }
