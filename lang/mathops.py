@@ -231,6 +231,8 @@ MATH: list[MathFn] = [
     MathFn("sigmoid", "sigmoid", uses_result=True,
            factor=lambda b, x, y: _sigmoid_factor(b, x(), y)),
     MathFn("sign", "sign", nondiff=True),
+    # the value of x, derivative 0 in every mode (at every order)
+    MathFn("stop_gradient", "stop_gradient", nondiff=True, expand=lambda b, x: x),
     # relu'(0) = 0 (the contract); relu(NaN) = NaN
     MathFn("relu", "relu", expand=lambda b, x: b.select(b.cmpf("ole", x, _c(b, x, 0.0)), _c(b, x, 0.0), x),
            factor=lambda b, x, y: b.select(b.cmpf("ogt", x(), _c(b, x(), 0.0)), _c(b, x(), 1.0),

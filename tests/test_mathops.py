@@ -163,3 +163,23 @@ fn vg = grad(v);
     text = buf.getvalue()
     assert "math.log1p" in text and "math.softplus" not in text and "math.relu" not in text \
         and "math.log_sigmoid" not in text
+
+
+def test_stop_gradient_is_the_value_with_derivative_zero_in_every_mode():
+    m = dad.compile("""
+fn f(x: f64[n], w: f64) -> f64 { let c = stop_gradient(w * w); return sum(x * x) * c + w * stop_gradient(sum(x)); }
+fn fg = grad(f);
+fn fj = jvp(f);
+fn fhw = hessian(f, wrt=w);
+fn fhx = hvp(f, wrt=x);
+fn p(x: f64[n]) -> f64[n] { return stop_gradient(x) * x; }
+fn pj = jacobian(p);
+""", filename="sg.dad")
+    x, w = np.array([1.0, 2.0]), 3.0
+    # f = |x|² c + w s with c = w² = 9 and s = sum(x) = 3 held constant
+    assert m.f(x, w) == 5.0 * 9.0 + 3.0 * 3.0
+    gx, gw = m.fg(x, w)
+    assert gx.tolist() == [18.0, 36.0] and gw == 3.0
+    assert m.fj(x, w, np.array([1.0, 0.0]), 1.0) == (54.0, 21.0)
+    assert m.fhw(x, w) == 0.0 and m.fhx(x, w, np.array([1.0, 1.0])).tolist() == [18.0, 18.0]
+    assert m.pj(np.array([2.0, 5.0])).tolist() == [[2.0, 0.0], [0.0, 5.0]]   # d(s x)/dx = s
