@@ -599,13 +599,15 @@ class FnEmitter(ExprLowering):
             conds.append(self.b.cmpi("eq", self.b.dim(v, k), want))
         self.emit_check(conds, msg + f" (found {actual}, expected {declared})", span)
 
-    def emit_check(self, conds, msg, span):
+    def emit_check(self, conds, msg, span, details=()):
+        """ValueError `msg` at `span` unless all `conds` hold; up to two i64 `details` fill
+        `{d0}`, `{d1}` in `msg` (the actual sizes)."""
         if not conds:
             return
         c = conds[0]
         for x in conds[1:]:
             c = self.b.andi(c, x)
-        self.b.op("dad.check", [c], kind="ValueError", msg=msg, loc=span.loc)
+        self.b.op("dad.check", [c, *details], kind="ValueError", msg=msg, loc=span.loc)
 
 
 class ModuleEmitter:

@@ -230,8 +230,11 @@ def norm(em, f, n, t):
 def dot(em, e: A.Call):
     a, b = em.ev(e.args[0]), em.ev(e.args[1])
     if e.info == "shape_check":
-        em.emit_check([em.b.cmpi("eq", em.b.dim(a, k), em.b.dim(b, k)) for k in range(a.type.rank)],
-                      f"shape mismatch in 'dot': {e.args[0].ty} and {e.args[1].ty}", e.span)
+        dims = [(em.b.dim(a, k), em.b.dim(b, k)) for k in range(a.type.rank)]
+        sizes = " (sizes {d0} and {d1})" if len(dims) == 1 else ""
+        em.emit_check([em.b.cmpi("eq", da, db) for da, db in dims],
+                      f"shape mismatch in 'dot': {e.args[0].ty} and {e.args[1].ty}{sizes}", e.span,
+                      details=list(dims[0]) if len(dims) == 1 else ())
     fa, fb = em.collapse(a), em.collapse(b)
     n = em.b.dim(fa, 0)
 
@@ -244,7 +247,8 @@ def dot(em, e: A.Call):
 def _inner_check(em, e, da, db):
     if e.info == "shape_check":
         em.emit_check([em.b.cmpi("eq", da, db)],
-                      f"shape mismatch in '{e.func}': {e.args[0].ty} and {e.args[1].ty}", e.span)
+                      f"shape mismatch in '{e.func}': {e.args[0].ty} and {e.args[1].ty} "
+                      f"(the inner sizes are {{d0}} and {{d1}})", e.span, details=[da, db])
 
 
 def matvec(em, e: A.Call):

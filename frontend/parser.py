@@ -231,7 +231,10 @@ class _ToAst(Transformer):
         return A.Unary(self.sp(meta), "-", ch[0])
 
     @v_args(meta=True)
-    def binop(self, meta, ch): return A.Binary(self.sp(meta), str(ch[1]), ch[0], ch[2])
+    def binop(self, meta, ch):
+        if str(ch[1]) == "@":   # matmul, matvec or dot by the operands' ranks (the type checker)
+            return A.Call(self.sp(meta), "@", self.tsp(ch[1]), [ch[0], ch[2]], [])
+        return A.Binary(self.sp(meta), str(ch[1]), ch[0], ch[2])
 
     @v_args(meta=True)
     def call(self, meta, ch):

@@ -709,6 +709,8 @@ class Checker:
         return Tuple(tuple(items))
 
     def e_Call(self, e: A.Call):
+        if e.func == "@":
+            return self.matmul_operator(e)
         if e.func in self.functions:
             return self.user_call(e, self.functions[e.func])
         if e.func in BUILTINS:
@@ -721,6 +723,22 @@ class Checker:
         if e.func in TRANSFORMS:
             return self.err(e.func_span, f"'{e.func}' can only be used in a derived-function declaration: fn g = {e.func}(f);")
         return self.err(e.func_span, f"unknown function '{e.func}'")
+
+    def matmul_operator(self, e: A.Call):
+        """`a @ b` is `matmul(a, b)` (ranks 2, 2), `matvec(a, b)` (2, 1), `dot(a, b)` (1, 1) or
+        `matvec(transpose(b), a)` (1, 2), as NumPy's (builtins cannot be redefined)."""
+        lt, rt = self.infer(e.args[0]), self.infer(e.args[1])
+        if lt is ERROR or rt is ERROR:
+            return ERROR
+        ranks = tuple(t.rank if is_array(t) else 0 for t in (lt, rt))
+        if ranks == (1, 2):
+            e.args = [A.Call(e.args[1].span, "transpose", e.func_span, [e.args[1]], []), e.args[0]]
+        name = {(2, 2): "matmul", (2, 1): "matvec", (1, 1): "dot", (1, 2): "matvec"}.get(ranks)
+        if name is None:
+            return self.err(e.func_span, f"'@' needs arrays of rank 1 or 2 on both sides, found "
+                                         f"{lt} and {rt}")
+        e.func = name
+        return self.e_Call(e)
 
     def user_call(self, e: A.Call, f: FnInfo):
         e.kind = "user"

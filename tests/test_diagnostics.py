@@ -7,7 +7,8 @@ CASES = [
     # (name, source, line, col, message substring, caret width)
     ("syntax_error", "fn f(x: f64) -> f64 {\n    let a = x + ;\n    return a;\n}", 2, 17, "unexpected ';', expected an expression", 1),
     ("missing_semicolon", "fn f(x: f64) -> f64 {\n    let a = x\n    return a;\n}", 2, 14, "expected ';' before 'return'", 1),
-    ("bad_character", "fn f(x: f64) -> f64 { return x @ 2.0; }", 1, 32, "unexpected character '@'", 1),
+    ("bad_character", "fn f(x: f64) -> f64 { return x $ 2.0; }", 1, 32, "unexpected character '$'", 1),
+    ("matmul_of_scalars", "fn f(x: f64) -> f64 { return x @ 2.0; }", 1, 32, "'@' needs arrays of rank 1 or 2", 1),
     ("unknown_name", "fn f(x: f64) -> f64 {\n    let a = y + 1.0;\n    return a;\n}", 2, 13, "unknown name 'y'", 1),
     ("unknown_function", "fn f(x: f64) -> f64 { return foo(x); }", 1, 30, "unknown function 'foo'", 3),
     ("wrong_arity_user", "fn g(a: f64, b: f64) -> f64 { return a; }\nfn f(x: f64) -> f64 { return g(x); }", 2, 30, "'g' takes 2 arguments, got 1", 4),
