@@ -124,6 +124,11 @@ class TupleExpr(Expr):
     items: list[Expr]
 
 
+@dataclass
+class ArrayLit(Expr):
+    items: list[Expr]  # scalars of one type, or arrays of one type and shape (a new first axis)
+
+
 # ----------------------------------------------------------------------------- statements
 @dataclass
 class Stmt:

@@ -320,6 +320,33 @@ class ExprLowering:
         walk(e)
 
     # ------------------------------------------------------------------ calls
+    def x_ArrayLit(self, e: A.ArrayLit) -> ir.Value:
+        """A fresh array: element k is item k (a scalar, or a whole array copied into
+        `out[k, ...]`, whose shape must be the first item's)."""
+        vals = [self.ev(i) for i in e.items]
+        n = self.b.i(len(vals))
+        if not isinstance(vals[0].type, ir.MemRefType):
+            out = self.own_temp(self.b.alloc(self.scalar_type(e), [n], loc=e.span.loc))
+            for k, v in enumerate(vals):
+                self.b.store(v, out, [self.b.i(k)], checked=False)
+            return out
+        first = vals[0]
+        dims = [self.b.dim(first, a) for a in range(first.type.rank)]
+        out = self.own_temp(self.b.alloc(first.type.elem, [n, *dims], loc=e.span.loc))
+        for k, (item, v) in enumerate(zip(e.items, vals)):
+            for a, d in enumerate(dims):
+                if k:
+                    dk = self.b.dim(v, a)
+                    self.emit_check([self.b.cmpi("eq", dk, d)],
+                                    f"shape mismatch in an array literal: element {k} has size "
+                                    f"{{d0}} on axis {a}, element 0 {{d1}}", item.span, details=[dk, d])
+
+            def body(ivs, v=v, k=k):
+                self.b.store(self.b.load(v, ivs, checked=False), out, [self.b.i(k), *ivs],
+                             checked=False)
+            self.loop_nest(dims, body, ("array literal", e.span.loc))
+        return out
+
     def x_Call(self, e: A.Call) -> ir.Value:
         if e.kind == "user":
             vals = self.user_call(e)

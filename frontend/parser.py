@@ -283,6 +283,10 @@ class _ToAst(Transformer):
     def tuple_expr(self, meta, ch):
         return A.TupleExpr(self.sp(meta), [c for c in ch if c is not None])
 
+    @v_args(meta=True)
+    def array_lit(self, meta, ch):
+        return A.ArrayLit(self.sp(meta), [c for c in ch if c is not None])
+
 
 # ----------------------------------------------------------------------------- errors
 _INSERTIONS = [("SEMICOLON", ";"), ("RPAR", ")"), ("RSQB", "]"), ("RBRACE", "}"), ("NAME", "_")]

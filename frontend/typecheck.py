@@ -80,6 +80,8 @@ def _children(e: A.Expr):
         return list(e.args)
     if isinstance(e, A.Call) and e.func == "select" and e.kind == "builtin":
         return list(e.args[1:])
+    if isinstance(e, A.ArrayLit):
+        return list(e.items)
     return []
 
 
@@ -510,6 +512,11 @@ class Checker:
             return
         if t == LIT_INT or t == I64:
             self.fix(e, I64)
+            if isinstance(e, A.Unary) and e.op == "-" and isinstance(e.operand, A.IntLit) \
+                    and e.operand.value > 0:
+                self.err(e.span, f"negative index -{e.operand.value}: indices count from 0, never "
+                                 f"from the end (element -{e.operand.value} of x is "
+                                 f"x[len(x) - {e.operand.value}])")
             return
         self.fix(e, None)
         self.err(e.span, f"index must be i64, found {e.ty}")
@@ -701,6 +708,44 @@ class Checker:
 
     def e_Slice(self, e):
         return self.err(e.span, "a range is only allowed in 'for' loops and slices")
+
+    def e_ArrayLit(self, e: A.ArrayLit):
+        """`[a, b, c]`: scalars of one type (literals take it, as in arithmetic) give a vector;
+        arrays of one type and shape give an array with a new first axis."""
+        if not e.items:
+            return self.err(e.span, "an empty array literal has no element type; use zeros(0)")
+        types = [self.infer(i) for i in e.items]
+        if ERROR in types:
+            return ERROR
+        for item, t in zip(e.items, types):
+            if isinstance(t, Tuple):
+                return self.err(item.span, "a tuple cannot be an element of an array literal")
+        if all(not is_array(t) for t in types):
+            el = types[0]
+            for item, t in zip(e.items[1:], types[1:]):
+                if t == el:
+                    continue
+                if el == BOOL or t == BOOL:
+                    return self.err(item.span, f"array literal elements of different types: {el} and {t}")
+                el = self.unify_scalars(el, t, e.items[0], item, item.span, "an array literal")
+                if el is ERROR:
+                    return ERROR
+            if not el.is_literal:
+                for item in e.items:
+                    self.fix(item, el)
+            return Array(el, (len(e.items),))
+        first = types[0]
+        base = default(first) if first.elem.is_literal else first
+        for item, t in zip(e.items, types):
+            el = default(t).elem if is_array(t) and t.elem.is_literal else elem(t)
+            if not is_array(t) or t.rank != first.rank or el != base.elem \
+                    or any(conflicting_dim(a, b) for a, b in zip(t.dims, first.dims)):
+                return self.err(item.span, f"array literal elements must all be scalars or all arrays "
+                                           f"of one type and shape: {first} and {t}")
+        # sizes not known to agree are checked at run time (the emitter)
+        dims = [d if all(same_dim(d, t.dims[a]) for t in types) else Dyn()
+                for a, d in enumerate(first.dims)]
+        return Array(first.elem, (len(e.items),) + tuple(dims))
 
     def e_TupleExpr(self, e: A.TupleExpr):
         items = [self.infer(i) for i in e.items]
