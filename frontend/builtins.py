@@ -53,12 +53,15 @@ BUILTINS["ones"] = _row("make", 1, None, kwargs=("dtype",))
 BUILTINS["full"] = _row("full", 2, None, kwargs=("dtype",))
 BUILTINS["copy"] = _row("copy", 1)
 BUILTINS["select"] = _row("select", 3)
+BUILTINS["where"] = _row("where", 3)          # elementwise select
+BUILTINS["any"] = _row("anyall", 1)
+BUILTINS["all"] = _row("anyall", 1)
 for _n in ["float", "int", "f32", "f64"]:
     BUILTINS[_n] = _row("cast", 1)
 
 CAST_TARGET = {"float": "f64", "f64": "f64", "f32": "f32", "int": "i64"}
 CONSTANTS = {"pi": 3.141592653589793, "inf": float("inf"), "nan": float("nan")}
-ELEMENTWISE_KINDS = {"math1", "math2", "cast"}  # plus minmax with two arguments
+ELEMENTWISE_KINDS = {"math1", "math2", "cast", "where"}  # plus minmax with two arguments
 TRANSFORMS = {"grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp", "custom"}
 
 

@@ -89,6 +89,20 @@ def select(em, e: A.Call):
     return em.b.select(c, a, b)
 
 
+def where(em, e: A.Call):
+    """Per element (the elementwise loop evaluates it on scalars), or on three scalars."""
+    c, a, b = (em.ev(x) for x in e.args)
+    return em.b.select(c, a, b)
+
+
+def anyall(em, e: A.Call):
+    f, n = _flat(em, e.args[0])
+    init = em.b.const(e.func == "all", ir.BOOL)
+    op = "ori" if e.func == "any" else "andi"   # on the loop body's builder (em.b then)
+    return _loop(em, em.b.i(0), n, [init],
+                 lambda i, c: [getattr(em.b, op)(c[0], _load(em, f, [i]))])[0]
+
+
 # ----------------------------------------------------------------------------- reductions
 def _flat(em, e):
     v = em.ev(e)
@@ -365,6 +379,7 @@ def copy(em, e: A.Call):
 
 LOWER = {
     "math1": math1, "math2": math2, "minmax": minmax, "cast": cast, "select": select,
+    "where": where, "anyall": anyall,
     "reduce": reduce, "reduce_float": reduce_float, "dot": dot,
     "matvec": matvec, "matmul": matmul, "transpose": transpose, "outer": outer,
     "size": size, "make": make, "full": full, "copy": copy,

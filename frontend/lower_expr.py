@@ -32,7 +32,7 @@ def is_ew(n: A.Expr) -> bool:
     if not is_array(n.ty):
         return False
     if isinstance(n, A.Binary):
-        return n.op in ARITH
+        return n.op in ARITH or n.op in CMPF
     if isinstance(n, A.Unary):
         return n.op == "-"
     return isinstance(n, A.Call) and n.kind == "builtin" and is_elementwise_call(n.func, len(n.args))
@@ -312,11 +312,11 @@ class ExprLowering:
                 walk(c)
             needs = getattr(n, "shape_check", False) or getattr(n, "info", None) == "shape_check"
             arrs = [c for c in kids if is_array(c.ty)]
-            if needs and len(arrs) == 2:
-                a, b = rep(arrs[0]), rep(arrs[1])
+            for other in arrs[1:] if needs else ():
+                a, b = rep(arrs[0]), rep(other)
                 conds = [self.b.cmpi("eq", self.b.dim(a, k), self.b.dim(b, k)) for k in range(a.type.rank)]
                 what = n.op if isinstance(n, A.Binary) else n.func
-                self.emit_check(conds, f"shape mismatch in '{what}': {arrs[0].ty} and {arrs[1].ty}", n.span)
+                self.emit_check(conds, f"shape mismatch in '{what}': {arrs[0].ty} and {other.ty}", n.span)
         walk(e)
 
     # ------------------------------------------------------------------ calls

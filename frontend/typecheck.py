@@ -78,7 +78,7 @@ def _children(e: A.Expr):
     if isinstance(e, A.Call) and e.kind == "builtin" and is_elementwise_call(e.func, len(e.args)) \
             and BUILTINS[e.func].kind != "cast":
         return list(e.args)
-    if isinstance(e, A.Call) and e.func == "select" and e.kind == "builtin":
+    if isinstance(e, A.Call) and e.func in ("select", "where") and e.kind == "builtin":
         return list(e.args[1:])
     if isinstance(e, A.ArrayLit):
         return list(e.items)
@@ -622,8 +622,12 @@ class Checker:
                     return self.err(side.span, f"'{e.op}' needs bool operands, found {t}")
             return BOOL
         if e.op in COMPARE:
-            if is_array(lt) or is_array(rt):
-                return self.err(e.span, f"comparison '{e.op}' needs scalars, found {lt} and {rt}")
+            if is_array(lt) or is_array(rt):    # elementwise: a bool array
+                if elem(lt) == BOOL or elem(rt) == BOOL:
+                    return self.err(e.span, f"comparison '{e.op}' of arrays needs numbers, found "
+                                            f"{lt} and {rt}")
+                r = self.arith(e.op, lt, rt, e.left, e.right, e.span, node=e)
+                return r if r is ERROR else Array(BOOL, r.dims)
             if lt == BOOL or rt == BOOL:
                 if lt != rt or e.op not in ("==", "!="):
                     return self.err(e.span, f"cannot compare {lt} with {rt} using '{e.op}'")

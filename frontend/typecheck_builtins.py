@@ -235,6 +235,46 @@ def select(tc, e):
     return tc.unify_scalars(at, bt, a, b, e.span, "'select'")
 
 
+def where(tc, e):
+    """where(c, a, b): elementwise select; any of the three may be an array (one shape), the
+    others scalars; a and b of one numeric type (literals take it)."""
+    c, a, b = e.args
+    ct, at, bt = tc.infer(c), tc.infer(a), tc.infer(b)
+    if ERROR in (ct, at, bt):
+        return ERROR
+    for x, t in ((c, ct), (a, at), (b, bt)):
+        if isinstance(t, Tuple):
+            return tc.err(x.span, "'where' expects scalars or arrays, found a tuple")
+    if elem(ct) != BOOL:
+        return tc.err(c.span, f"the condition of 'where' must be bool or a bool array, found {ct}")
+    if elem(at) == BOOL or elem(bt) == BOOL:
+        return tc.err(e.span, f"'where' chooses between numbers, found {at} and {bt}")
+    r = tc.arith("where", at, bt, a, b, e.span)
+    if r is ERROR:
+        return ERROR
+    if not is_array(ct):
+        if is_array(r) and any(not same_dim(x, y) for x, y in
+                               zip(at.dims if is_array(at) else r.dims, bt.dims if is_array(bt) else r.dims)):
+            e.info = "shape_check"
+        return r
+    if not is_array(r):
+        return Array(r, ct.dims)
+    if ct.rank != r.rank or any(conflicting_dim(x, y) for x, y in zip(ct.dims, r.dims)):
+        return tc.err(e.span, f"shape mismatch in 'where': {ct} and {r}")
+    e.info = "shape_check"
+    return r
+
+
+def anyall(tc, e):
+    t = tc.infer(e.args[0])
+    if t is ERROR:
+        return ERROR
+    if not is_array(t) or t.elem != BOOL:
+        return tc.err(e.args[0].span, f"'{e.func}' expects a bool array (a comparison of "
+                                      f"arrays, say), found {t}")
+    return BOOL
+
+
 def cast(tc, e):
     t = tc.value(e.args[0])
     if t is ERROR:
@@ -248,6 +288,7 @@ def cast(tc, e):
 
 TYPING = {
     "math1": math1, "math2": math2, "minmax": minmax, "cast": cast, "select": select,
+    "where": where, "anyall": anyall,
     "reduce": reduce, "reduce_float": reduce_float, "dot": dot,
     "matvec": matvec, "matmul": matmul, "transpose": transpose, "outer": outer,
     "size": size, "make": make, "full": full, "copy": copy,
