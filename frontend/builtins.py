@@ -38,7 +38,7 @@ BUILTINS["min"] = _row("minmax", 1, 2)
 BUILTINS["max"] = _row("minmax", 1, 2)
 for _n in ["sum", "prod"]:
     BUILTINS[_n] = _row("reduce", 1)
-for _n in ["logsumexp", "norm"]:
+for _n in ["logsumexp", "norm", "mean", "var"]:
     BUILTINS[_n] = _row("reduce_float", 1)
 BUILTINS["dot"] = _row("dot", 2)
 BUILTINS["matvec"] = _row("matvec", 2)

@@ -167,11 +167,29 @@ def extreme(em, e: A.Call, f=None, n=None):
     return op.results[0]
 
 
+def mean_var(em, f, n, t, func):
+    """mean(x) = sum(x) / n; var(x) = sum((x - mean(x))²) / n (the population variance, in two
+    passes: no cancellation of a sum of squares against a squared sum). NaN for no elements."""
+    total = _loop(em, em.b.i(0), n, [em.b.const(0, t)],
+                  lambda i, c: [_add_acc(em, c[0], _load(em, f, [i]))])[0]
+    count = em.b.cast("arith.sitofp", n, t)
+    mu = em.b.divf(total, count)
+    if func == "mean":
+        return mu
+
+    def body(i, c):
+        d = em.b.subf(_load(em, f, [i]), mu)
+        return [_add_acc(em, c[0], em.b.mulf(d, d))]
+    return em.b.divf(_loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0], count)
+
+
 def reduce_float(em, e: A.Call):
     f, n = _flat(em, e.args[0])
     t = f.type.elem
     if e.func == "norm":
         return norm(em, f, n, t)
+    if e.func in ("mean", "var"):
+        return mean_var(em, f, n, t, e.func)
     # logsumexp: m + log(sum(exp(x - m))), m = max(x); m itself when m is not finite (+inf:
     # its derivative is then max's, split evenly among the +inf entries; -inf: all entries are
     # -inf, split evenly among all), the limits of softmax

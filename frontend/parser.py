@@ -243,6 +243,15 @@ class _ToAst(Transformer):
         kws = [a for a in args if isinstance(a, A.Keyword)]
         return A.Call(self.sp(meta), str(name), self.tsp(name), pos, kws)
 
+    @v_args(meta=True)
+    def var_call(self, meta, ch):
+        """`var(x)`: the variance builtin, spelled like the `var` keyword (no expression starts
+        a statement, so the two never meet)."""
+        pos = [a for a in ch if isinstance(a, A.Expr)]
+        kws = [a for a in ch if isinstance(a, A.Keyword)]
+        name = A.Span(self.file, meta.line, meta.column, meta.line, meta.column + 3)
+        return A.Call(self.sp(meta), "var", name, pos, kws)
+
     def pos_arg(self, ch): return ch[0]
 
     @v_args(meta=True)
