@@ -34,12 +34,12 @@ BUILTINS: dict[str, BuiltinSig] = {}
 for _m in MATH:   # the elementary functions, declared in lang/mathops.py
     if _m.builtin is not None:
         BUILTINS[_m.builtin] = _row("math%d" % _m.arity, _m.arity, op="math." + _m.op)
-BUILTINS["min"] = _row("minmax", 1, 2)
-BUILTINS["max"] = _row("minmax", 1, 2)
+BUILTINS["min"] = _row("minmax", 1, 2, kwargs=("axis",))
+BUILTINS["max"] = _row("minmax", 1, 2, kwargs=("axis",))
 for _n in ["sum", "prod"]:
-    BUILTINS[_n] = _row("reduce", 1)
+    BUILTINS[_n] = _row("reduce", 1, kwargs=("axis",))
 for _n in ["logsumexp", "norm", "mean", "var"]:
-    BUILTINS[_n] = _row("reduce_float", 1)
+    BUILTINS[_n] = _row("reduce_float", 1, kwargs=("axis",) if _n in ("logsumexp", "mean") else ())
 BUILTINS["dot"] = _row("dot", 2)
 BUILTINS["matvec"] = _row("matvec", 2)
 BUILTINS["matmul"] = _row("matmul", 2)

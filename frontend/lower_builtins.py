@@ -35,7 +35,44 @@ def _loop(em, lb, ub, inits, body, iv="i"):
 
 
 def _load(em, a, idx):
+    if isinstance(a, _Line):
+        return a.at(idx[0])
     return em.b.load(a, idx, checked=False)
+
+
+class _Line:
+    """One line of an array along `axis` at the other indices `rest`, read by a reduction as
+    if it were a 1-D array (`_load(em, line, [i])`): `sum(A, axis=0)` reduces each column in
+    place, with no copy."""
+
+    def __init__(self, em, arr, axis, rest):
+        self.em, self.arr, self.axis, self.rest = em, arr, axis, list(rest)
+        self.type = arr.type        # `.type.elem`, as an array's
+
+    def at(self, i):
+        idx = self.rest[:self.axis] + [i] + self.rest[self.axis:]
+        return self.em.b.load(self.arr, idx, checked=False)
+
+
+def axis_of(e: A.Call):
+    """The axis of a reduction along one (set by the type checker, normalised), or None."""
+    return e.info[1] if isinstance(e.info, tuple) and e.info[0] == "axis" else None
+
+
+def along_axis(em, e: A.Call, reduce_line):
+    """`f(A, axis=a)`: an array of A's shape without axis a (a scalar for a vector), each
+    element `reduce_line(line, n)` of the line of A through it."""
+    arr, a = em.ev(e.args[0]), axis_of(e)
+    dims = [em.b.dim(arr, k) for k in range(arr.type.rank)]
+    rest = dims[:a] + dims[a + 1:]
+    if not rest:
+        return reduce_line(_Line(em, arr, a, []), dims[a])
+    out = em.own_temp(em.b.alloc(ir_type(e.ty.elem), rest, loc=e.span.loc))
+
+    def body(ivs):
+        em.b.store(reduce_line(_Line(em, arr, a, ivs), dims[a]), out, ivs, checked=False)
+    em.loop_nest(rest, body, (f"{e.func}(..., axis={a})", e.span.loc))
+    return out
 
 
 def _add_acc(em, acc, v):
@@ -58,6 +95,8 @@ def math2(em, e: A.Call):
 
 
 def minmax(em, e: A.Call):
+    if axis_of(e) is not None:
+        return along_axis(em, e, lambda line, n: extreme(em, e, line, n))
     if len(e.args) == 1:
         return extreme(em, e)
     a, b = em.ev(e.args[0]), em.ev(e.args[1])
@@ -110,8 +149,11 @@ def _flat(em, e):
     return f, em.b.dim(f, 0)
 
 
-def reduce(em, e: A.Call):
-    f, n = _flat(em, e.args[0])
+def reduce(em, e: A.Call, f=None, n=None):
+    if f is None and axis_of(e) is not None:
+        return along_axis(em, e, lambda line, k: reduce(em, e, line, k))
+    if f is None:
+        f, n = _flat(em, e.args[0])
     t = f.type.elem
     if e.func == "sum":
         init, step = em.b.const(0, t), lambda acc, v: _add_acc(em, acc, v)
@@ -183,8 +225,11 @@ def mean_var(em, f, n, t, func):
     return em.b.divf(_loop(em, em.b.i(0), n, [em.b.const(0, t)], body)[0], count)
 
 
-def reduce_float(em, e: A.Call):
-    f, n = _flat(em, e.args[0])
+def reduce_float(em, e: A.Call, f=None, n=None):
+    if f is None and axis_of(e) is not None:
+        return along_axis(em, e, lambda line, k: reduce_float(em, e, line, k))
+    if f is None:
+        f, n = _flat(em, e.args[0])
     t = f.type.elem
     if e.func == "norm":
         return norm(em, f, n, t)

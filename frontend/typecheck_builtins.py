@@ -71,10 +71,35 @@ def math2(tc, e):
     return r
 
 
+def _reduced(tc, e, t):
+    """The type of the reduction `e` of an array of type `t`: its element type, or with
+    `axis=a` (an integer literal, negative counting from the end) `t` without axis a (the
+    normalised axis goes to `e.info`)."""
+    if t is ERROR:
+        return ERROR
+    kw = next((k for k in e.kwargs if k.name == "axis"), None)
+    if kw is None:
+        return t.elem
+    v = kw.value
+    a = v.value if isinstance(v, A.IntLit) else \
+        -v.operand.value if isinstance(v, A.Unary) and v.op == "-" and isinstance(v.operand, A.IntLit) else None
+    if a is None:
+        tc.value(v)
+        return tc.err(v.span, f"'axis' must be an integer literal (0 to {t.rank - 1})")
+    v.ty = I64
+    if not -t.rank <= a < t.rank:
+        return tc.err(v.span, f"axis {a} is out of range for {t} (rank {t.rank})")
+    a %= t.rank
+    e.info = ("axis", a)
+    dims = t.dims[:a] + t.dims[a + 1:]
+    return Array(t.elem, dims) if dims else t.elem
+
+
 def minmax(tc, e):
+    if e.kwargs and len(e.args) == 2:
+        return tc.err(e.kwargs[0].span, f"'axis' goes with one array: {e.func}(A, axis=0)")
     if len(e.args) == 1:
-        t = _array_arg(tc, e, e.args[0], "a numeric array (or two scalars)")
-        return t.elem if t is not ERROR else ERROR
+        return _reduced(tc, e, _array_arg(tc, e, e.args[0], "a numeric array (or two scalars)"))
     lt, rt = tc.infer(e.args[0]), tc.infer(e.args[1])
     if ERROR in (lt, rt):
         return ERROR
@@ -88,13 +113,11 @@ def minmax(tc, e):
 
 
 def reduce(tc, e):
-    t = _array_arg(tc, e, e.args[0], "a numeric array")
-    return t.elem if t is not ERROR else ERROR
+    return _reduced(tc, e, _array_arg(tc, e, e.args[0], "a numeric array"))
 
 
 def reduce_float(tc, e):
-    t = _array_arg(tc, e, e.args[0], "a float array", floating=True)
-    return t.elem if t is not ERROR else ERROR
+    return _reduced(tc, e, _array_arg(tc, e, e.args[0], "a float array", floating=True))
 
 
 def dot(tc, e):
