@@ -271,6 +271,8 @@ class ExprLowering:
 
         collect(e)
         self.elementwise_checks(e, leaves)
+        if any(v.type.rank != e.ty.rank for _, v in arrays):
+            return self.broadcast_loops(e, leaves, arrays)
         rep = arrays[0][1]
         out = self.own_temp(self.b.alloc(ir_type(e.ty.elem), [self.b.dim(rep, k) for k in range(rep.type.rank)]))
         flat_out = self.collapse(out)
@@ -291,6 +293,27 @@ class ExprLowering:
         self.b.store(v, flat_out, [k], checked=False)
         self.b.yield_([])
         self.b = prev
+        return out
+
+    def broadcast_loops(self, e: A.Expr, leaves, arrays) -> ir.Value:
+        """An elementwise expression whose arrays have different ranks (broadcasting): a
+        loop nest over the result's shape (that of an array of full rank), each array read at
+        the trailing indices of its own rank."""
+        rank = e.ty.rank
+        rep = next(v for _, v in arrays if v.type.rank == rank)
+        dims = [self.b.dim(rep, k) for k in range(rank)]
+        out = self.own_temp(self.b.alloc(ir_type(e.ty.elem), dims))
+
+        def body(ivs):
+            env = dict(leaves)
+            for n, v in arrays:
+                env[id(n)] = self.b.load(v, ivs[rank - v.type.rank:], checked=False)
+            saved = (self.in_ew, self.ew_env)
+            self.in_ew, self.ew_env = True, env
+            x = self.ev(e)
+            self.in_ew, self.ew_env = saved
+            self.b.store(x, out, ivs, checked=False)
+        self.loop_nest(dims, body, ("elementwise", e.span.loc))
         return out
 
     def elementwise_checks(self, e: A.Expr, leaves):
@@ -314,9 +337,13 @@ class ExprLowering:
             arrs = [c for c in kids if is_array(c.ty)]
             for other in arrs[1:] if needs else ():
                 a, b = rep(arrs[0]), rep(other)
-                conds = [self.b.cmpi("eq", self.b.dim(a, k), self.b.dim(b, k)) for k in range(a.type.rank)]
                 what = n.op if isinstance(n, A.Binary) else n.func
-                self.emit_check(conds, f"shape mismatch in '{what}': {arrs[0].ty} and {other.ty}", n.span)
+                m = min(a.type.rank, b.type.rank)   # trailing dimensions (broadcasting)
+                for k in range(m):
+                    da, db = self.b.dim(a, a.type.rank - m + k), self.b.dim(b, b.type.rank - m + k)
+                    self.emit_check([self.b.cmpi("eq", da, db)],
+                                    f"shape mismatch in '{what}': {arrs[0].ty} and {other.ty} "
+                                    f"(sizes {{d0}} and {{d1}})", n.span, details=[da, db])
         walk(e)
 
     # ------------------------------------------------------------------ calls

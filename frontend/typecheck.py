@@ -429,7 +429,7 @@ class Checker:
         t = self.infer(s.value)
         if t is ERROR:
             return
-        res = self.arith(op, ty, t, A.Name(s.target.span, "_", ty=ty), s.value, s.span)
+        res = self.arith(op, ty, t, A.Name(s.target.span, "_", ty=ty), s.value, s.span, broadcast=False)
         if res is ERROR:
             return
         if isinstance(res, Array) != isinstance(ty, Array) or elem(res) != elem(ty):
@@ -652,8 +652,11 @@ class Checker:
         return self.err(span, f"type mismatch in {what}: {lt} and {rt} (no implicit conversion; "
                               f"use float(), int(), f32() or f64())")
 
-    def arith(self, op, lt, rt, l, r, span, node: A.Binary | None = None):
-        """Type of an arithmetic (elementwise when arrays are involved) binary operation."""
+    def arith(self, op, lt, rt, l, r, span, node: A.Binary | None = None, broadcast: bool = True):
+        """Type of an arithmetic (elementwise when arrays are involved) binary operation. Arrays
+        of different ranks broadcast as NumPy's on the trailing dimensions (`A + b` for
+        `A: f64[n, h]`, `b: f64[h]`) when `broadcast`; sizes not known to agree set
+        `node.shape_check` (a run-time check)."""
         el, er = elem(lt), elem(rt)
         if el.is_bool or er.is_bool:
             return self.err(span, f"arithmetic '{op}' on bool ({lt} and {rt})")
@@ -661,22 +664,26 @@ class Checker:
             if not (isinstance(r, A.IntLit)):
                 return self.err(span, "integer '**' needs a non-negative integer literal exponent "
                                       "(use float() for a float power)")
-        if is_array(lt) and is_array(rt):
+        if is_array(lt) and is_array(rt) and (el == er or not (el.is_literal or er.is_literal)):
             s = el if el == er else self.err(span, f"type mismatch in '{op}': {lt} and {rt}")
         else:
             s = self.unify_scalars(el, er, l, r, span, f"'{op}'")
         if s is ERROR:
             return ERROR
         if is_array(lt) and is_array(rt):
-            if lt.rank != rt.rank:
+            if lt.rank != rt.rank and not broadcast:
                 return self.err(span, f"shape mismatch in '{op}': {lt} and {rt} have different ranks")
-            dims = []
-            for a, b in zip(lt.dims, rt.dims):
+            hi, lo = (lt, rt) if lt.rank >= rt.rank else (rt, lt)
+            dims = list(hi.dims)
+            for k, b in enumerate(lo.dims):
+                j = hi.rank - lo.rank + k
+                a = hi.dims[j]
                 if conflicting_dim(a, b):
-                    return self.err(span, f"shape mismatch in '{op}': {lt} and {rt}")
+                    what = "" if lt.rank == rt.rank else " (broadcasting matches the trailing dimensions)"
+                    return self.err(span, f"shape mismatch in '{op}': {lt} and {rt}{what}")
                 if not same_dim(a, b) and node is not None:
                     node.shape_check = True
-                dims.append(b if isinstance(a, Dyn) else a)
+                dims[j] = b if isinstance(a, Dyn) else a
             return Array(s, tuple(dims))
         if is_array(lt):
             return Array(s, lt.dims)

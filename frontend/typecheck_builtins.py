@@ -107,9 +107,21 @@ def minmax(tc, e):
         if isinstance(t, Tuple):
             return tc.err(a.span, f"'{e.func}' expects numbers or arrays, found {t}")
     r = tc.arith(e.func, lt, rt, e.args[0], e.args[1], e.span)
-    if isinstance(lt, Array) and isinstance(rt, Array) and any(not same_dim(a, b) for a, b in zip(lt.dims, rt.dims)):
+    if _unsure(lt, rt):
         e.info = "shape_check"
     return r
+
+
+def _unsure(*types) -> bool:
+    """Whether array shapes among `types` may differ at run time (trailing dimensions aligned,
+    as broadcasting does)."""
+    arrs = [t for t in types if isinstance(t, Array)]
+    for a in arrs:
+        for b in arrs:
+            m = min(a.rank, b.rank)
+            if any(not same_dim(x, y) for x, y in zip(a.dims[a.rank - m:], b.dims[b.rank - m:])):
+                return True
+    return False
 
 
 def reduce(tc, e):
@@ -125,7 +137,7 @@ def dot(tc, e):
     b = _array_arg(tc, e, e.args[1], "float arrays", floating=True)
     if ERROR in (a, b):
         return ERROR
-    r = tc.arith("dot", a, b, e.args[0], e.args[1], e.span)
+    r = tc.arith("dot", a, b, e.args[0], e.args[1], e.span, broadcast=False)
     if r is not ERROR and any(not same_dim(x, y) for x, y in zip(a.dims, b.dims)):
         e.info = "shape_check"
     return a.elem if r is not ERROR else ERROR
@@ -275,17 +287,16 @@ def where(tc, e):
     r = tc.arith("where", at, bt, a, b, e.span)
     if r is ERROR:
         return ERROR
+    if _unsure(ct, at, bt):
+        e.info = "shape_check"
     if not is_array(ct):
-        if is_array(r) and any(not same_dim(x, y) for x, y in
-                               zip(at.dims if is_array(at) else r.dims, bt.dims if is_array(bt) else r.dims)):
-            e.info = "shape_check"
         return r
     if not is_array(r):
         return Array(r, ct.dims)
-    if ct.rank != r.rank or any(conflicting_dim(x, y) for x, y in zip(ct.dims, r.dims)):
+    hi, lo = (ct, r) if ct.rank >= r.rank else (r, ct)
+    if any(conflicting_dim(x, y) for x, y in zip(hi.dims[hi.rank - lo.rank:], lo.dims)):
         return tc.err(e.span, f"shape mismatch in 'where': {ct} and {r}")
-    e.info = "shape_check"
-    return r
+    return Array(r.elem, hi.dims)
 
 
 def anyall(tc, e):

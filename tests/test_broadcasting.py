@@ -1,0 +1,74 @@
+"""Broadcasting as NumPy's, on trailing dimensions (LANGUAGE.md, additions of December 2026):
+arithmetic, max/min, where and comparisons between arrays of different ranks, in every mode.
+Values against NumPy; derivatives against analytic formulas (a dense layer: the bias gradient
+is the column sum of the upstream gradient)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dad
+from dad.frontend import CompileError
+
+SRC = """
+fn lin(X: f64[n, d], W: f64[h, d], b: f64[h]) -> f64[n, h] { return matmul(X, transpose(W)) + b; }
+fn t3(T: f64[a, b, c], M: f64[b, c], v: f64[c]) -> f64[a, b, c] { return T * M - v + 1.0; }
+fn left(v: f64[m], A: f64[n, m]) -> f64[n, m] { return v / A; }
+fn mx(A: f64[n, m], v: f64[m]) -> f64[n, m] { return max(A, v); }
+fn wh(A: f64[n, m], v: f64[m]) -> f64[n, m] { return where(A > v, A, v); }
+fn loss(X: f64[n, d], W: f64[h, d], b: f64[h]) -> f64 { return sum(tanh(X @ transpose(W) + b)); }
+fn lg = grad(loss);
+fn lj = jvp(loss, wrt=b);
+fn lh = hvp(loss, wrt=b);
+fn lit(A: f64[n, 2]) -> f64[n, 2] { return A * [2.0, 3.0]; }
+"""
+
+
+@pytest.fixture(scope="module")
+def m():
+    return dad.compile(SRC, filename="bc.dad")
+
+
+def test_values_against_numpy(m):
+    rng = np.random.default_rng(0)
+    X, W, b = rng.standard_normal((4, 3)), rng.standard_normal((2, 3)), rng.standard_normal(2)
+    T, M, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    A = rng.uniform(1.0, 2.0, (3, 4))
+    close = dict(rtol=1e-14, atol=1e-14)
+    assert np.allclose(m.lin(X, W, b), X @ W.T + b, **close)
+    assert m.t3(T, M, v).tolist() == (T * M - v + 1.0).tolist()
+    assert m.left(v, A).tolist() == (v / A).tolist()
+    assert m.mx(T[0], v).tolist() == np.maximum(T[0], v).tolist()
+    assert m.wh(T[0], v).tolist() == np.where(T[0] > v, T[0], v).tolist()
+    assert m.lit(A[:, :2].copy()).tolist() == (A[:, :2] * [2.0, 3.0]).tolist()
+
+
+def test_derivatives_of_a_dense_layer(m):
+    rng = np.random.default_rng(1)
+    X, W, b = rng.standard_normal((5, 3)), rng.standard_normal((2, 3)), rng.standard_normal(2)
+    s = 1 - np.tanh(X @ W.T + b) ** 2                       # tanh' at each output
+    gX, gW, gb = m.lg(X, W, b)
+    assert np.allclose(gb, s.sum(0), rtol=1e-13) and np.allclose(gW, s.T @ X, rtol=1e-13)
+    assert np.allclose(gX, s @ W, rtol=1e-13)
+    t = np.array([0.5, -1.0])
+    assert m.lj(X, W, b, t)[1] == pytest.approx(s.sum(0) @ t, rel=1e-13)
+    y = np.tanh(X @ W.T + b)
+    assert np.allclose(m.lh(X, W, b, t), (-2 * y * s * t).sum(0), rtol=1e-12)   # tanh'' = -2 y (1 - y²)
+
+
+@pytest.mark.parametrize("src,message", [
+    ("fn f(A: f64[n, 3], v: f64[2]) -> f64[n, 3] { return A + v; }", "broadcasting matches the trailing"),
+    ("fn f(A: f64[n, m], v: f64[m]) -> f64 { return dot(A, v); }", "different ranks"),
+])
+def test_compile_time_errors(src, message):
+    with pytest.raises(CompileError) as err:
+        dad.compile(src, filename="bad.dad")
+    assert message in str(err.value) and "bad.dad:1:" in str(err.value)
+
+
+def test_sizes_that_do_not_agree_at_run_time_are_named():
+    m = dad.compile("fn f(A: f64[n, m], v: f64[k]) -> f64[n, m] { return A + v; }", filename="r.dad")
+    assert m.f(np.ones((2, 3)), np.arange(3.0)).tolist() == [[1.0, 2.0, 3.0]] * 2
+    with pytest.raises(ValueError) as err:
+        m.f(np.ones((2, 3)), np.ones(2))
+    assert "r.dad:1:" in str(err.value) and "(sizes 3 and 2)" in str(err.value)
