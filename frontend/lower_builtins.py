@@ -440,10 +440,62 @@ def copy(em, e: A.Call):
     return em.own_temp(em.copy_array(em.ev(e.args[0])))
 
 
+def ravel(em, e: A.Call):
+    """A flat view of the array (no copy)."""
+    return em.collapse(em.ev(e.args[0]))
+
+
+def reshape(em, e: A.Call):
+    """A fresh array of the new shape holding the elements in order (ValueError when the
+    element counts differ)."""
+    v = em.ev(e.args[0])
+    dims = [em.ev(a) for a in e.args[1:]]
+    have = em.b.dim(em.collapse(v), 0)
+    want = dims[0]
+    for d in dims[1:]:
+        want = em.b.muli(want, d)
+    em.emit_check([em.b.cmpi("eq", have, want)],
+                  "'reshape' of an array of {d0} elements to {d1} elements", e.span, details=[have, want])
+    out = em.own_temp(em.b.alloc(v.type.elem, dims, loc=e.span.loc))
+    em.b.op("memref.copy", [v, out])
+    return out
+
+
+def concat(em, e: A.Call):
+    vals = [em.ev(a) for a in e.args]
+    rank = vals[0].type.rank
+    rest = [em.b.dim(vals[0], k) for k in range(1, rank)]
+    if e.info == "shape_check":
+        for a, v in zip(e.args[1:], vals[1:]):
+            for k in range(1, rank):
+                dk, d0 = em.b.dim(v, k), rest[k - 1]
+                em.emit_check([em.b.cmpi("eq", dk, d0)], f"shape mismatch in 'concat': size {{d0}} on "
+                              f"axis {k}, the first array's {{d1}}", a.span, details=[dk, d0])
+    total = em.b.dim(vals[0], 0)
+    for v in vals[1:]:
+        total = em.b.addi(total, em.b.dim(v, 0))
+    out = em.own_temp(em.b.alloc(vals[0].type.elem, [total, *rest], loc=e.span.loc))
+    offset = em.b.i(0)
+    for v in vals:
+        n = em.b.dim(v, 0)
+
+        def body(ivs, v=v, offset=offset):
+            em.b.store(em.b.load(v, ivs, checked=False), out, [em.b.addi(offset, ivs[0]), *ivs[1:]],
+                       checked=False)
+        em.loop_nest([n, *rest], body, ("concat", e.span.loc))
+        offset = em.b.addi(offset, n)
+    return out
+
+
+def stack(em, e: A.Call):
+    return em.ev(e.info[1])
+
+
 LOWER = {
     "math1": math1, "math2": math2, "minmax": minmax, "cast": cast, "select": select,
     "where": where, "anyall": anyall,
     "reduce": reduce, "reduce_float": reduce_float, "dot": dot,
     "matvec": matvec, "matmul": matmul, "transpose": transpose, "outer": outer,
-    "size": size, "make": make, "full": full, "copy": copy,
+    "size": size, "make": make, "full": full, "copy": copy, "ravel": ravel, "reshape": reshape,
+    "concat": concat, "stack": stack,
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import ast as A
 from .builtins import CAST_TARGET
-from .types import (BOOL, ERROR, F64, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Scalar, Tuple,
+from .types import (BOOL, ERROR, F64, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Dyn, Scalar, Tuple,
                     conflicting_dim, elem, is_array, same_dim)
 
 
@@ -270,6 +270,64 @@ def select(tc, e):
     return tc.unify_scalars(at, bt, a, b, e.span, "'select'")
 
 
+def ravel(tc, e):
+    t = _array_arg(tc, e, e.args[0], "an array")
+    if t is ERROR:
+        return ERROR
+    known = all(isinstance(d, int) for d in t.dims)
+    return Array(t.elem, (_product(t.dims) if known else Dyn(),))
+
+
+def _product(dims):
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+def reshape(tc, e):
+    t = tc.value(e.args[0])
+    dims = _dims(tc, e.args[1:])
+    if ERROR in (t, dims):
+        return ERROR
+    if not isinstance(t, Array):
+        return tc.err(e.args[0].span, f"'reshape' expects an array, found {t}")
+    if all(isinstance(d, int) for d in (*t.dims, *dims)) and _product(t.dims) != _product(dims):
+        return tc.err(e.span, f"'reshape' of {t} ({_product(t.dims)} elements) to "
+                              f"{_product(dims)} elements")
+    return Array(t.elem, dims)
+
+
+def concat(tc, e):
+    """concat(a, b, ...): along the first axis; one element type and rank, the other sizes
+    equal (checked at run time when not known)."""
+    ts = [_array_arg(tc, e, a, "arrays of one type") for a in e.args]
+    if ERROR in ts:
+        return ERROR
+    first = ts[0]
+    for a, t in zip(e.args, ts):
+        if t.elem != first.elem or t.rank != first.rank or \
+                any(conflicting_dim(x, y) for x, y in zip(t.dims[1:], first.dims[1:])):
+            return tc.err(a.span, f"'concat' joins arrays of one type and shape but the first "
+                                  f"axis: {first} and {t}")
+    if _unsure(*[Array(t.elem, t.dims[1:]) for t in ts if t.rank > 1]):
+        e.info = "shape_check"
+    lead = [t.dims[0] for t in ts]
+    n = sum(lead) if all(isinstance(d, int) for d in lead) else Dyn()
+    rest = [d if all(same_dim(d, t.dims[k + 1]) for t in ts) else Dyn() for k, d in enumerate(first.dims[1:])]
+    return Array(first.elem, (n, *rest))
+
+
+def stack(tc, e):
+    """stack(a, b, ...) is the array literal [a, b, ...] (a new first axis)."""
+    lit = A.ArrayLit(e.span, list(e.args))
+    t = tc.infer(lit)
+    e.info = ("stack", lit)
+    if t is not ERROR and not is_array(e.args[0].ty):
+        return tc.err(e.args[0].span, f"'stack' joins arrays, found {e.args[0].ty} (use [a, b, ...])")
+    return t
+
+
 def where(tc, e):
     """where(c, a, b): elementwise select; any of the three may be an array (one shape), the
     others scalars; a and b of one numeric type (literals take it)."""
@@ -322,7 +380,8 @@ def cast(tc, e):
 
 TYPING = {
     "math1": math1, "math2": math2, "minmax": minmax, "cast": cast, "select": select,
-    "where": where, "anyall": anyall,
+    "where": where, "anyall": anyall, "ravel": ravel, "reshape": reshape, "concat": concat,
+    "stack": stack,
     "reduce": reduce, "reduce_float": reduce_float, "dot": dot,
     "matvec": matvec, "matmul": matmul, "transpose": transpose, "outer": outer,
     "size": size, "make": make, "full": full, "copy": copy,
