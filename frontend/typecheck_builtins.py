@@ -275,10 +275,10 @@ def ravel(tc, e):
     if t is ERROR:
         return ERROR
     known = all(isinstance(d, int) for d in t.dims)
-    return Array(t.elem, (_product(t.dims) if known else Dyn(),))
+    return Array(t.elem, (_count(t.dims) if known else Dyn(),))
 
 
-def _product(dims):
+def _count(dims):
     out = 1
     for d in dims:
         out *= d
@@ -292,9 +292,9 @@ def reshape(tc, e):
         return ERROR
     if not isinstance(t, Array):
         return tc.err(e.args[0].span, f"'reshape' expects an array, found {t}")
-    if all(isinstance(d, int) for d in (*t.dims, *dims)) and _product(t.dims) != _product(dims):
-        return tc.err(e.span, f"'reshape' of {t} ({_product(t.dims)} elements) to "
-                              f"{_product(dims)} elements")
+    if all(isinstance(d, int) for d in (*t.dims, *dims)) and _count(t.dims) != _count(dims):
+        return tc.err(e.span, f"'reshape' of {t} ({_count(t.dims)} elements) to "
+                              f"{_count(dims)} elements")
     return Array(t.elem, dims)
 
 
