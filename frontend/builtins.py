@@ -56,6 +56,8 @@ BUILTINS["ravel"] = _row("ravel", 1)
 BUILTINS["reshape"] = _row("reshape", 2, None)
 BUILTINS["concat"] = _row("concat", 1, None)
 BUILTINS["stack"] = _row("stack", 1, None)
+BUILTINS["softmax"] = _row("softmax", 1, kwargs=("axis",))
+BUILTINS["log_softmax"] = _row("softmax", 1, kwargs=("axis",))
 BUILTINS["select"] = _row("select", 3)
 BUILTINS["where"] = _row("where", 3)          # elementwise select
 BUILTINS["any"] = _row("anyall", 1)

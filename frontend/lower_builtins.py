@@ -487,6 +487,38 @@ def concat(em, e: A.Call):
     return out
 
 
+class _Site:
+    """The call a reduction reports errors at and is named by (softmax's logsumexp)."""
+
+    def __init__(self, func, span):
+        self.func, self.span = func, span
+
+
+def softmax(em, e: A.Call):
+    """exp(x - logsumexp(x)) (log_softmax: x - logsumexp(x)) along the axis, line by line:
+    stable for every input (logsumexp's shift by the maximum)."""
+    arr, a = em.ev(e.args[0]), axis_of(e)
+    dims = [em.b.dim(arr, k) for k in range(arr.type.rank)]
+    out = em.own_temp(em.b.alloc(arr.type.elem, dims, loc=e.span.loc))
+    site = _Site("logsumexp", e.span)
+
+    def line(rest):
+        lse = reduce_float(em, site, _Line(em, arr, a, rest), dims[a])
+
+        def body(i, _):
+            idx = rest[:a] + [i] + rest[a:]
+            d = em.b.subf(em.b.load(arr, idx, checked=False), lse)
+            em.b.store(em.b.math("exp", d) if e.func == "softmax" else d, out, idx, checked=False)
+            return []
+        _loop(em, em.b.i(0), dims[a], [], body)
+    rest = dims[:a] + dims[a + 1:]
+    if rest:
+        em.loop_nest(rest, line, (e.func, e.span.loc))
+    else:
+        line([])
+    return out
+
+
 def stack(em, e: A.Call):
     return em.ev(e.info[1])
 
@@ -497,5 +529,5 @@ LOWER = {
     "reduce": reduce, "reduce_float": reduce_float, "dot": dot,
     "matvec": matvec, "matmul": matmul, "transpose": transpose, "outer": outer,
     "size": size, "make": make, "full": full, "copy": copy, "ravel": ravel, "reshape": reshape,
-    "concat": concat, "stack": stack,
+    "concat": concat, "stack": stack, "softmax": softmax,
 }

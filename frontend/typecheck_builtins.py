@@ -318,6 +318,19 @@ def concat(tc, e):
     return Array(first.elem, (n, *rest))
 
 
+def softmax(tc, e):
+    """softmax(x), log_softmax(x): the shape of x, normalised along `axis` (default: the
+    last)."""
+    t = _array_arg(tc, e, e.args[0], "a float array", floating=True)
+    if t is ERROR:
+        return ERROR
+    if not any(k.name == "axis" for k in e.kwargs):
+        e.info = ("axis", t.rank - 1)
+    elif _reduced(tc, e, t) is ERROR:
+        return ERROR
+    return t
+
+
 def stack(tc, e):
     """stack(a, b, ...) is the array literal [a, b, ...] (a new first axis)."""
     lit = A.ArrayLit(e.span, list(e.args))
@@ -381,7 +394,7 @@ def cast(tc, e):
 TYPING = {
     "math1": math1, "math2": math2, "minmax": minmax, "cast": cast, "select": select,
     "where": where, "anyall": anyall, "ravel": ravel, "reshape": reshape, "concat": concat,
-    "stack": stack,
+    "stack": stack, "softmax": softmax,
     "reduce": reduce, "reduce_float": reduce_float, "dot": dot,
     "matvec": matvec, "matmul": matmul, "transpose": transpose, "outer": outer,
     "size": size, "make": make, "full": full, "copy": copy,
