@@ -43,7 +43,7 @@ def resolve_wrt(kind: str, sig: Signature, wrt: list[str] | None) -> list[Param]
             if by_name[w] in out:
                 raise ADError(f"'{w}' is named twice in wrt")
             out.append(by_name[w])
-    if kind in ("jacobian", "hessian", "hvp") and len(out) != 1:
+    if kind == "jacobian" and len(out) != 1:
         raise ADError(f"'{kind}' differentiates with respect to one parameter; "
                       f"say which with wrt=NAME (candidates: {', '.join(p.name for p in out)})")
     return out
@@ -81,6 +81,15 @@ def derived_signature(kind: str, sig: Signature, wrt: list[str] | None) -> Signa
         extra = tuple(Param(unique_name(n, taken), r) for n, r in zip(names, sig.results))
         return Signature(sig.params + extra, sig.results + tuple(p.type for p in ps),
                          tuple_result=True)
+    if kind == "hessian" and (len(ps) > 1 or wrt is not None and len(wrt) > 1):
+        # the blocks H_pq = d(df/dp)/dq, row by row: (H_aa, H_ab, H_ba, H_bb)
+        r = _scalar_float_result(kind, sig)
+        return Signature(sig.params, tuple(TypeSpec(r.dtype, p.type.dims + q.type.dims)
+                                           for p in ps for q in ps), tuple_result=True)
+    if kind == "hvp" and (len(ps) > 1 or wrt is not None and len(wrt) > 1):
+        _scalar_float_result(kind, sig)
+        vs = tuple(Param(unique_name(p.name + "_v", taken), p.type) for p in ps)
+        return Signature(sig.params + vs, tuple(p.type for p in ps), tuple_result=True)
     x = ps[0]
     if kind == "jacobian":
         if len(sig.results) != 1:
