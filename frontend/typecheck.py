@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..lang.signature import Param as SigParam, Signature
 from . import ast as A
-from .builtins import BUILTINS, CONSTANTS, TRANSFORMS, is_elementwise_call
+from .builtins import ADDED_2026, BUILTINS, CONSTANTS, TRANSFORMS, is_elementwise_call
 from .diagnostics import Reporter
 from .typecheck_builtins import builtin_call
 from .types import (BOOL, ERROR, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Dyn, Scalar, Tuple,
@@ -106,7 +106,7 @@ class Checker:
             if item.name in defined:
                 self.err(item.name_span, f"duplicate definition of function '{item.name}'")
                 continue
-            if item.name in BUILTINS:
+            if item.name in BUILTINS and item.name not in ADDED_2026:
                 self.err(item.name_span, f"'{item.name}' is a builtin function and cannot be redefined")
                 continue
             defined[item.name] = item.name_span

@@ -87,6 +87,12 @@ INPUTS = {
     "round_to": ("piecewise", lambda r: [1.3, 0.5]),  # x / h + 0.5 = 3.1: away from the jumps
     "safe_log": ("piecewise", lambda r: [_u(r, 0.5, 3.0)]),
     "wrap_angle": ("piecewise", lambda r: [_u(r, 3.5, 6.0)]),
+    # mlp (h = 4 hidden units, d = 3 inputs, c = 2 classes, n = 5 points)
+    "mlp_logits": ("mlp", lambda r: [r.normal(size=(4, 3)), r.normal(size=4), r.normal(size=(2, 4)),
+                                     r.normal(size=2), r.normal(size=(5, 3))]),
+    "mlp_loss": ("mlp", lambda r: [r.normal(size=(4, 3)), r.normal(size=4), r.normal(size=(2, 4)),
+                                   r.normal(size=2), r.normal(size=(5, 3)),
+                                   np.eye(2)[r.integers(0, 2, 5)]]),
     # stats
     "mean_var": ("stats", lambda r: [r.normal(size=5)]),
     "weighted_mean": ("stats", lambda r: [r.normal(size=5), r.uniform(0.5, 1.5, 5)]),

@@ -48,3 +48,19 @@ def test_derivatives(m):
     assert value == m.s(x) and jv == pytest.approx(g @ t, rel=1e-13, abs=1e-15)
     H = 4 * (np.eye(n) - 1.0 / n) / n + 2 * np.eye(n) / n
     assert m.sh(x) == pytest.approx(H, rel=1e-13, abs=1e-15)
+
+
+def test_a_files_own_function_named_like_a_new_builtin_is_called():
+    """Programs written before the additions of December 2026 may define mean, relu,
+    softmax, ...: their own function is called (an old builtin still cannot be redefined)."""
+    m = dad.compile("""
+fn mean(x: f64[n]) -> f64 { return x[0]; }
+fn relu(x: f64) -> f64 { return 7.0; }
+fn f(x: f64[n]) -> f64 { return mean(x) + relu(x[1]) + max(x); }
+fn fg = grad(f);
+""", filename="own.dad")
+    x = np.array([1.0, 2.0, 3.0])
+    assert m.f(x) == 1.0 + 7.0 + 3.0 and m.fg(x).tolist() == [1.0, 0.0, 1.0]
+    with pytest.raises(dad.CompileError) as err:
+        dad.compile("fn sum(x: f64[n]) -> f64 { return 0.0; }", filename="old.dad")
+    assert "'sum' is a builtin function and cannot be redefined" in str(err.value)
