@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast as A
+from .builtins import BUILTINS
 from .diagnostics import CompileError, Diagnostic
 
 _GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lang", "dad.lark")
@@ -330,10 +332,33 @@ def _describe_expected(lark: Lark, expected: set[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+_MODULES = ("np", "jnp", "numpy", "jax", "math", "scipy", "torch")
+
+
+def _dot_hint(source: str, pos: int) -> str:
+    """What a NumPy or JAX user meant by `a.b` at `pos` (the '.'), as a hint, or ""."""
+    before = re.search(r"([A-Za-z_]\w*)$", source[:pos])
+    after = re.match(r"([A-Za-z_]\w*)\s*(\()?", source[pos + 1:])
+    if not before or not after:
+        return ""
+    obj, attr, call = before.group(1), after.group(1), after.group(2)
+    if obj in _MODULES:
+        return (f" (dad's builtins have no module prefix: write '{attr}(...)')" if attr in BUILTINS
+                else f" (dad's builtins have no module prefix, and '{attr}' is not one of them)")
+    if attr == "T":
+        return f" (dad has functions, not attributes: write 'transpose({obj})')"
+    if attr == "shape":
+        return f" (dad has functions, not attributes: write 'len({obj})', 'rows({obj})', 'cols({obj})')"
+    if attr in BUILTINS and call:
+        return f" (dad has functions, not methods: write '{attr}({obj})')"
+    return ""
+
+
 class _Recovery:
-    def __init__(self, lark: Lark, file: str):
+    def __init__(self, lark: Lark, file: str, source: str = ""):
         self.lark = lark
         self.file = file
+        self.source = source
         self.diags: list[Diagnostic] = []
         self.last_error_count = -100
 
@@ -352,8 +377,11 @@ class _Recovery:
 
     def __call__(self, e: UnexpectedInput) -> bool:
         if isinstance(e, UnexpectedCharacters):
+            hint = _dot_hint(self.source, e.pos_in_stream) if e.char == "." else ""
+            if e.char == "?":
+                hint = " (there is no ternary operator: use 'select(c, a, b)' or 'where', or an 'if')"
             self.report(A.Span(self.file, e.line, e.column, e.line, e.column + 1),
-                        f"unexpected character '{e.char}'", force=True)
+                        f"unexpected character '{e.char}'{hint}", force=True)
             return True
         if not isinstance(e, UnexpectedToken):
             return False
@@ -444,7 +472,7 @@ def parse(source: str, filename: str = "<string>") -> A.Program:
         source = source[1:]
     lark = _lark()
     _Track.reset()
-    rec = _Recovery(lark, filename)
+    rec = _Recovery(lark, filename, source)
     try:
         tree = lark.parse(source, on_error=rec)
     except UnexpectedInput as e:

@@ -11,6 +11,7 @@ typed by `frontend.typecheck_builtins`, a table keyed by `builtins.BUILTINS[name
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 from ..lang.signature import Param as SigParam, Signature
@@ -83,6 +84,12 @@ def _children(e: A.Expr):
     if isinstance(e, A.ArrayLit):
         return list(e.items)
     return []
+
+
+def _did_you_mean(name: str, known) -> str:
+    """ " (did you mean 'sum'?)" for a name close to a known one, else ""."""
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class Checker:
@@ -595,7 +602,8 @@ class Checker:
             return LIT_FLOAT
         if e.id in self.functions or e.id in BUILTINS:
             return self.err(e.span, f"'{e.id}' is a function; call it with ({'...'})")
-        return self.err(e.span, f"unknown name '{e.id}'")
+        names = [n for s in self.scopes for n in s] + list(CONSTANTS)
+        return self.err(e.span, f"unknown name '{e.id}'" + _did_you_mean(e.id, names))
 
     def e_Unary(self, e: A.Unary):
         t = self.infer(e.operand)
@@ -778,7 +786,8 @@ class Checker:
             return ERROR  # a derived function (already reported) or a function with a bad signature
         if e.func in TRANSFORMS:
             return self.err(e.func_span, f"'{e.func}' can only be used in a derived-function declaration: fn g = {e.func}(f);")
-        return self.err(e.func_span, f"unknown function '{e.func}'")
+        return self.err(e.func_span, f"unknown function '{e.func}'"
+                        + _did_you_mean(e.func, [*self.functions, *BUILTINS]))
 
     def matmul_operator(self, e: A.Call):
         """`a @ b` is `matmul(a, b)` (ranks 2, 2), `matvec(a, b)` (2, 1), `dot(a, b)` (1, 1) or
