@@ -93,6 +93,12 @@ INPUTS = {
     "mlp_loss": ("mlp", lambda r: [r.normal(size=(4, 3)), r.normal(size=4), r.normal(size=(2, 4)),
                                    r.normal(size=2), r.normal(size=(5, 3)),
                                    np.eye(2)[r.integers(0, 2, 5)]]),
+    # logreg (d = 3 features, n = 6 points)
+    "nll": ("logreg", lambda r: [r.normal(size=3), r.normal(size=(6, 3)),
+                                 r.integers(0, 2, 6).astype(float), 0.1]),
+    # rk4 (step h, 20 steps)
+    "rhs": ("rk4", lambda r: [r.normal(size=2), _u(r, 0.5, 2.0), _u(r, 0.1, 0.5)]),
+    "rk4": ("rk4", lambda r: [r.normal(size=2), _u(r, 0.5, 2.0), _u(r, 0.1, 0.5), 0.05, 20]),
     # stats
     "mean_var": ("stats", lambda r: [r.normal(size=5)]),
     "weighted_mean": ("stats", lambda r: [r.normal(size=5), r.uniform(0.5, 1.5, 5)]),

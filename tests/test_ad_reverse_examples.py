@@ -33,7 +33,7 @@ import example_inputs
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 # The example files covered here. examples/ba.dad, gmm.dad and lstm.dad appeared while this
 # file was written and are not covered yet.
-EXAMPLE_FILES = ["rosenbrock", "matvec", "newton", "piecewise", "nbody", "stats", "mlp"]
+EXAMPLE_FILES = ["rosenbrock", "matvec", "newton", "piecewise", "nbody", "stats", "mlp", "logreg", "rk4"]
 
 
 INPUTS = example_inputs.INPUTS
