@@ -20,9 +20,10 @@ from .custom import custom_function
 from .sparsity import sparsity_function
 from .higher import hessian_function, hvp_function
 from .reverse import grad_function, vjp_function
+from .batching import vmap_function
 from .rules import HigherOrderError
 
-TRANSFORMS = ("jvp", "jacobian", "vjp", "grad", "value_and_grad", "hvp", "hessian", "custom")
+TRANSFORMS = ("jvp", "jacobian", "vjp", "grad", "value_and_grad", "hvp", "hessian", "custom", "vmap")
 PLANNED = ()
 
 
@@ -50,6 +51,8 @@ def _derive(module, kind, fname, wrt, new_name, width, mode, checkpoint, route, 
             return sparsity_function(module, fname, wrt, new_name)
         if kind == "jvp":
             return jvp_function(module, fname, wrt, new_name)
+        if kind == "vmap":
+            return vmap_function(module, fname, wrt, new_name)
         if kind == "jacobian":
             return jacobian_function(module, fname, wrt, new_name, width, mode or "auto")
         if kind == "vjp":

@@ -16,7 +16,7 @@ class ADError(Exception):
 
 
 FLOATS = ("f64", "f32")
-KINDS = ("grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp")
+KINDS = ("grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp", "vmap")
 
 
 def unique_name(name: str, taken: set[str]) -> str:
@@ -56,9 +56,33 @@ def _scalar_float_result(kind: str, sig: Signature) -> TypeSpec:
     return sig.results[0]
 
 
+def _vmap_signature(sig: Signature, wrt: list[str] | None) -> Signature:
+    """vmap(f, wrt=[x, ...]): the named parameters (default: all) and every result get a new
+    leading axis of size `batch` (a fresh size variable)."""
+    names = [p.name for p in sig.params] if wrt is None else list(wrt)
+    known = {p.name for p in sig.params}
+    for w in names:
+        if w not in known:
+            raise ADError(f"wrt names '{w}', which is not a parameter")
+    if len(set(names)) != len(names):
+        raise ADError("a parameter is named twice in wrt")
+    if not names:
+        raise ADError("'vmap' needs a parameter to batch")
+    if not sig.results:
+        raise ADError("'vmap' needs a function with a result")
+    batch = unique_name("batch", {d for p in sig.params for d in p.type.dims if isinstance(d, str)})
+
+    def add(t: TypeSpec) -> TypeSpec:
+        return TypeSpec(t.dtype, (batch,) + t.dims)
+    params = tuple(Param(p.name, add(p.type)) if p.name in names else p for p in sig.params)
+    return Signature(params, tuple(add(r) for r in sig.results), tuple_result=sig.tuple_result)
+
+
 def derived_signature(kind: str, sig: Signature, wrt: list[str] | None) -> Signature:
     if kind not in KINDS:
         raise ADError(f"unknown transform '{kind}'")
+    if kind == "vmap":
+        return _vmap_signature(sig, wrt)
     ps = resolve_wrt(kind, sig, wrt)
     taken = {p.name for p in sig.params}
     floats = [r for r in sig.results if r.dtype in FLOATS]

@@ -75,7 +75,7 @@ assert ADDED_2026 <= set(BUILTINS)
 CAST_TARGET = {"float": "f64", "f64": "f64", "f32": "f32", "int": "i64"}
 CONSTANTS = {"pi": 3.141592653589793, "inf": float("inf"), "nan": float("nan")}
 ELEMENTWISE_KINDS = {"math1", "math2", "cast", "where"}  # plus minmax with two arguments
-TRANSFORMS = {"grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp", "custom"}
+TRANSFORMS = {"grad", "value_and_grad", "jvp", "vjp", "jacobian", "hessian", "hvp", "custom", "vmap"}
 
 
 def is_elementwise_call(name: str, nargs: int) -> bool:
