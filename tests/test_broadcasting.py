@@ -72,3 +72,34 @@ def test_sizes_that_do_not_agree_at_run_time_are_named():
     with pytest.raises(ValueError) as err:
         m.f(np.ones((2, 3)), np.ones(2))
     assert "r.dad:1:" in str(err.value) and "(sizes 3 and 2)" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- generated shapes
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+GEN = """
+fn b21(A: f64[a, b], v: f64[b]) -> f64[a, b] { return A * v - v / (1.0 + A * A); }
+fn b12(v: f64[b], A: f64[a, b]) -> f64[a, b] { return max(v, A) + where(A > v, v, A); }
+fn b32(T: f64[a, b, c], M: f64[b, c]) -> f64[a, b, c] { return T - M * 2.0 + min(M, T); }
+fn b31(T: f64[a, b, c], v: f64[c]) -> bool[a, b, c] { return T >= v; }
+fn b321(T: f64[a, b, c], M: f64[b, c], v: f64[c]) -> f64[a, b, c] { return T * M + v; }
+"""
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return dad.compile(GEN, filename="gen.dad")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=3, max_size=3), st.integers(0, 2**32 - 1))
+def test_generated_shapes_against_numpy(gen, dims, seed):
+    rng = np.random.default_rng(seed)
+    a, b, c = dims
+    A, v = rng.normal(size=(a, b)), rng.normal(size=b)
+    T, M, w = rng.normal(size=(a, b, c)), rng.normal(size=(b, c)), rng.normal(size=c)
+    assert gen.b21(A, v).tolist() == (A * v - v / (1.0 + A * A)).tolist()
+    assert gen.b12(v, A).tolist() == (np.maximum(v, A) + np.where(A > v, v, A)).tolist()
+    assert gen.b32(T, M).tolist() == (T - M * 2.0 + np.minimum(M, T)).tolist()
+    assert gen.b31(T, w).tolist() == (T >= w).tolist()
+    assert gen.b321(T, M, w).tolist() == (T * M + w).tolist()
