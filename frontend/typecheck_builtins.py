@@ -145,7 +145,8 @@ def dot(tc, e):
 
 def _inner(tc, e, da, db, ta, tb):
     if conflicting_dim(da, db):
-        return tc.err(e.span, f"shape mismatch in '{e.func}': {ta} and {tb}")
+        return tc.err(e.span, f"shape mismatch in '{e.func}': {ta} and {tb} (the inner sizes "
+                              f"{da} and {db} differ)")
     if not same_dim(da, db):
         e.info = "shape_check"
     return None

@@ -128,5 +128,10 @@ def same_dim(a: Dim, b: Dim) -> bool:
 
 
 def conflicting_dim(a: Dim, b: Dim) -> bool:
-    """Statically known to differ (two different literals)."""
-    return isinstance(a, int) and isinstance(b, int) and a != b
+    """Statically known to differ: two different literals, or two different size variables
+    of the function's signature (each names its own size; LANGUAGE.md: `matvec(A, x)` with
+    `A: f64[n, m]`, `x: f64[n]` is a compile-time error). A size variable against a literal,
+    and anything against a run-time size (`?`), is checked when the program runs."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a != b
+    return isinstance(a, str) and isinstance(b, str) and a != b

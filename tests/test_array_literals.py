@@ -73,7 +73,10 @@ def test_errors_point_at_the_place(src, message):
 
 
 def test_elements_of_different_shapes_are_a_run_time_error_naming_the_sizes():
-    m = dad.compile("fn g(x: f64[n], y: f64[k]) -> f64[2, n] { return [x, y]; }", filename="r.dad")
+    m = dad.compile("fn g(x: f64[n], y: f64[k]) -> f64[2, n] { return [x, y[1..k]]; }", filename="r.dad")
     with pytest.raises(ValueError) as err:
-        m.g(np.ones(2), np.ones(3))
+        m.g(np.ones(2), np.ones(4))
     assert "r.dad:1:" in str(err.value) and "element 1 has size 3 on axis 0, element 0 2" in str(err.value)
+    with pytest.raises(CompileError) as err:       # two different size variables
+        dad.compile("fn g(x: f64[n], y: f64[k]) -> f64 { return sum([x, y]); }", filename="c.dad")
+    assert "c.dad:1:" in str(err.value) and "one type and shape: f64[n] and f64[k]" in str(err.value)

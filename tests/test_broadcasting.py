@@ -67,11 +67,14 @@ def test_compile_time_errors(src, message):
 
 
 def test_sizes_that_do_not_agree_at_run_time_are_named():
-    m = dad.compile("fn f(A: f64[n, m], v: f64[k]) -> f64[n, m] { return A + v; }", filename="r.dad")
-    assert m.f(np.ones((2, 3)), np.arange(3.0)).tolist() == [[1.0, 2.0, 3.0]] * 2
+    m = dad.compile("fn f(A: f64[n, m], v: f64[k]) -> f64[n, m] { return A + v[1..k]; }", filename="r.dad")
+    assert m.f(np.ones((2, 3)), np.arange(4.0)).tolist() == [[2.0, 3.0, 4.0]] * 2
     with pytest.raises(ValueError) as err:
-        m.f(np.ones((2, 3)), np.ones(2))
+        m.f(np.ones((2, 3)), np.ones(3))
     assert "r.dad:1:" in str(err.value) and "(sizes 3 and 2)" in str(err.value)
+    with pytest.raises(CompileError) as err:       # two different size variables
+        dad.compile("fn f(A: f64[n, m], v: f64[n]) -> f64[n, m] { return A + v; }", filename="c.dad")
+    assert "c.dad:1:" in str(err.value) and "shape mismatch in '+'" in str(err.value)
 
 
 # ----------------------------------------------------------------------------- generated shapes

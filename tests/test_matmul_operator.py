@@ -61,6 +61,14 @@ def test_size_mismatch_is_refused_naming_the_sizes(m):
     with pytest.raises(ValueError) as err:
         m.mv(np.ones((2, 3)), np.ones(2))
     assert "'x' has size 2" in str(err.value) and "k = 3" in str(err.value)
-    with pytest.raises(ValueError) as err:     # sizes the signature does not tie together
-        dad.compile("fn f(A: f64[n, m], x: f64[k]) -> f64[n] { return A @ x; }").f(np.ones((2, 3)), np.ones(2))
+    with pytest.raises(ValueError) as err:     # a size known only at run time (a slice)
+        dad.compile("fn f(A: f64[n, m], x: f64[k]) -> f64[n] { return A @ x[1..k]; }").f(np.ones((2, 3)), np.ones(3))
     assert "shape mismatch in 'matvec'" in str(err.value) and "the inner sizes are 3 and 2" in str(err.value)
+
+
+def test_different_size_variables_are_a_compile_time_error():
+    """LANGUAGE.md: `matvec(A, x)` with `A: f64[n, m]`, `x: f64[n]` is a compile-time error."""
+    with pytest.raises(CompileError) as err:
+        dad.compile("fn h(A: f64[n, m], x: f64[n]) -> f64[m] { return A @ x; }", filename="h.dad")
+    assert "h.dad:1:50: error: shape mismatch in 'matvec': f64[n, m] and f64[n] (the inner sizes m and n differ)" \
+        in str(err.value)

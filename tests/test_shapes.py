@@ -51,9 +51,10 @@ def test_run_time_errors(m):
     with pytest.raises(ValueError) as err:
         m.rs(np.ones(6), np.zeros((4, 2)))
     assert "sh.dad:3:" in str(err.value) and "'reshape' of an array of 6 elements to 8 elements" in str(err.value)
-    c = dad.compile("fn f(a: f64[p, m], b: f64[q, k]) -> f64 { return sum(concat(a, b)); }", filename="c.dad")
+    c = dad.compile("fn f(a: f64[p, m], b: f64[q, k]) -> f64 { return sum(concat(a, b[0..q, 1..k])); }",
+                    filename="c.dad")
     with pytest.raises(ValueError) as err:
-        c.f(np.ones((2, 3)), np.ones((1, 2)))
+        c.f(np.ones((2, 3)), np.ones((1, 3)))
     assert "c.dad:1:" in str(err.value) and "size 2 on axis 1, the first array's 3" in str(err.value)
 
 
