@@ -247,6 +247,9 @@ def cmd_opt(args) -> int:
         after = args.print_after or []
         for name in after:
             resolve(name)
+            if name.replace("-", "_") not in PASSES:
+                raise UsageError(f"--print-after takes a pass, not the pipeline '{name}' "
+                                 f"(use --print-after-all)")
     except UnknownPass as exc:
         raise UsageError(str(exc)) from None
     source = _read(args.file)

@@ -302,6 +302,15 @@ class ExprLowering:
         rank = e.ty.rank
         rep = next(v for _, v in arrays if v.type.rank == rank)
         dims = [self.b.dim(rep, k) for k in range(rank)]
+        # every array against the result's shape, on its trailing axes (the per-operation
+        # checks compare operands only, and trailing sizes do not chain through them)
+        for n, v in arrays:
+            for k in range(v.type.rank):
+                dk, dr = self.b.dim(v, k), dims[rank - v.type.rank + k]
+                self.emit_check([self.b.cmpi("eq", dk, dr)],
+                                f"shape mismatch in a broadcast expression: an operand ({n.ty}) "
+                                f"has size {{d0}} on axis {k}, the result {{d1}}", n.span,
+                                details=[dk, dr])
         out = self.own_temp(self.b.alloc(ir_type(e.ty.elem), dims))
 
         def body(ivs):

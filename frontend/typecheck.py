@@ -83,6 +83,10 @@ def _children(e: A.Expr):
         return list(e.args[1:])
     if isinstance(e, A.ArrayLit):
         return list(e.items)
+    if isinstance(e, A.Index):            # `[1.0, 2.0][k]`: the literal array takes the type
+        return [e.base]
+    if isinstance(e, A.Call) and e.func == "stack" and isinstance(e.info, tuple):
+        return [e.info[1]]                # the array literal stack stands for
     return []
 
 

@@ -66,7 +66,7 @@ def math2(tc, e):
     r = tc.arith(e.func, lt, rt, e.args[0], e.args[1], e.span)
     if r is not ERROR and elem(r) == LIT_INT:
         r = LIT_FLOAT
-    if isinstance(lt, Array) and isinstance(rt, Array) and any(not same_dim(a, b) for a, b in zip(lt.dims, rt.dims)):
+    if _unsure(lt, rt):
         e.info = "shape_check"
     return r
 

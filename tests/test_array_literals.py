@@ -80,3 +80,17 @@ def test_elements_of_different_shapes_are_a_run_time_error_naming_the_sizes():
     with pytest.raises(CompileError) as err:       # two different size variables
         dad.compile("fn g(x: f64[n], y: f64[k]) -> f64 { return sum([x, y]); }", filename="c.dad")
     assert "c.dad:1:" in str(err.value) and "one type and shape: f64[n] and f64[k]" in str(err.value)
+
+
+def test_literal_arrays_take_an_f32_context():
+    """Found by review: a literal array indexed, or stacked, in an f32 expression stayed f64
+    (the compiler crashed mixing f64 and f32)."""
+    m = dad.compile("""
+fn p(x: f32[2]) -> f32 { return [1.0, 2.0][1] * x[0]; }
+fn q(x: f32[2]) -> f32[2] { return [[1.0, 2.0]][0] * x; }
+fn s(x: f32[2]) -> f32[2, 2] { return stack([1.0, 2.0], [3.0, 4.0]) * x; }
+""", filename="f32.dad")
+    x = np.array([3.0, 1.0], dtype=np.float32)
+    assert m.p(x) == np.float32(6.0)
+    assert m.q(x).dtype == np.float32 and m.q(x).tolist() == [3.0, 2.0]
+    assert m.s(x).tolist() == [[3.0, 2.0], [9.0, 4.0]]

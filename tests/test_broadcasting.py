@@ -106,3 +106,24 @@ def test_generated_shapes_against_numpy(gen, dims, seed):
     assert gen.b32(T, M).tolist() == (T - M * 2.0 + np.minimum(M, T)).tolist()
     assert gen.b31(T, w).tolist() == (T >= w).tolist()
     assert gen.b321(T, M, w).tolist() == (T * M + w).tolist()
+
+
+def test_every_operand_is_checked_against_the_result_shape():
+    """Found by review: the per-operation checks compare operands on trailing axes only, so
+    the leading size of a second full-rank operand was never checked and the loop read past
+    its end. Every operand is now checked against the result's shape."""
+    m = dad.compile("""
+fn g(c: bool[m], A: f64[n, m], k: i64) -> f64[n, m] { let B = zeros(k, m); return where(c, A, B); }
+fn h(v: f64[m], A: f64[n, m], k: i64) -> f64[n, m] { let B = zeros(k, m); return (v + A) + B; }
+fn f(A: f64[3, m], v: f64[3]) -> f64[3, m] { return hypot(A, v); }
+""", filename="chk.dad")
+    for call in (lambda: m.g(np.array([False, False]), np.ones((3, 2)), 1),
+                 lambda: m.g(np.array([False, False]), np.ones((3, 2)), 5),
+                 lambda: m.h(np.ones(2), np.ones((3, 2)), 1)):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert "chk.dad:" in str(err.value) and "on axis 0, the result 3" in str(err.value)
+    with pytest.raises(ValueError) as err:
+        m.f(np.ones((3, 6)), np.ones(3))
+    assert "shape mismatch in 'hypot'" in str(err.value) and "(sizes 6 and 3)" in str(err.value)
+    assert m.g(np.array([False, True]), np.ones((3, 2)), 3).tolist() == [[0.0, 1.0]] * 3

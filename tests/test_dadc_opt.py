@@ -98,6 +98,8 @@ def test_unknown_pass_is_a_usage_error_with_suggestions(capsys, small):
     assert "unknown pass 'lcim'" in err and "did you mean licm" in err and "pipelines:" in err
     rc, _, err = dadc(capsys, "opt", "-p", "cse", "--print-after", "nope", small)
     assert rc == 2 and "unknown pass 'nope'" in err
+    rc, _, err = dadc(capsys, "opt", "-p", "default", "--print-after", "default", small)
+    assert rc == 2 and "takes a pass, not the pipeline 'default'" in err
 
 
 def test_missing_arguments_are_usage_errors(capsys, small):
