@@ -74,13 +74,6 @@ def neg(b, x):
     return None if x is None else b.negf(x)
 
 
-def mul(b, d, factor):
-    """d * factor, where `factor` is finite and nonzero wherever it is used (sin', cos'):
-    an infinite tangent or adjoint times a zero factor would be NaN here, where `scale`
-    gives 0."""
-    return None if d is None else b.mulf(d, factor)
-
-
 def scale(b, d, factor):
     """d * factor, but exactly 0 when d == 0 or factor == 0 (the other may be inf or NaN
     there): `dad.mulz`, whose own derivative keeps the guard and every term (a `select` would
@@ -96,14 +89,14 @@ def scale(b, d, factor):
     return b.one("dad.mulz", [d, factor], d.type)
 
 
-def unary(tangent_factor: Callable, safe: bool = False):
+def unary(tangent_factor: Callable):
     """A rule for y = f(x) whose derivative is `tangent_factor(b, x, y)`, where `x()` gives the
-    operand (fetched only when the factor uses it)."""
+    operand (fetched only when the factor uses it). Every factor can be 0, inf or NaN at some
+    input (cos(inf) is NaN), so it is always applied with `scale`."""
     def make(b, args, y):
         f = tangent_factor(b, lambda: args[0], y)
-        apply = scale if safe else mul
-        return Rule(tangent=lambda dots: apply(b, dots[0], f),
-                    adjoint=lambda ybar: [apply(b, ybar, f)])
+        return Rule(tangent=lambda dots: scale(b, dots[0], f),
+                    adjoint=lambda ybar: [scale(b, ybar, f)])
     return make
 
 
@@ -207,11 +200,10 @@ def _truncf(b, args, y):  # f64 -> f32
 # the unary functions' derivatives are declared with them (lang/mathops.py)
 for _name, _m in BY_OP.items():
     if _m.factor is not None:
-        derivative(_name)(unary(_m.factor, safe=_m.safe))
+        derivative(_name)(unary(_m.factor))
 # digamma and trigamma carry `of`, the builtin the user wrote, for the refusal at trigamma
-derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x(), of="lgamma"), safe=True))
-derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_written(b, y, "digamma")),
-                                 safe=True))
+derivative("math.lgamma")(unary(lambda b, x, y: b.math("digamma", x(), of="lgamma")))
+derivative("math.digamma")(unary(lambda b, x, y: b.math("trigamma", x(), of=_written(b, y, "digamma"))))
 
 
 def binary(partials: Callable):

@@ -8,8 +8,8 @@ from other ops, which the machine pass `expand_math` puts in its place, so that 
 one op with an exact rule), and for a unary function its derivative
 `factor(b, x, y)`: IR built with `b` for dy/dx, where `x()` gives the operand (fetched only
 when read) and `y` the result (passed only when `uses_result`); for a binary function
-`partials(b, a, c, y) -> (dy/da, dy/dc)`, always multiplied zero-safely. `safe` says the factor may be
-0, inf or NaN somewhere, so AD multiplies by it zero-safely (`dad.mulz`); `nondiff` marks a
+`partials(b, a, c, y) -> (dy/da, dy/dc)`. AD multiplies every factor and partial zero-safely
+(`dad.mulz`): each can be 0, inf or NaN at some input (cos(inf) is NaN); `nondiff` marks a
 derivative of 0 (floor, ceil, sign); a derivative with neither and not `nondiff` has a rule of
 its own in ad/rules.py (the polygamma chain). `fold` evaluates it on
 constants when that is exact (IEEE-correctly-rounded: sqrt, abs, floor, ceil).
@@ -37,7 +37,6 @@ class MathFn:
     lower: str = ""
     factor: Callable | None = None
     partials: Callable | None = None
-    safe: bool = True
     uses_result: bool = False
     nondiff: bool = False
     fold: Callable | None = None
@@ -184,9 +183,8 @@ def _softplus(b, x):
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
 MATH: list[MathFn] = [
-    MathFn("sin", "sin", lower="llvm.sin", factor=lambda b, x, y: b.math("cos", x()), safe=False),
-    MathFn("cos", "cos", lower="llvm.cos", factor=lambda b, x, y: b.negf(b.math("sin", x())),
-           safe=False),
+    MathFn("sin", "sin", lower="llvm.sin", factor=lambda b, x, y: b.math("cos", x())),
+    MathFn("cos", "cos", lower="llvm.cos", factor=lambda b, x, y: b.negf(b.math("sin", x()))),
     MathFn("tan", "tan", lower="libm", uses_result=True,
            factor=lambda b, x, y: b.addf(_c(b, y, 1.0), b.mulf(y, y))),
     MathFn("asin", "asin", lower="libm",

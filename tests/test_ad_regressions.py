@@ -437,3 +437,30 @@ fn fj = jvp(f);
         assert np.all(np.isfinite(gx)) and np.isfinite(jv)
         want = gx @ v + gy * w
         assert abs(jv - want) <= 1e-6 * np.sum(np.abs(gx * v)), (k, jv, want)
+
+
+@pytest.mark.parametrize("fn", ["sin", "cos"])
+def test_dead_value_of_an_overflowed_sin_has_zero_derivative(fn):
+    """Found by the fuzzer (seed 4006168): `acc` overflows to inf, `u[1] *= sin(acc / d)` is
+    NaN but only used on the branch not taken, so the result does not depend on d. The zero
+    adjoint of u[1] met cos(inf) = NaN in a plain product: grad was NaN. Every mode gives 0,
+    as the finite differences of the plain function do."""
+    m = dad.compile(f"""
+fn f(x: f64[n], a: f64, d: f64, b: bool) -> f64 {{
+    var acc = a / d;
+    var u = copy(x);
+    u[1] *= {fn}(acc);
+    if b {{ return 2.0 * x[0]; }}
+    return sum(u);
+}}
+fn fg = grad(f, wrt=d);
+fn fj = jvp(f);
+fn fh = hvp(f, wrt=d);
+""")
+    x = np.array([1.0, 2.0])
+    for a in (np.inf, 1e308 * 10):
+        fd = (m.f(x, a, 2.5, True) - m.f(x, a, 1.5, True)) / 1.0
+        assert fd == 0.0
+        assert m.fg(x, a, 2.0, True) == 0.0
+        assert m.fj(x, a, 2.0, True, np.zeros(2), 0.0, 1.0)[1] == 0.0
+        assert m.fh(x, a, 2.0, True, 1.0) == 0.0

@@ -7,7 +7,10 @@ limit (a hang) is killed and restarted, and its batch is re-run one program at a
 the culprit, so every program gets an outcome. Each failing program is then minimised
 (`minimize.py`, up to `--minimize` of them, in parallel on the same workers) and written to
 DIR/NNN-KIND-ORACLE.dad, with the original next to it (.orig.dad); DIR/summary.json holds
-every outcome. The command prints one line:
+every outcome. Each outcome is also appended to DIR/journal.jsonl as it is decided, so a run
+that is stopped (Ctrl-C, the end of a session) continues with `--resume DIR`: the programs
+already decided are not run again, the arguments must be the same, and the elapsed time is
+the sum of the segments. The command prints one line:
 
     programs N, crashes C, hangs H, refusals R, disagreements D, invalid I, ok K, ...
 
@@ -120,9 +123,10 @@ def evaluate_one(worker, program, timeout):
 
 def run_programs(seeds, *, jobs=1, batch=8, timeout=30.0, avoid=frozenset(),
                  features=frozenset(), llvm_level=0, verify=True, minimize_max=20,
-                 minimize_budget=120.0, progress=None, small=False):
+                 minimize_budget=120.0, progress=None, small=False, on_outcome=None):
     """Generate, check and minimise. Returns (outcomes {seed: Outcome}, failures list of dicts
-    with seed, outcome, program (original), minimised (Program or None))."""
+    with seed, outcome, program (original), minimised (Program or None)). `on_outcome(seed,
+    outcome)` is called (under a lock) as each program's outcome is decided."""
     make = lambda s: generate(s, avoid=avoid, features=features, small=small)  # noqa: E731
     tasks: queue.Queue = queue.Queue()
     seeds = list(seeds)
@@ -143,6 +147,8 @@ def run_programs(seeds, *, jobs=1, batch=8, timeout=30.0, avoid=frozenset(),
             with lock:
                 for p in progs:
                     outcomes[p.seed] = res.get(p.prefix, Outcome("crash", "runner", "no result"))
+                    if on_outcome:
+                        on_outcome(p.seed, outcomes[p.seed])
                 if progress:
                     progress(len(outcomes), len(seeds))
 
@@ -183,6 +189,69 @@ def run_programs(seeds, *, jobs=1, batch=8, timeout=30.0, avoid=frozenset(),
     for f in failures:
         f.setdefault("original", make(f["seed"]).text())
     return outcomes, failures
+
+
+# the arguments that decide which programs run and how they are checked: a resumed run must
+# repeat them (--jobs, --progress and the minimiser's settings may change)
+RUN_DEFINING = ("programs", "seed", "batch", "timeout", "llvm_opt", "no_verify", "avoid",
+                "features")
+
+
+class Journal:
+    """DIR/journal.jsonl: a header line {"args", "start"}, then {"seed", "outcome", "t"} per
+    decided program and {"segment_s"} at the end of each segment; a resumed segment starts with
+    {"resumed", "start"}. A segment that was stopped has no "segment_s": its time is then from
+    its start to its last outcome."""
+
+    def __init__(self, path: pathlib.Path, args: dict):
+        self.path, self.args, self.count = path, args, 0
+        self.f = None
+
+    def start(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = self.path.open("w")
+        self._write({"args": self.args, "start": time.time()})
+
+    def load(self):
+        """({seed: Outcome}, seconds of the earlier segments); ValueError if there is no
+        journal or it was written with other arguments."""
+        if not self.path.exists():
+            raise ValueError(f"--resume: no {self.path}")
+        done, seconds, start, last = {}, 0.0, None, None
+        with self.path.open() as f:
+            lines = [json.loads(line) for line in f if line.strip().endswith("}")]
+        if not lines or lines[0].get("args") != self.args:
+            raise ValueError(f"--resume: {self.path} was written with other arguments: "
+                             f"{lines[0].get('args') if lines else None}")
+        for rec in lines:
+            if "start" in rec:
+                if start is not None and last is not None:   # the segment before was stopped
+                    seconds += last - start
+                start, last = rec["start"], None
+            elif "seed" in rec:
+                o = rec["outcome"]
+                done[rec["seed"]] = Outcome(o["kind"], o["oracle"], o["detail"])
+                last = rec["t"]
+            elif "segment_s" in rec:
+                seconds += rec["segment_s"]
+                start = last = None
+        if start is not None and last is not None:
+            seconds += last - start
+        self.f = self.path.open("a")
+        self._write({"resumed": True, "start": time.time()})
+        return done, seconds
+
+    def record(self, seed, outcome):
+        self.count += 1
+        self._write({"seed": seed, "outcome": outcome.to_json(), "t": time.time()})
+
+    def close(self, seconds):
+        self._write({"segment_s": seconds})
+        self.f.close()
+
+    def _write(self, rec):
+        self.f.write(json.dumps(rec) + "\n")
+        self.f.flush()
 
 
 def summary_line(outcomes, elapsed) -> str:
@@ -243,6 +312,9 @@ def main(argv=None) -> int:
                     help="seconds per minimisation")
     ap.add_argument("--progress", action="store_true",
                     help="report progress on stderr (stdout keeps the one summary line)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run recorded in --out (its journal.jsonl): programs "
+                    "already decided are skipped; the other arguments must be the same")
     a = ap.parse_args(argv)
     avoid = frozenset(KNOWN_BUGS) if a.avoid == "known" else \
         frozenset(x for x in a.avoid.split(",") if x)
@@ -252,33 +324,48 @@ def main(argv=None) -> int:
     for x in features - set(FEATURES):
         ap.error(f"unknown --features {x}")
     seeds = [program_seed(a.seed, i) for i in range(a.programs)]
-    t0 = time.monotonic()
+    out = pathlib.Path(a.out)
+    journal = Journal(out / "journal.jsonl", {k: v for k, v in vars(a).items()
+                                                if k in RUN_DEFINING})
+    try:
+        before, earlier_s = journal.load() if a.resume else ({}, 0.0)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if not a.resume:
+        journal.start()
+    t0 = time.monotonic() - earlier_s
     kw = dict(jobs=a.jobs, batch=a.batch, timeout=a.timeout, avoid=avoid, features=features,
-              verify=not a.no_verify, minimize_max=0)
+              verify=not a.no_verify, minimize_max=0, on_outcome=journal.record)
     if a.progress:
-        done = [0]
-
         def report(n, total):
-            done[0] += 1
-            print(f"\r{done[0] * a.batch} / {a.programs} programs, {time.monotonic() - t0:.0f} s",
-                  end="", file=sys.stderr, flush=True)
+            print(f"\r{len(before) + journal.count} / {a.programs} programs, "
+                  f"{time.monotonic() - t0:.0f} s", end="", file=sys.stderr, flush=True)
         kw["progress"] = report
+    todo = [s for s in seeds if s not in before]
+    outcomes = dict(before)
+    failures = [{"seed": s, "outcome": o} for s, o in sorted(before.items())
+                if o.kind in FAIL_KINDS]
     if a.llvm_opt == "mixed":
-        o3 = [s for s in seeds if (s // a.batch) % 4 == 3]
-        rest = [s for s in seeds if (s // a.batch) % 4 != 3]
-        outcomes, failures = run_programs(rest, llvm_level=0, **kw)
-        o2, f2 = run_programs(o3, llvm_level=3, **kw)
-        outcomes.update(o2)
-        failures += f2
+        parts = [([s for s in todo if (s // a.batch) % 4 != 3], 0),
+                 ([s for s in todo if (s // a.batch) % 4 == 3], 3)]
     else:
-        outcomes, failures = run_programs(seeds, llvm_level=int(a.llvm_opt), **kw)
+        parts = [(todo, int(a.llvm_opt))]
+    for part, level in parts:
+        if part:
+            o2, f2 = run_programs(part, llvm_level=level, **kw)
+            outcomes.update(o2)
+            failures += f2
+    journal.close(time.monotonic() - t0 - earlier_s)
+    if a.progress:
+        print(file=sys.stderr)
     failures.sort(key=lambda f: f["seed"])
     for f in failures:
-        f["inputs"] = generate(f["seed"], avoid=avoid, features=features).inputs
+        prog = generate(f["seed"], avoid=avoid, features=features)
+        f["inputs"] = prog.inputs
+        f.setdefault("original", prog.text())   # a failure from an earlier segment
     # minimise (at O0: failures that need O3 to show keep their original only)
     if a.minimize and failures:
         _minimise_all(failures[:a.minimize], a, avoid, features)
-    out = pathlib.Path(a.out)
     write_failures(out, failures)
     elapsed = time.monotonic() - t0
     line = summary_line(outcomes, elapsed)
