@@ -1,8 +1,9 @@
 """Polls for Ctrl-C in loops (the run-time side: `runtime.interrupt`).
 
-Every module has a global `dad.interrupt`: null, or the address of the run time's two words
-`[SIGINTs received, stopped]`. Contract:
-- `init_seen(b, module, ctx)`: an entry records the SIGINT count as the call starts.
+Every module has a global `dad.interrupt`: null, or the address of the run time's three
+words `[SIGINTs received, stopped, count the call starts from]`. Contract:
+- `init_seen(b, module, ctx)`: an entry records the count its caller armed it with (word 2,
+  set by the caller just before it let Python handle the signals already pending).
 - `poll_every(lw, count)`: in a `while` loop's latch, with the iteration count: every
   `POLL_EVERY` iterations, `poll`.
 - `poll(lw)`: once per iteration of a `for` loop that contains another loop. When the count
@@ -20,7 +21,7 @@ from .abi import CTX_INTERRUPTS, I32, I64, PTR
 GLOBAL = "dad.interrupt"
 POLL_EVERY = 1 << 14
 _ZERO = "dad.interrupt.none"
-WORDS = ir.ArrayType(I64, 2)
+WORDS = ir.ArrayType(I64, 3)
 
 
 def _globals(module: ir.Module):
@@ -47,7 +48,9 @@ def _count(b, words):
 
 
 def init_seen(b: ir.IRBuilder, module: ir.Module, ctx) -> None:
-    b.store(_count(b, _words(b, module)), b.gep(ctx, [I32(0), I32(CTX_INTERRUPTS)]))
+    words = _words(b, module)
+    base = b.load_atomic(b.gep(words, [I32(0), I32(2)]), "monotonic", 8)
+    b.store(base, b.gep(ctx, [I32(0), I32(CTX_INTERRUPTS)]))
 
 
 def poll(lw) -> None:

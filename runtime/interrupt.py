@@ -3,17 +3,27 @@
 Python handles SIGINT only between bytecodes, never inside a ctypes call, so a compiled
 `while` loop that never ends could not be interrupted. The contract with compiled code
 (`lowering.interrupt`):
-- `WORDS` is two 64-bit words owned here: `[0]` counts the SIGINTs received, `[1]` is set
-  by compiled code that stopped because of one. Every compiled module has a global
-  `dad_interrupt` that `attach` points at `WORDS` (null: never polled).
+- `WORDS` is three 64-bit words owned here: `[0]` counts the SIGINTs received, `[1]` is set
+  by compiled code that stopped because of one, `[2]` is the count a call starts from (set
+  by `arm`). Every compiled module has a global `dad_interrupt` that `attach` points at
+  `WORDS` (null: never polled).
 - `install()` puts a small machine-code handler (made once with LLVM) in front of Python's
   C-level SIGINT handler: it increments `WORDS[0]` and calls Python's handler, which
   records the signal as usual. It is installed only over a handler Python installed (not
   over SIG_DFL / SIG_IGN); a later `signal.signal(SIGINT, ...)` replaces it (loops are then
   not interrupted until the next module is attached).
-- An entry reads `WORDS[0]` when it starts; loops compare it again every `POLL_EVERY`
-  iterations (`while`) or once per iteration of a loop containing another loop, and stop
-  with the error site `KeyboardInterrupt`, setting `WORDS[1]`.
+- `arm()` (machine code made with the handler, called through ctypes with the GIL held) is
+  what the caller of a module with polls runs just before the call: it sets `WORDS[2] =
+  WORDS[0]`, then lets Python handle pending signals (`PyErr_CheckSignals`; an exception,
+  KeyboardInterrupt by default, is raised there and the call is not made). So no SIGINT is
+  lost in between: one that came before the snapshot is Python's (handled by that check),
+  one after it makes the count differ from `WORDS[2]`. (Reading the count in the entry
+  instead lost a SIGINT that arrived after Python's last check of its own, in the caller.)
+  With several threads calling at once, another thread's `arm` may move `WORDS[2]` past a
+  SIGINT meant for this call; Python handles signals in its main thread only anyway.
+- An entry reads `WORDS[2]` when it starts; loops compare `WORDS[0]` with it every
+  `POLL_EVERY` iterations (`while`) or once per iteration of a loop containing another loop,
+  and stop with the error site `KeyboardInterrupt`, setting `WORDS[1]`.
 - `raise_interrupt()` (the caller, on that error) clears `WORDS[1]` and lets Python run its
   handlers (`PyErr_CheckSignals`: KeyboardInterrupt by default, or the program's handler);
   KeyboardInterrupt when they raise nothing.
@@ -24,13 +34,13 @@ import ctypes
 import signal
 import threading
 
-WORDS = (ctypes.c_int64 * 2)()
+WORDS = (ctypes.c_int64 * 3)()
 ADDRESS = ctypes.addressof(WORDS)
 _lock = threading.Lock()
 _state: dict = {}   # "engine": the handler's JIT, "handler": its address, "old": buffer
 
 
-def _handler_ir(words: int) -> str:
+def _handler_ir(words: int, check_signals: int) -> str:
     return f"""
 @dad_prev_sigint = global ptr null
 define void @dad_on_sigint(i32 %sig, ptr %info, ptr %uctx) {{
@@ -39,6 +49,15 @@ define void @dad_on_sigint(i32 %sig, ptr %info, ptr %uctx) {{
   %prev = load ptr, ptr @dad_prev_sigint
   call void %prev(i32 %sig, ptr %info, ptr %uctx)
   ret void
+}}
+define i32 @dad_arm() {{
+  %w = inttoptr i64 {words} to ptr
+  %count = load atomic i64, ptr %w seq_cst, align 8
+  %base = getelementptr i64, ptr %w, i64 2
+  store atomic i64 %count, ptr %base seq_cst, align 8
+  %check = inttoptr i64 {check_signals} to ptr
+  %r = call i32 %check()
+  ret i32 %r
 }}
 """
 
@@ -70,7 +89,8 @@ def _install() -> bool:
     if prev in (0, 1):  # SIG_DFL, SIG_IGN: not Python's; leave them
         return False
     tm = target.host_machine()
-    mod = target.parse(_handler_ir(ADDRESS), tm)
+    check = ctypes.cast(ctypes.pythonapi.PyErr_CheckSignals, ctypes.c_void_p).value
+    mod = target.parse(_handler_ir(ADDRESS, check), tm)
     with target.codegen():
         engine = llvm.create_mcjit_compiler(mod, tm)
         engine.finalize_object()
@@ -80,8 +100,14 @@ def _install() -> bool:
     ctypes.c_void_p.from_buffer(new).value = handler
     if sigaction(signal.SIGINT, new, None) != 0:
         return False
-    _state.update(engine=engine, handler=handler, old=old)
+    arm = ctypes.PYFUNCTYPE(ctypes.c_int)(engine.get_function_address("dad_arm"))
+    _state.update(engine=engine, handler=handler, old=old, arm=arm)
     return True
+
+
+def arm_function():
+    """`arm` (see above) when the handler is installed, else None (nothing is polled)."""
+    return _state.get("arm") if install() else None
 
 
 def attach(global_address: int) -> None:
@@ -109,4 +135,5 @@ def take_stopped() -> bool:
     return False
 
 
-__all__ = ["install", "attach", "raise_interrupt", "take_stopped", "WORDS", "ADDRESS"]
+__all__ = ["install", "attach", "arm_function", "raise_interrupt", "take_stopped", "WORDS",
+           "ADDRESS"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..lang.signature import Signature, TypeSpec, parse_signature
 from ..lowering.entry import HANDOVER
-from .interrupt import raise_interrupt, take_stopped
+from .interrupt import arm_function, raise_interrupt, take_stopped
 
 DTYPES = {"f64": np.float64, "f32": np.float32, "i64": np.int64, "bool": np.bool_}
 CTYPES = {"f64": ctypes.c_double, "f32": ctypes.c_float, "i64": ctypes.c_int64,
@@ -280,6 +280,12 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
                   f"    return {conv}"]
     else:
         lines += slow_call
+    arm = arm_function() if any(s.kind == "KeyboardInterrupt" for s in sites) else None
+    if arm is not None:   # the module polls for Ctrl-C: each call starts armed (runtime.interrupt)
+        env["_arm"] = arm
+        lines = [ln for line in lines for ln in
+                 ([line[:len(line) - len(line.lstrip())] + "_arm()"] if "_centry(" in line else [])
+                 + [line]]
     src = "\n".join(lines) + "\n"
     try:
         exec(compile(src, f"<dad kernel {name}>", "exec"), env)

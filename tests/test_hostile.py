@@ -466,6 +466,31 @@ def test_ctrl_c_stops_a_running_loop(tmp_path, call, cache_mode):
     assert float(lines[0].split()[-1]) < 3.0
 
 
+def test_a_sigint_just_before_the_call_starts_stops_it():
+    """The race a real Ctrl-C can hit under load: a SIGINT that arrives after the caller let
+    Python handle pending signals but before the compiled entry starts. The caller arms the
+    call (`runtime.interrupt.arm`: the count the call starts from, then Python's check); here
+    the SIGINT's count is added by hand right after arming, and the endless loop must stop at
+    its first poll instead of running forever (before, the entry read the count itself and
+    took that SIGINT as already handled)."""
+    r = run_py("""
+        import ctypes
+        import dad
+        from dad.runtime import interrupt
+        m = dad.compile('fn spin(x: f64) -> f64 { var s = x; while s >= 0.0 { s = s + 1.0; } return s; }')
+        k = m.spin
+        assert "_arm()" in k._caller_source
+        interrupt.arm_function()()
+        interrupt.WORDS[0] += 1          # the handler's count of a SIGINT arriving now
+        err = (ctypes.c_int64 * 3)()
+        r = k._centry(1.0, err)
+        print(r != r, k.module.lowered.sites[err[0] - 1].kind, interrupt.take_stopped())
+        interrupt.arm_function()()       # the next call starts from the new count
+        print(k(-1.0))
+        """, timeout=20, env={"DAD_NO_CACHE": "1"})
+    assert r.stdout.split() == ["True", "KeyboardInterrupt", "True", "-1.0"], r.stdout + r.stderr
+
+
 def test_stack_exhaustion_in_derived_and_mutual_recursion():
     r = run_py("""
         import dad
