@@ -13,7 +13,8 @@ reads a single `func.func`. The grammar is the printer's uniform op shape and no
     attrs    := '{' key '=' value, ... '}'   value: int | float | inf | -inf | nan | true |
                                                     false | "json string" | '[' value, ... ']'
 
-Printed value names become name hints (purely numeric names are dropped, so the printer
+`//` starts a comment that runs to the end of the line (as in MLIR: golden test files carry
+their RUN and CHECK lines that way). Printed value names become name hints (purely numeric names are dropped, so the printer
 numbers them again in the same order). Names are unique within a function, so one table per
 function resolves operands; a name used before it is defined, or defined twice, is an error.
 Every error is a `ValueError` whose message starts with `line:col:`. Lists parse as tuples.
@@ -27,6 +28,7 @@ from .ir import PTR, SCALARS, Block, Function, MemRefType, Module, Op, Region, T
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
+  | (?P<comment>//[^\n]*)
   | (?P<arrow>->)
   | (?P<memref>memref<(?:\?x)*[a-z0-9]+>)
   | (?P<number>-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)
@@ -56,7 +58,9 @@ def _tokenize(text: str) -> list[_Tok]:
         if m is None:
             raise ValueError(f"{line}:{pos - line_start + 1}: unexpected character {text[pos]!r}")
         kind = m.lastgroup
-        if kind != "ws":
+        if kind == "comment":
+            pass
+        elif kind != "ws":
             toks.append(_Tok(kind, m.group(), line, pos - line_start + 1))
         else:
             nl = m.group().count("\n")

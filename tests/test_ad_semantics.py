@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import dad
-from filecheck import filecheck
+from golden import filecheck
 
 SRC = r"""
 fn f_abs(x: f64) -> f64 { return abs(x); }

@@ -65,3 +65,15 @@ def test_errors_carry_line_and_column(text, message):
     with pytest.raises(ValueError) as e:
         parse_module(text)
     assert message in str(e.value), str(e.value)
+
+
+def test_comments_run_to_the_end_of_the_line():
+    text = ('// RUN: dadc opt -p cse %s | filecheck %s\n'
+            'func.func @f(%x: f64) -> f64 attributes {sig = "// not a comment"} {  // one\n'
+            '  // a whole line\n'
+            '  %0 = arith.mulf %x, %x : f64 // two\n'
+            '  func.return %0 : ()\n'
+            '}\n// CHECK: arith.mulf\n')
+    m = parse_module(text)
+    assert m["f"].attrs["sig"] == "// not a comment"
+    assert [op.name for op in m["f"].body.ops] == ["arith.mulf", "func.return"]

@@ -1,7 +1,7 @@
-"""Golden tests for elide_bounds_checks (and the default pipeline around it)."""
-from filecheck import check_passes
+"""Golden tests for elide_bounds_checks built from one loop template (more in tests/ir/bounds/)."""
+from golden import check_passes
 
-from dad.lang.passes import default_pipeline, elide_bounds_checks
+from dad.lang.passes import elide_bounds_checks
 
 LOOP = """
 func.func @f(%x: memref<?xf64>, %A: memref<?x?xf64>) -> f64 {{
@@ -66,34 +66,6 @@ def test_negative_offset_with_positive_lb():
     assert not checked(out)  # i in [1, n+1): i-1 in [0, n)
 
 
-def test_constant_indices_and_constant_bounds_on_allocs():
-    check_passes("""
-func.func @f() -> f64 {
-  %c3 = arith.constant {value = 3} : i64
-  %c4 = arith.constant {value = 4} : i64
-  %c0 = arith.constant {value = 0} : i64
-  %c1 = arith.constant {value = 1} : i64
-  %a = memref.alloc %c4, %c3 : memref<?x?xf64>
-  %in = memref.load %a, %c3, %c0 {checked = true} : f64
-  %out = memref.load %a, %c0, %c3 {checked = true} : f64
-  %z = arith.constant {value = 0.0} : f64
-  %s = scf.for %c0, %c3, %c1, %z : f64 {
-  ^(%i: i64, %acc: f64):
-    %v = memref.load %a, %i, %i {checked = true} : f64
-    memref.store %v, %a, %c3, %i {checked = true} : ()
-    scf.yield %v : ()
-  }
-  memref.dealloc %a : ()
-  func.return %s : ()
-}
-""", [elide_bounds_checks], """
-    CHECK: %in = memref.load %a, %c3, %c0 {checked = false}
-    CHECK: %out = memref.load %a, %c0, %c3 {checked = true}
-    CHECK: %v = memref.load %a, %i, %i {checked = false}
-    CHECK: memref.store %v, %a, %c3, %i {checked = false}
-""")
-
-
 def test_dynamic_step_keeps_check():
     out = check_passes("""
 func.func @f(%x: memref<?xf64>, %st: i64) -> () {
@@ -110,59 +82,3 @@ func.func @f(%x: memref<?xf64>, %st: i64) -> () {
     assert "checked = false" not in out
 
 
-def test_default_pipeline_shares_dims_then_elides():
-    check_passes("""
-func.func @axpy(%a: f64, %x: memref<?xf64>, %y: memref<?xf64>) -> () {
-  %n = memref.dim %x {index = 0} : i64
-  %c0 = arith.constant {value = 0} : i64
-  %c1 = arith.constant {value = 1} : i64
-  scf.for %c0, %n, %c1 : () {
-  ^(%i: i64):
-    %n_1 = memref.dim %x {index = 0} : i64
-    %one = arith.constant {value = 1.0} : f64
-    %xi = memref.load %x, %i {checked = true} : f64
-    %axi = arith.mulf %a, %xi : f64
-    %axi_1 = arith.mulf %axi, %one : f64
-    %yi = memref.load %y, %i {checked = true} : f64
-    %s = arith.addf %axi_1, %yi : f64
-    memref.store %s, %x, %i {checked = true} : ()
-    scf.yield : ()
-  }
-  func.return : ()
-}
-""", default_pipeline(), """
-    CHECK-LABEL: func.func @axpy
-    CHECK: scf.for %c0, %n, %c1 : () {
-    CHECK-NOT: memref.dim
-    CHECK: %xi = memref.load %x, %i {checked = false}
-    CHECK-NEXT: %axi = arith.mulf %a, %xi
-    CHECK-NEXT: %yi = memref.load %y, %i {checked = true}
-    CHECK-NEXT: %s = arith.addf %axi, %yi
-    CHECK-NEXT: memref.store %s, %x, %i {checked = false}
-""")
-
-
-def test_alloc_sized_by_another_arrays_dim():
-    # g = zeros(n) with n = dim(x): a loop to n - 1 indexes both x and g
-    check_passes("""
-func.func @f(%x: memref<?xf64>) -> memref<?xf64> {
-  %n = memref.dim %x {index = 0} : i64
-  %g = memref.alloc %n : memref<?xf64>
-  %c0 = arith.constant {value = 0} : i64
-  %c1 = arith.constant {value = 1} : i64
-  %ub = arith.subi %n, %c1 : i64
-  scf.for %c0, %ub, %c1 : () {
-  ^(%i: i64):
-    %j = arith.addi %i, %c1 : i64
-    %v = memref.load %x, %j {checked = true} : f64
-    memref.store %v, %g, %j {checked = true} : ()
-    %w = memref.load %g, %ub {checked = true} : f64
-    scf.yield : ()
-  }
-  func.return %g : ()
-}
-""", [elide_bounds_checks], """
-    CHECK: %v = memref.load %x, %j {checked = false}
-    CHECK-NEXT: memref.store %v, %g, %j {checked = false}
-    CHECK-NEXT: %w = memref.load %g, %ub {checked = true}
-""")

@@ -1,9 +1,9 @@
-"""Golden tests for constant_fold: IR text in, CHECK lines on the printed result."""
+"""Golden tests for constant_fold: IR text in, CHECK lines on the printed result (more in tests/ir/constant_fold/)."""
 import math
 
 import numpy as np
 import pytest
-from filecheck import check_passes
+from golden import check_passes
 
 from dad.lang.irparser import parse_module
 from dad.lang.passes import constant_fold, dce
@@ -24,26 +24,6 @@ def fold_value(op_line: str, rtype: str, consts: dict, args: list[str]):
     if len(ops) == 2 and ops[0].name == "arith.constant":
         return ops[0].attrs["value"]
     return None
-
-
-def test_float_arithmetic_f64():
-    check_passes("""
-func.func @f() -> (f64, f64, f64, f64) {
-  %a = arith.constant {value = 1.5} : f64
-  %b = arith.constant {value = 0.0} : f64
-  %s = arith.addf %a, %a : f64
-  %q = arith.divf %a, %b : f64
-  %z = arith.divf %b, %b : f64
-  %n = arith.negf %b : f64
-  func.return %s, %q, %z, %n : ()
-}
-""", FOLD, """
-    CHECK: %s = arith.constant {value = 3.0} : f64
-    CHECK-NEXT: %q = arith.constant {value = inf} : f64
-    CHECK-NEXT: %z = arith.constant {value = nan} : f64
-    CHECK-NEXT: %n = arith.constant {value = -0.0} : f64
-    CHECK-NEXT: func.return %s, %q, %z, %n
-""")
 
 
 @pytest.mark.parametrize("op, a, b", [("arith.addf", 0.1, 0.2), ("arith.mulf", 0.1, 3.0),
@@ -113,98 +93,6 @@ def test_casts_and_exact_math(src, value, op, rtype, want):
         assert got == want
 
 
-def test_ieee_exact_identities_only():
-    check_passes("""
-func.func @f(%x: f64, %k: i64) -> (f64, f64, f64, f64, f64, f64, i64, i64) {
-  %one = arith.constant {value = 1.0} : f64
-  %zero = arith.constant {value = 0.0} : f64
-  %mzero = arith.constant {value = -0.0} : f64
-  %i0 = arith.constant {value = 0} : i64
-  %i1 = arith.constant {value = 1} : i64
-  %a = arith.mulf %x, %one : f64
-  %b = arith.divf %x, %one : f64
-  %c = arith.subf %x, %zero : f64
-  %d = arith.addf %x, %mzero : f64
-  %e = arith.addf %x, %zero : f64
-  %g = arith.subf %zero, %x : f64
-  %h = arith.addi %k, %i0 : i64
-  %j = arith.muli %i1, %k : i64
-  func.return %a, %b, %c, %d, %e, %g, %h, %j : ()
-}
-""", FOLD, """
-    CHECK-NOT: arith.mulf
-    CHECK-NOT: arith.divf
-    CHECK: %e = arith.addf %x, %zero : f64
-    CHECK-NEXT: %g = arith.subf %zero, %x : f64
-    CHECK-NEXT: func.return %x, %x, %x, %x, %e, %g, %k, %k : ()
-""")
-
-
-def test_select_and_if_with_constant_condition():
-    check_passes("""
-func.func @f(%x: f64, %y: f64) -> (f64, f64) {
-  %t = arith.constant {value = true} : i1
-  %s = arith.select %t, %x, %y : f64
-  %r = scf.if %t : f64 {
-  ^():
-    %p = arith.mulf %x, %y : f64
-    scf.yield %p : ()
-  } {
-  ^():
-    scf.yield %y : ()
-  }
-  func.return %s, %r : ()
-}
-""", FOLD, """
-    CHECK-NOT: scf.if
-    CHECK: %p = arith.mulf %x, %y : f64
-    CHECK-NEXT: func.return %x, %p : ()
-""")
-
-
-def test_if_inlined_then_folded():
-    check_passes("""
-func.func @f() -> f64 {
-  %c = arith.constant {value = false} : i1
-  %a = arith.constant {value = 2.0} : f64
-  %r = scf.if %c : f64 {
-  ^():
-    scf.yield %a : ()
-  } {
-  ^():
-    %p = arith.mulf %a, %a : f64
-    scf.yield %p : ()
-  }
-  func.return %r : ()
-}
-""", FOLD, """
-    CHECK: %p = arith.constant {value = 4.0} : f64
-    CHECK-NEXT: func.return %p : ()
-""")
-
-
-def test_dim_of_alloc_and_zero_trip_loop():
-    check_passes("""
-func.func @f(%n: i64) -> (i64, f64) {
-  %a = memref.alloc %n : memref<?xf64>
-  %d = memref.dim %a {index = 0} : i64
-  %c0 = arith.constant {value = 0} : i64
-  %c1 = arith.constant {value = 1} : i64
-  %z = arith.constant {value = 0.0} : f64
-  %s = scf.for %c1, %c0, %c1, %z : f64 {
-  ^(%i: i64, %acc: f64):
-    scf.yield %acc : ()
-  }
-  memref.dealloc %a : ()
-  func.return %d, %s : ()
-}
-""", FOLD, """
-    CHECK-NOT: memref.dim
-    CHECK-NOT: scf.for
-    CHECK: func.return %n, %z : ()
-""")
-
-
 def test_constants_are_not_folded_into_loops_with_dynamic_bounds():
     out = check_passes("""
 func.func @f(%n: i64) -> f64 {
@@ -229,33 +117,6 @@ func.func @f(%n: i64) -> f64 {
 
 
 # ----------------------------------------------------------------------------- x + 0.0 under nsz
-def test_add_of_positive_zero_folds_only_under_nsz():
-    check_passes("""
-func.func @f(%x: f64, %y: f64) -> (f64, f64, f64, f64, f64, f64, f64, f64, f64) {
-  %zero = arith.constant {value = 0.0} : f64
-  %mzero = arith.constant {value = -0.0} : f64
-  %one = arith.constant {value = 1.0} : f64
-  %a = arith.addf %x, %zero {fastmath = "reassoc nsz"} : f64
-  %b = arith.addf %zero, %y {fastmath = "reassoc nsz"} : f64
-  %c = arith.addf %x, %zero {fastmath = "reassoc"} : f64
-  %d = arith.addf %zero, %x : f64
-  %e = arith.addf %mzero, %y {fastmath = "reassoc"} : f64
-  %g = arith.mulf %x, %zero {fastmath = "reassoc nsz"} : f64
-  %h = arith.subf %zero, %x {fastmath = "reassoc nsz"} : f64
-  %k = arith.addf %x, %one {fastmath = "reassoc nsz"} : f64
-  %l = arith.addf %zero, %zero {fastmath = "reassoc nsz"} : f64
-  func.return %a, %b, %c, %d, %e, %g, %h, %k, %l : ()
-}
-""", FOLD, """
-    CHECK: %c = arith.addf %x, %zero {fastmath = "reassoc"} : f64
-    CHECK-NEXT: %d = arith.addf %zero, %x : f64
-    CHECK-NEXT: %g = arith.mulf %x, %zero {fastmath = "reassoc nsz"} : f64
-    CHECK-NEXT: %h = arith.subf %zero, %x {fastmath = "reassoc nsz"} : f64
-    CHECK-NEXT: %k = arith.addf %x, %one {fastmath = "reassoc nsz"} : f64
-    CHECK-NEXT: func.return %x, %y, %c, %d, %y, %g, %h, %k, %zero : ()
-""")
-
-
 ADD_ZERO = """func.func @f(%x: TY) -> TY {
   %zero = arith.constant {value = ZERO} : TY
   %r = arith.addf OPERANDS FM: TY

@@ -1,5 +1,5 @@
 """load_cse: repeated loads reuse the first, unless something may have written in between."""
-from filecheck import check_passes
+from golden import check_passes
 
 from dad.lang.passes import load_cse
 

@@ -1,0 +1,40 @@
+"""Golden checks on printed IR from Python tests, with LLVM FileCheck semantics (the
+`filecheck` package, the same tool the golden files of tests/ir/ run under lit).
+
+`filecheck(text, checks)` matches `text` against the `CHECK` lines of `checks` and raises
+AssertionError with FileCheck's report on a mismatch; `check_passes(ir, passes, checks)`
+parses `ir`, runs `passes` with the verifier on, checks the printed result and returns it.
+Use these where a test also asserts things FileCheck cannot say; a pure golden test is a
+file in tests/ir/."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+_TOOL = shutil.which("filecheck", path=os.path.dirname(sys.executable)) or shutil.which("filecheck")
+
+
+def filecheck(text: str, checks: str) -> None:
+    assert _TOOL, "the filecheck tool is not installed (pip install -e '.[test]')"
+    with tempfile.NamedTemporaryFile("w", suffix=".checks", delete=False) as f:
+        f.write(checks)
+    try:
+        r = subprocess.run([_TOOL, f.name], input=text, capture_output=True, text=True)
+    finally:
+        os.unlink(f.name)
+    if r.returncode != 0:
+        raise AssertionError(f"FileCheck failed:\n{r.stdout}{r.stderr}\ninput:\n{text}")
+
+
+def check_passes(ir: str, passes: list, checks: str) -> str:
+    """Parse `ir`, run `passes` with verification on, FileCheck the printed result, return it."""
+    from dad.lang.irparser import parse_module
+    from dad.lang.passes import PassManager
+    from dad.lang.printer import print_module
+
+    out = print_module(PassManager(passes, verify=True).run(parse_module(ir)))
+    filecheck(out, checks)
+    return out
