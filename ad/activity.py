@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..lang.ir import Block, Function, MemRefType, Op, Value
-from ..lang.ops import has_trait
+from ..lang.ops import has_trait, isa, ARITH_SELECT, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN, SCF_FOR, SCF_IF, SCF_WHILE
 from .rules import RULES
 
 
@@ -91,14 +91,14 @@ class Activity:
 def _groups(op: Op) -> list[tuple[list[Value], list[Value]]]:
     """Per carried position of a structured op: (the values flowing in, the values they
     become): loop inits and yields flow into the block arguments and the op's results."""
-    if op.name == "scf.for":
+    if isa(op, SCF_FOR):
         body = op.regions[0].block
         y = body.terminator.operands
         return [([op.operands[3 + k], y[k]], [body.args[1 + k], r]) for k, r in enumerate(op.results)]
-    if op.name == "scf.if":
+    if isa(op, SCF_IF):
         t, e = (r.block.terminator.operands for r in op.regions)
         return [([t[k], e[k]], [r]) for k, r in enumerate(op.results)]
-    if op.name == "scf.while":
+    if isa(op, SCF_WHILE):
         before, after = (r.block for r in op.regions)
         cond = before.terminator.operands[1:]
         y = after.terminator.operands
@@ -117,17 +117,17 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
     for op in ops:
         if has_trait(op, "view"):
             a.union(op.results[0], op.operands[0])
-        elif op.name == "arith.select" and op.results and _is_array(op.results[0]):
+        elif isa(op, ARITH_SELECT) and op.results and _is_array(op.results[0]):
             a.union(*op.operands[1:], op.results[0])
         for ins, outs in _groups(op):
             a.union(*ins, *outs)
 
     # reverse-mode code: a value popped from the tape is the value pushed with the same id
-    pushed = {op.attrs.get("tape"): op.operands[0] for op in ops if op.name == "dad.tape_push"}
-    popped = [(op.results[0], pushed.get(op.attrs.get("tape"))) for op in ops if op.name == "dad.tape_pop"
+    pushed = {op.attrs.get("tape"): op.operands[0] for op in ops if isa(op, DAD_TAPE_PUSH)}
+    popped = [(op.results[0], pushed.get(op.attrs.get("tape"))) for op in ops if isa(op, DAD_TAPE_POP)
               and not op.attrs.get("xfn")]
     # records of `ad.recursive`: pushed by an augmented forward function, popped by a reverse one
-    xfn_popped = [op.results[0] for op in ops if op.name == "dad.tape_pop" and op.attrs.get("xfn")]
+    xfn_popped = [op.results[0] for op in ops if isa(op, DAD_TAPE_POP) and op.attrs.get("xfn")]
     for r, src in popped:
         if src is not None:
             a.union(r, src)  # an array popped is the array pushed
@@ -149,7 +149,7 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
     for op in ops:  # an array another function pops may be written there: it needs its
         # tangent from the start, one per alias class (a zero one made at the push would not
         # be shared by the array's aliases)
-        if op.name == "dad.tape_push" and op.attrs.get("xfn") and _is_array(op.operands[0]):
+        if isa(op, DAD_TAPE_PUSH) and op.attrs.get("xfn") and _is_array(op.operands[0]):
             mark_varied(op.operands[0])
 
     def mark_useful(v: Value) -> bool:
@@ -193,10 +193,10 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
             changed |= mark_varied(r)
 
     for op in ops:
-        if op.name == "func.return" and op.parent is fn.body:
+        if isa(op, FUNC_RETURN) and op.parent is fn.body:
             for v in op.operands:
                 mark_useful(v)
-        elif op.name == "dad.tape_push" and op.attrs.get("xfn"):  # popped by another function
+        elif isa(op, DAD_TAPE_PUSH) and op.attrs.get("xfn"):  # popped by another function
             mark_useful(op.operands[0])
     if fn.attrs.get("records"):  # its array parameters are outputs too (written in place)
         for p in fn.params:

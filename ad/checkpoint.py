@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Op, Region, Value, replace_all_uses
 from ..lang.passes.util import clone_op
+from ..lang.ops import has_trait, isa, DAD_TAPE_PUSH, SCF_FOR, SCF_IF
 
 
 class CheckpointWarning(UserWarning):
@@ -64,11 +65,11 @@ NESTED = "only loops at the top level of the function body, or inside an 'if' th
 
 def _reason(op: Op) -> str | None:
     """Why the top-level loop `op` cannot be checkpointed, or None."""
-    if op.name != "scf.for":
+    if not isa(op, SCF_FOR):
         return WHILE
     if any(isinstance(r.type, MemRefType) for r in op.results):
         return CARRIES_ARRAY
-    if any(o.name.startswith("dad.tape_") for o in op.walk()):
+    if any(has_trait(o, "tape") for o in op.walk()):
         return TAPED
     return None
 
@@ -97,7 +98,7 @@ def _words(rev, op: Op) -> int:
         if fblock is None:
             continue
         for o in fblock.ops:
-            if o.name == "dad.tape_push":
+            if isa(o, DAD_TAPE_PUSH):
                 t = o.operands[0].type
                 n += 1 + (t.rank + 2 if isinstance(t, MemRefType) else 0)
     return n
@@ -114,13 +115,13 @@ def plan(fn: Function, rev) -> tuple[list[Pick], list[Note]]:
         for k, op in enumerate(block.ops):
             if not op.regions or not records(rev, op):
                 continue
-            if op.name in ("scf.for", "scf.while"):
+            if has_trait(op, "loop"):
                 why = _reason(op)
                 if why is None:
                     picks.append(Pick(path + (k,), snapshot_arrays(rev, op), _words(rev, op)))
                 else:
                     notes.append(Note(op.attrs.get("loc"), why))
-            elif op.name == "scf.if":
+            elif isa(op, SCF_IF):
                 for r, region in enumerate(op.regions):
                     visit(region.block, path + (k, r))
             else:
@@ -136,7 +137,7 @@ def _outermost_loops(op: Op) -> list[Op]:
     out = []
     for r in op.regions:
         for o in r.block.ops:
-            if o.name in ("scf.for", "scf.while"):
+            if has_trait(o, "loop"):
                 out.append(o)
             elif o.regions:
                 out += _outermost_loops(o)

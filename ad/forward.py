@@ -22,6 +22,7 @@ from ..lang.signature import Param, Signature, TypeSpec, parse_signature
 from .activity import Activity, _can_be_active, analyze
 from .rules import NONDIFF, RULES
 from .signatures import ADError, derived_signature, unique_name
+from ..lang.ops import has_trait
 
 
 # the ops a tangent of a sum is made of, which inherit the sum's licence to be reordered
@@ -253,7 +254,7 @@ class _Forward:
         if tape_id not in self.tape_tangent_ids:
             if self.next_tape_id is None:
                 self.next_tape_id = 1 + max([o.attrs.get("tape", 0) for o in self.fn.walk()
-                                             if o.name.startswith("dad.tape_")] + [0])
+                                             if has_trait(o, "tape")] + [0])
             self.tape_tangent_ids[tape_id] = list(range(self.next_tape_id, self.next_tape_id + self.k))
             self.next_tape_id += self.k
         return self.tape_tangent_ids[tape_id]

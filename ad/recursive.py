@@ -41,6 +41,7 @@ from ..lang.printer import print_function
 from ..lang.signature import Param, Signature, parse_signature
 from .forward import derived_name, wrt_params
 from .signatures import ADError, derived_signature, unique_name
+from ..lang.ops import isa, FUNC_CALL
 
 
 def on_cycle(module: Module, caller: str, callee: str, cache: dict | None = None) -> bool:
@@ -160,7 +161,7 @@ def _move(op, block, mapping: dict) -> None:
 
 
 def has_split_calls(fn: Function) -> bool:
-    return any(op.name == "func.call" and op.attrs.get("records") for op in fn.walk())
+    return any(isa(op, FUNC_CALL) and op.attrs.get("records") for op in fn.walk())
 
 
 def unsplit(module: Module, fn: Function) -> Function:
@@ -192,7 +193,7 @@ def whole_adjoint(module: Module, name: str, wrt: list[str]) -> str:
 
 def _unsplit_calls(module: Module, fn: Function) -> None:
     from .reverse import _elementwise
-    for call in [op for op in fn.walk() if op.name == "func.call" and op.attrs.get("records")]:
+    for call in [op for op in fn.walk() if isa(op, FUNC_CALL) and op.attrs.get("records")]:
         half = module[call.attrs["callee"]]
         primal = half.attrs.get("split_of")
         if primal is None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.describe import describe, describe_loop
-from ..lang.ops import has_trait
+from ..lang.ops import dialect, has_trait, isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN, MEMREF_COPY, MEMREF_LOAD, MEMREF_STORE, SCF_IF
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
 from . import checkpoint as ckpt
@@ -154,7 +154,7 @@ class _Ctx:
         op = key.op
         if op is None:
             return None
-        if op.name == "memref.load" and self.rev.unchanged_after(op):
+        if isa(op, MEMREF_LOAD) and self.rev.unchanged_after(op):
             pass
         elif not has_trait(op, "cheap"):
             return None
@@ -171,12 +171,12 @@ class _Ctx:
         body: the forward `scf.if` also yields it (a zero from the other branch), and the
         reverse takes that result from the block around the `scf.if`, with no tape."""
         op = self.old.parent.parent if self.old.parent is not None else None
-        if op is None or op.name != "scf.if" or not isinstance(self.rev.key_type(key), ScalarType):
+        if op is None or not isa(op, SCF_IF) or not isinstance(self.rev.key_type(key), ScalarType):
             return None
         ctx = self.parent
         while not ctx.top:
             up = ctx.old.parent.parent if ctx.old.parent is not None else None
-            if up is None or up.name != "scf.if":
+            if up is None or not isa(up, SCF_IF):
                 return None
             ctx = ctx.parent
         new = self.rev.fwd_if[op]
@@ -264,7 +264,7 @@ class _Reverse:
         self.fwd_if: dict[Op, Op] = {}  # scf.if of the function -> its forward sweep copy
         self._math_users: dict | None = None
         self.stored_classes = {act.find(op.operands[1])
-                               for op in fn.walk() if op.name in ("memref.store", "memref.copy")}
+                               for op in fn.walk() if isa(op, MEMREF_STORE, MEMREF_COPY)}
         # per top-level op: the classes stored from it to the end; and which one holds an op
         self.stored_from: list[set] = []
         self.top_of: dict[int, int] = {}
@@ -272,17 +272,17 @@ class _Reverse:
         for k in range(len(fn.body.ops) - 1, -1, -1):
             for op in fn.body.ops[k].walk():
                 self.top_of[id(op)] = k
-                if op.name in ("memref.store", "memref.copy"):
+                if isa(op, MEMREF_STORE, MEMREF_COPY):
                     later.add(act.find(op.operands[1]))
             self.stored_from.insert(0, set(later))
         self.ctxs: list[_Ctx] = []
         self.tape_ids = 0  # each push and its pop share a `tape` id (forward mode pairs them)
         # reverse mode of reverse-mode code records on the next tape level; the tape ops of
         # the code being differentiated carry adjoints back on their own level
-        levels = [op.attrs.get("level", 0) for op in fn.walk() if op.name.startswith("dad.tape_")]
+        levels = [op.attrs.get("level", 0) for op in fn.walk() if has_trait(op, "tape")]
         self.level = 1 + max(levels) if levels else 0
         self.tape_ids = max([op.attrs.get("tape", 0) for op in fn.walk()
-                             if op.name.startswith("dad.tape_")] + [0])
+                             if has_trait(op, "tape")] + [0])
         self.adjoint_pushed: dict = {}   # tape id -> its pop's reverse pushed an adjoint
         self.derived_ids: dict = {}      # (purpose, tape id) -> id of a derived push/pop pair
         self.shadow_pushed: dict = {}    # tape id -> its push also pushed the array's shadow
@@ -302,7 +302,7 @@ class _Reverse:
         if self._math_users is None:
             self._math_users = {}
             for op in self.fn.walk():
-                if op.name.startswith("math.") and len(op.operands) == 1:
+                if dialect(op) == "math" and len(op.operands) == 1:
                     self._math_users.setdefault(op.operands[0], []).append(op)
         return self._math_users.get(x, [])
 
@@ -551,8 +551,8 @@ class _Reverse:
         back to the alloc or call that made it): one buffer under several names."""
         if self._pushed is None:
             self._pushed = {op.attrs.get("tape"): op.operands[0] for op in self.fn.walk()
-                            if op.name == "dad.tape_push"}
-        while v.op is not None and v.op.name == "dad.tape_pop":
+                            if isa(op, DAD_TAPE_PUSH)}
+        while v.op is not None and isa(v.op, DAD_TAPE_POP):
             src = self._pushed.get(v.op.attrs.get("tape"))
             if src is None or src.op is None or not has_trait(src.op, "owner"):
                 break
@@ -786,7 +786,7 @@ class _Reverse:
 
     def _has_active(self, op: Op) -> bool:
         return any(self.active(r) for o in op.walk() for r in o.results) or \
-            any(o.name in ("memref.store", "memref.copy") and self.active(o.operands[1]) for o in op.walk())
+            any(isa(o, MEMREF_STORE, MEMREF_COPY) and self.active(o.operands[1]) for o in op.walk())
 
     def rev_scf_if(self, c, op):
         act = [k for k, r in enumerate(op.results) if _is_float_scalar(r) and self.active(r)]
@@ -870,9 +870,9 @@ class _Reverse:
         out = []
         for old, fblock in self.fwd_blocks.items():
             loop = old.parent.parent if old.parent is not None else None
-            if loop is None or loop.name not in ("scf.for", "scf.while"):
+            if loop is None or not has_trait(loop, "loop"):
                 continue
-            pushed = [o.operands[0] for o in fblock.ops if o.name == "dad.tape_push"
+            pushed = [o.operands[0] for o in fblock.ops if isa(o, DAD_TAPE_PUSH)
                       and o.attrs.get("level", 0) == self.level]
             nbytes = sum(8 * (1 + (v.type.rank if isinstance(v.type, MemRefType) else 0)) for v in pushed)
             what = describe_loop(loop)
@@ -971,7 +971,7 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
     rev.forward_block(fn.body, new.body)
     rev.fwd_ops = [op for op in new.body.ops if op not in rev.pre_ops]
     ret = fn.body.terminator
-    if ret is None or ret.name != "func.return":
+    if ret is None or not isa(ret, FUNC_RETURN):
         raise ADError(f"'{name}' does not end in a return")
     top = _Ctx(rev, None, fn.body, new.body)
     for k, r in enumerate(ret.operands):

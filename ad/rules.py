@@ -24,6 +24,7 @@ from typing import Callable
 
 from ..lang.ir import F32, F64, Builder, Value
 from ..lang.mathops import BY_OP
+from ..lang.ops import isa, ARITH_CONSTANT
 
 RULES: dict[str, Callable] = {}
 
@@ -83,7 +84,7 @@ def scale(b, d, factor):
     if d is None:
         return None
     op = factor.op
-    if op is not None and op.name == "arith.constant" and math.isfinite(op.attrs["value"]) \
+    if op is not None and isa(op, ARITH_CONSTANT) and math.isfinite(op.attrs["value"]) \
             and op.attrs["value"] != 0:
         return b.mulf(d, factor)  # a finite nonzero factor: only d == 0 gives a zero
     return b.one("dad.mulz", [d, factor], d.type)

@@ -24,6 +24,7 @@ import time
 import warnings
 
 import numpy as np
+from .lang.ops import isa, FUNC_CALL
 
 STAGES = ("ast", "ir", "activity", "ad", "tape", "opt-ir", "llvm", "asm", "obj")
 
@@ -191,7 +192,7 @@ def _with_made_callees(m, name: str, source_fns: set) -> str:
     while todo:
         f = m.functions.get(todo.pop(0))
         for op in f.walk() if f is not None else ():
-            callee = op.attrs.get("callee") if op.name == "func.call" else None
+            callee = op.attrs.get("callee") if isa(op, FUNC_CALL) else None
             if callee and callee not in order and callee not in source_fns \
                     and callee in m.functions:
                 order.append(callee)

@@ -21,6 +21,7 @@ from . import ast as A
 from .lower_expr import ExprLowering
 from .typecheck import CheckedProgram, FnInfo
 from .types import Array, I64 as T_I64, ir_type, is_array, same_dim
+from ..lang.ops import dialect, isa, MATH_ABSI
 
 FAST_OPS = {"arith.addf", "arith.subf", "arith.mulf", "arith.divf", "arith.remf", "arith.negf",
             "arith.cmpf"}
@@ -626,7 +627,7 @@ class ModuleEmitter:
 def _apply_fast_math(m: Module):
     for f in m:
         for op in f.walk():
-            if op.name in FAST_OPS or (op.name.startswith("math.") and op.name != "math.absi"
+            if op.name in FAST_OPS or (dialect(op) == "math" and not isa(op, MATH_ABSI)
                                        and op.results and op.results[0].type.is_float):
                 op.attrs["fastmath"] = "fast"
 

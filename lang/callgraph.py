@@ -11,12 +11,13 @@ functions, each calling the previous, is a valid program).
 from __future__ import annotations
 
 from .ir import Function, Module
+from .ops import isa, FUNC_CALL
 
 
 def direct_callees(fn: Function) -> list[str]:
     seen: dict[str, None] = {}
     for op in fn.walk():
-        if op.name == "func.call":
+        if isa(op, FUNC_CALL):
             seen.setdefault(op.attrs["callee"], None)
     return list(seen)
 

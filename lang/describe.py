@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .ir import Op, Value
 from .printer import format_attr
+from .ops import isa, SCF_FOR, SCF_WHILE
 
 _INFIX = {"arith.addf": "+", "arith.subf": "-", "arith.mulf": "*", "arith.divf": "/",
           "arith.remf": "%", "arith.addi": "+", "arith.subi": "-", "arith.muli": "*",
@@ -25,7 +26,7 @@ def describe(v: Value, depth: int = 3) -> str:
     if op is None:   # a block argument: a loop's index or carried value, or a parameter
         blk = v.owner
         loop = blk.parent.parent if blk is not None and blk.parent is not None else None
-        if loop is not None and loop.name == "scf.for":
+        if loop is not None and isa(loop, SCF_FOR):
             return "the loop index" if v.index == 0 else f"the value the loop carries (#{v.index})"
         return "?"
     if depth == 0:
@@ -52,8 +53,8 @@ def _paren(v: Value, text: str) -> str:
 
 
 def describe_loop(op: Op) -> str:
-    what = "while" if op.name == "scf.while" else "for"
-    if op.name == "scf.for":
+    what = "while" if isa(op, SCF_WHILE) else "for"
+    if isa(op, SCF_FOR):
         block = op.regions[0].block
         iv = block.args[0].name if block.args and block.args[0].name else None
         made = op.attrs.get("of")

@@ -58,6 +58,8 @@ TRAITS = {
     "writes": "may write memory: no load or store moves across it",
     "owner": "makes an array the function must free or hand over",
     "cheap": "cheap enough that reverse mode recomputes it rather than recording it",
+    "loop": "a loop: its region runs zero or more times (scf.for, scf.while)",
+    "tape": "touches the reverse mode's tape (records or reads back a value, or reserves room)",
 }
 
 
@@ -115,6 +117,9 @@ OPS.update({
 })
 
 _TRAIT_OPS = {
+    "loop": ["scf.for", "scf.while"],
+    "tape": ["dad.tape_push", "dad.tape_pop", "dad.tape_reserve", "dad.tape_put",
+             "dad.tape_commit"],
     "view": ["memref.row", "memref.slice", "memref.collapse"],
     "writes": ["memref.store", "memref.copy", "memref.dealloc", "func.call", "dad.tape_push",
                "dad.tape_pop", "dad.tape_put", "dad.tape_reserve", "dad.tape_commit",
@@ -133,6 +138,37 @@ for _n, _i in OPS.items():
     _t |= {"terminator"} if _i.terminator else set()
     OPS[_n] = replace(_i, traits=frozenset(_t))
 assert all(n in OPS for names in _TRAIT_OPS.values() for n in names), "trait of an unknown op"
+
+
+class OpDef(str):
+    """The definition of one op, by which code outside this module names it: `SCF_FOR` is
+    `scf.for` (each op's name upper-cased, `.` as `_`). A `str` (its name), so that `isa` is
+    a membership test; a name that is not in the catalogue cannot be made, so a misspelt op
+    is an ImportError, never a test that is silently false."""
+    __slots__ = ()
+
+    def __new__(cls, name: str):
+        if name not in OPS:
+            raise KeyError(f"unknown op '{name}'")
+        return super().__new__(cls, name)
+
+    @property
+    def info(self) -> OpInfo:
+        return OPS[self]
+
+
+def isa(op, *defs: OpDef) -> bool:
+    """Is `op` (an `Op`, or None) one of the ops `defs` (the MLIR `isa<ForOp, WhileOp>`)?"""
+    return op is not None and op.name in defs
+
+
+def dialect(op) -> str:
+    """The dialect of `op` (`math` for `math.sin`)."""
+    return op.name.partition(".")[0]
+
+
+for _n in OPS:
+    globals()[_n.replace(".", "_").upper()] = OpDef(_n)
 
 
 def has_trait(op, trait: str) -> bool:

@@ -18,6 +18,7 @@ from llvmlite import ir
 from ..lang.ir import Block, Function, Op, Value
 from . import abi
 from .abi import I32, I64
+from ..lang.ops import has_trait, isa, SCF_CONDITION, SCF_YIELD
 
 
 class LoweringError(Exception):
@@ -108,7 +109,7 @@ class FunctionLowering:
         """Lower every op of `block` but its terminator, which is returned (unlowered)."""
         from .rules import RULES
         for op in block.ops:
-            if op.name in ("scf.yield", "scf.condition"):
+            if isa(op, SCF_YIELD, SCF_CONDITION):
                 return op
             rule = RULES.get(op.name) or CONTROL.get(op.name)
             if rule is None:
@@ -194,7 +195,7 @@ def _while(lw: FunctionLowering, op: Op):
 
 
 def _has_loop(block: Block) -> bool:
-    return any(o.name in ("scf.for", "scf.while") for top in block.ops for o in top.walk())
+    return any(has_trait(o, "loop") for top in block.ops for o in top.walk())
 
 
 def _if(lw: FunctionLowering, op: Op):

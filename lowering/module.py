@@ -17,6 +17,7 @@ from ..lang.ir import Module
 from . import abi, rtlib
 from .entry import build_entry, scalar_entry
 from .function import FunctionLowering
+from ..lang.ops import has_trait, isa, FUNC_CALL
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class ModuleLowering:
         self._site_ids: dict[Site, int] = {}
         self._internal: dict[str, ir.Function] = {}
         self._callees = {op.attrs["callee"] for fn in m for op in fn.walk()
-                         if op.name == "func.call"}
+                         if isa(op, FUNC_CALL)}
         self._always_inline = inlined_functions(m)
         from ..lang.callgraph import recursive
         self.recursive = recursive(m)   # calls of these check the stack (lowering.stack)
@@ -128,9 +129,9 @@ def inlined_functions(m: Module) -> set[str]:
         n = 0
         for op in m[name].walk():
             n += 1
-            if op.name in ("scf.for", "scf.while"):
+            if has_trait(op, "loop"):
                 break
-            if op.name == "func.call":
+            if isa(op, FUNC_CALL):
                 n += size.get(op.attrs["callee"], 0)
             if n > INLINE_OPS:
                 break

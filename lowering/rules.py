@@ -12,6 +12,7 @@ from llvmlite import ir
 from ..lang.mathops import MATH
 from . import abi, rtlib
 from .abi import F64, I1, I32, I64, I8
+from ..lang.ops import isa, ARITH_FLOORDIVSI, ARITH_MAXSI
 
 RULES = {}
 
@@ -80,7 +81,7 @@ def _int_binary(lw, op):
 @rule("arith.maxsi", "arith.minsi")
 def _minmax_int(lw, op):
     a, b = (lw.one(v) for v in op.operands)
-    cmp = lw.b.icmp_signed(">=" if op.name == "arith.maxsi" else "<=", a, b)
+    cmp = lw.b.icmp_signed(">=" if isa(op, ARITH_MAXSI) else "<=", a, b)
     return [[lw.b.select(cmp, a, b)]]
 
 
@@ -98,7 +99,7 @@ def _floor_division(lw, op):
     r = b.srem(x, safe_y)
     adjust = b.and_(b.icmp_signed("!=", r, I64(0)),
                     b.icmp_signed("!=", b.icmp_signed("<", r, I64(0)), b.icmp_signed("<", y, I64(0))))
-    if op.name == "arith.floordivsi":
+    if isa(op, ARITH_FLOORDIVSI):
         res = b.select(adjust, b.sub(q, I64(1)), q)
         res = b.select(minus_one, b.sub(I64(0), x), res)
     else:

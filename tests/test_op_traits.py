@@ -52,3 +52,26 @@ def test_no_module_keeps_its_own_list_of_a_traits_ops(trait):
             listed = set(re.findall(r"\"([\w.]+)\"", m.group(0)))
             assert listed != set(names), \
                 f"{path.relative_to(ROOT)} lists the {trait} ops: ask has_trait(op, {trait!r})"
+
+
+def test_ops_are_named_by_their_definitions_outside_the_catalogue():
+    """No `op.name == "scf.for"` (or `in ("memref.load", ...)`, or a dialect prefix test)
+    outside lang/ops.py: code names an op by its definition (`isa(op, SCF_FOR)`), whose name
+    is checked against the catalogue when it is made, or asks a trait."""
+    tests = re.compile(r"\.name\s*(==|!=|(not\s+)?in\s*[\(\{\[])\s*\"[a-z_]+\.[a-z_0-9.]+\""
+                       r"|\.name\.startswith\(\s*\"[a-z_]+\.")
+    found = [f"{p.relative_to(ROOT)}:{text[:m.start()].count(chr(10)) + 1}"
+             for p in SOURCES + list((ROOT / "dad").rglob("*.py"))
+             for text in [p.read_text()] for m in tests.finditer(text)]
+    assert not found, found
+
+
+def test_op_definitions_are_the_catalogue():
+    from dad.lang import ops
+    assert ops.SCF_FOR == "scf.for" and ops.SCF_FOR.info is OPS["scf.for"]
+    assert all(getattr(ops, n.replace(".", "_").upper()) == n for n in OPS)
+    with pytest.raises(KeyError):
+        ops.OpDef("scf.fro")
+    assert ops.isa(None, ops.SCF_FOR) is False
+    assert ops_with("loop") == {"scf.for", "scf.while"}
+    assert ops_with("tape") == {n for n in OPS if n.startswith("dad.tape_")}

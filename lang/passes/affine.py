@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..ir import I64, Op, Value
 from .util import NOT_CONST, const_of
+from ..ops import isa, ARITH_ADDI, ARITH_MULI, ARITH_SUBI
 
 _SMALL = 1 << 32
 
@@ -42,7 +43,7 @@ def affine(v: Value, iv: Value, inside: set, memo: dict):
         r = (0, (), k) if -_SMALL <= k <= _SMALL else None
     elif v not in inside:
         r = (0, ((1, v),), 0)
-    elif v.op is not None and v.op.name in ("arith.addi", "arith.subi", "arith.muli"):
+    elif v.op is not None and isa(v.op, ARITH_ADDI, ARITH_SUBI, ARITH_MULI):
         a, b = (affine(x, iv, inside, memo) for x in v.op.operands)
         r = None if a is None or b is None else _combine(v.op.name, a, b)
     else:

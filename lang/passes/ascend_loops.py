@@ -29,13 +29,13 @@ in another order (allowed by reassoc), or read and written by the same single it
 from __future__ import annotations
 
 from ..ir import I64, Function, Op
-from ..ops import has_trait, is_pure
+from ..ops import has_trait, is_pure, isa, ARITH_ADDF, MEMREF_DIM, MEMREF_LOAD, MEMREF_STORE, SCF_FOR, SCF_IF, SCF_YIELD
 from .affine import affine
 from .util import allows, const_of, defined_inside, for_each_function, separate, uses
 
 
 def _reassoc(op: Op) -> bool:
-    return op.name == "arith.addf" and allows(op, "reassoc")
+    return isa(op, ARITH_ADDF) and allows(op, "reassoc")
 
 
 def _users(body) -> dict:
@@ -61,14 +61,14 @@ def _carries_ok(body, users) -> bool:
 
 def _effects_ok(body) -> bool:
     for o in body.walk():
-        if is_pure(o.name) or o.name in ("memref.dim", "scf.yield"):
+        if is_pure(o.name) or isa(o, MEMREF_DIM, SCF_YIELD):
             continue
         unchecked = not o.attrs.get("checked", False)
-        if o.name == "memref.load" and unchecked:
+        if isa(o, MEMREF_LOAD) and unchecked:
             continue
-        if o.name == "memref.store" and unchecked and o.parent is body:
+        if isa(o, MEMREF_STORE) and unchecked and o.parent is body:
             continue
-        if o.name == "scf.if" and not any(x.name == "memref.store" for x in o.walk()):
+        if isa(o, SCF_IF) and not any(isa(x, MEMREF_STORE) for x in o.walk()):
             continue
         return False
     return True
@@ -84,7 +84,7 @@ def _accumulates(store: Op, body, users, a):
         return None
     for k, x in enumerate(add.operands):
         ld = x.op
-        if ld is None or ld.name != "memref.load" or ld.operands[0] is not a or \
+        if ld is None or not isa(ld, MEMREF_LOAD) or ld.operands[0] is not a or \
                 ld.parent is not body or ld.operands[1:] != idx or users.get(x) != [(add, k)]:
             continue
         between = body.ops[body.ops.index(ld) + 1:body.ops.index(store)]
@@ -97,12 +97,12 @@ def _accumulates(store: Op, body, users, a):
 def _arrays_ok(loop, iv, users, viewed, f) -> bool:
     body = loop.regions[0].block
     inside, memo = defined_inside(body), {}
-    stored = {o.operands[1] for o in body.ops if o.name == "memref.store"}
+    stored = {o.operands[1] for o in body.ops if isa(o, MEMREF_STORE)}
     for a in stored:
         if a in viewed or a in inside or not separate(loop, a, f):
             return False
-        stores = [o for o in body.ops if o.name == "memref.store" and o.operands[1] is a]
-        loads = [o for o in body.walk() if o.name == "memref.load" and o.operands[0] is a]
+        stores = [o for o in body.ops if isa(o, MEMREF_STORE) and o.operands[1] is a]
+        loads = [o for o in body.walk() if isa(o, MEMREF_LOAD) and o.operands[0] is a]
         matched = [_accumulates(s, body, users, a) for s in stores]
         if all(matched) and {id(ld) for ld in loads} <= {id(ld) for ld in matched}:
             continue
@@ -133,9 +133,9 @@ def _descends(body, iv) -> bool:
     inside, memo = defined_inside(body), {}
     coefs = []
     for o in body.ops:
-        if o.name not in ("memref.load", "memref.store"):
+        if not isa(o, MEMREF_LOAD, MEMREF_STORE):
             continue
-        for v in o.operands[1 if o.name == "memref.load" else 2:]:
+        for v in o.operands[1 if isa(o, MEMREF_LOAD) else 2:]:
             f = affine(v, iv, inside, memo)
             if f is None:
                 if iv in _computed_from(v, inside):
@@ -166,7 +166,7 @@ def _turn(loop: Op, block) -> None:
 
 def _function(f: Function) -> None:
     viewed = {o.operands[0] for o in f.body.walk() if has_trait(o, "view")}
-    for loop in [o for o in f.body.walk() if o.name == "scf.for"]:
+    for loop in [o for o in f.body.walk() if isa(o, SCF_FOR)]:
         if const_of(loop.operands[2]) != 1:
             continue
         body = loop.regions[0].block

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ..ir import Block, Function, Op, Value
 from .util import NOT_CONST, const_of, for_each_function
+from ..ops import isa, ARITH_ADDI, ARITH_SUBI, MEMREF_ALLOC, MEMREF_DIM, MEMREF_LOAD, MEMREF_STORE, SCF_FOR
 
 _SMALL = 1 << 32  # offsets beyond this are not worth reasoning about (and could wrap)
 
@@ -27,12 +28,12 @@ def _small(c) -> bool:
 def _plus_const(v: Value) -> tuple[Value, int]:
     """Write `v` as `base + c` with `c` a small constant (c = 0 when nothing matches)."""
     op = v.op
-    if op is not None and op.name in ("arith.addi", "arith.subi"):
+    if op is not None and isa(op, ARITH_ADDI, ARITH_SUBI):
         a, b = op.operands
         cb, ca = const_of(b), const_of(a)
         if _small(cb):
-            return a, cb if op.name == "arith.addi" else -cb
-        if op.name == "arith.addi" and _small(ca):
+            return a, cb if isa(op, ARITH_ADDI) else -cb
+        if isa(op, ARITH_ADDI) and _small(ca):
             return b, ca
     return v, 0
 
@@ -40,16 +41,16 @@ def _plus_const(v: Value) -> tuple[Value, int]:
 def _is_dim(v: Value, array: Value, k: int) -> bool:
     """Is `v` the SSA value of `dim(array, k)`?"""
     op, src = v.op, array.op
-    if op is not None and op.name == "memref.dim" and op.operands[0] is array \
+    if op is not None and isa(op, MEMREF_DIM) and op.operands[0] is array \
             and op.attrs.get("index") == k:
         return True
-    return src is not None and src.name == "memref.alloc" and k < len(src.operands) \
+    return src is not None and isa(src, MEMREF_ALLOC) and k < len(src.operands) \
         and src.operands[k] is v
 
 
 def _const_dim(array: Value, k: int):
     src = array.op
-    if src is not None and src.name == "memref.alloc" and k < len(src.operands):
+    if src is not None and isa(src, MEMREF_ALLOC) and k < len(src.operands):
         return const_of(src.operands[k])
     return NOT_CONST
 
@@ -60,7 +61,7 @@ def _loop_of(iv: Value) -> Op | None:
     if not isinstance(block, Block) or iv.index != 0 or block.parent is None:
         return None
     op = block.parent.parent
-    return op if op is not None and op.name == "scf.for" else None
+    return op if op is not None and isa(op, SCF_FOR) else None
 
 
 def _in_range(i: Value, array: Value, k: int) -> bool:
@@ -85,9 +86,9 @@ def _in_range(i: Value, array: Value, k: int) -> bool:
 
 def _elide_block(block: Block) -> None:
     for op in block.walk():
-        if op.name not in ("memref.load", "memref.store") or op.attrs.get("checked") is not True:
+        if not isa(op, MEMREF_LOAD, MEMREF_STORE) or op.attrs.get("checked") is not True:
             continue
-        array, *idx = op.operands if op.name == "memref.load" else op.operands[1:]
+        array, *idx = op.operands if isa(op, MEMREF_LOAD) else op.operands[1:]
         if all(_in_range(i, array, k) for k, i in enumerate(idx)):
             op.attrs["checked"] = False
 

@@ -26,6 +26,7 @@ import numpy as np
 from ..ir import Block, Function, Op
 from ..mathops import BY_OP
 from .util import NOT_CONST, Subst, allows, const_of, for_each_function, wrap64
+from ..ops import isa, MEMREF_ALLOC, SCF_FOR, SCF_IF
 
 _DTYPE = {"f64": np.float64, "f32": np.float32}
 
@@ -154,7 +155,7 @@ def _identity(op: Op):
         return ops[1] if ops[1] is ops[2] else None
     if n == "memref.dim":
         src = ops[0].op
-        if src is not None and src.name == "memref.alloc" and op.attrs.get("index") in range(len(src.operands)):
+        if src is not None and isa(src, MEMREF_ALLOC) and op.attrs.get("index") in range(len(src.operands)):
             return src.operands[op.attrs["index"]]
     return None
 
@@ -164,7 +165,7 @@ def _fold_block(block: Block, subst: Subst) -> None:
     while i < len(block.ops):
         op = block.ops[i]
         subst.apply(op)
-        if op.name == "scf.if" and const_of(op.operands[0]) is not NOT_CONST:
+        if isa(op, SCF_IF) and const_of(op.operands[0]) is not NOT_CONST:
             chosen = op.regions[0 if const_of(op.operands[0]) else 1].block
             *body, yield_ = chosen.ops
             for r, v in zip(op.results, yield_.operands):
@@ -173,7 +174,7 @@ def _fold_block(block: Block, subst: Subst) -> None:
                 o.parent = block
             block.ops[i:i + 1] = body
             continue  # fold the inlined ops next
-        if op.name == "scf.for":
+        if isa(op, SCF_FOR):
             lb, ub = const_of(op.operands[0]), const_of(op.operands[1])
             if lb is not NOT_CONST and ub is not NOT_CONST and lb >= ub:
                 for r, v in zip(op.results, op.operands[3:]):

@@ -14,18 +14,18 @@ Side effects (stores, calls, checks, loads that may raise) are never removed.
 from __future__ import annotations
 
 from ..ir import Block, Function, Op, Value
-from ..ops import is_pure
+from ..ops import is_pure, isa, MEMREF_LOAD, SCF_FOR, SCF_IF
 from .util import erase_arg, erase_result, for_each_function, use_counts
 
 
 def _free(op: Op) -> bool:
     """Can `op` go when its results are unused: pure, or an unchecked load?"""
-    return is_pure(op.name) or (op.name == "memref.load" and not op.attrs.get("checked", False))
+    return is_pure(op.name) or (isa(op, MEMREF_LOAD) and not op.attrs.get("checked", False))
 
 
 def _all_pure(op: Op) -> bool:
     """Do `op`'s regions hold only removable ops (or for/if ops that do) besides terminators?"""
-    return all(_free(o) or (o.name in ("scf.if", "scf.for") and _all_pure(o))
+    return all(_free(o) or (isa(o, SCF_IF, SCF_FOR) and _all_pure(o))
                for r in op.regions for o in r.block.ops[:-1])
 
 
@@ -56,14 +56,14 @@ def _dead_carried(op: Op, j: int, counts: dict[Value, int]) -> bool:
 
 def _shrink(op: Op, counts: dict[Value, int]) -> bool:
     changed = False
-    if op.name == "scf.if":
+    if isa(op, SCF_IF):
         for j in reversed(range(len(op.results))):
             if not counts.get(op.results[j], 0):
                 for r in op.regions:
                     del r.block.terminator.operands[j]
                 erase_result(op, j)
                 changed = True
-    elif op.name == "scf.for":
+    elif isa(op, SCF_FOR):
         for j in reversed(range(len(op.results))):
             if _dead_carried(op, j, counts):
                 body = op.regions[0].block
@@ -79,10 +79,10 @@ def _sweep(block: Block, counts: dict[Value, int]) -> bool:
     changed = False
     for i in reversed(range(len(block.ops))):
         op = block.ops[i]
-        if op.name in ("scf.if", "scf.for"):
+        if isa(op, SCF_IF, SCF_FOR):
             changed |= _shrink(op, counts)
         unused = not any(counts.get(r, 0) for r in op.results)
-        removable = _free(op) or (op.name in ("scf.if", "scf.for") and not op.results
+        removable = _free(op) or (isa(op, SCF_IF, SCF_FOR) and not op.results
                                          and _all_pure(op))
         if unused and removable:
             for o in op.walk():

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from ..ir import Block, Function, Op, Value
 from .affine import affine, materialise
-from ..ops import has_trait
+from ..ops import has_trait, isa, MEMREF_ALLOC, MEMREF_LOAD, MEMREF_STORE, SCF_FOR
 from .util import NOT_CONST, const_of, defined_inside, for_each_function, guarded
 
 
@@ -49,9 +49,9 @@ def _candidates(loop: Op, viewed: set) -> dict:
     bad: set[Value] = set()
     shape: dict[Value, tuple] = {}
     for pos, op in enumerate(body.ops):
-        if op.name in ("memref.load", "memref.store"):
-            arr = op.operands[0 if op.name == "memref.load" else 1]
-            idx = op.operands[1:] if op.name == "memref.load" else op.operands[2:]
+        if isa(op, MEMREF_LOAD, MEMREF_STORE):
+            arr = op.operands[0 if isa(op, MEMREF_LOAD) else 1]
+            idx = op.operands[1:] if isa(op, MEMREF_LOAD) else op.operands[2:]
             form = affine(idx[0], iv, inside, memo) if len(idx) == 1 else None
             if form is None or form[0] == 0 or shape.setdefault(arr, form[:2]) != form[:2]:
                 bad.add(arr)
@@ -64,9 +64,9 @@ def _candidates(loop: Op, viewed: set) -> dict:
     for arr, accs in found.items():
         src = arr.op
         if arr in bad or arr in viewed or arr in inside or src is None \
-                or src.name != "memref.alloc" or arr.type.rank != 1:
+                or not isa(src, MEMREF_ALLOC) or arr.type.rank != 1:
             continue
-        offs = [k for _, op, k in accs if op.name == "memref.store"]
+        offs = [k for _, op, k in accs if isa(op, MEMREF_STORE)]
         if len(offs) == len(set(offs)):
             out[arr] = (accs, shape[arr])
     return out
@@ -80,11 +80,11 @@ def _forward(loop: Op, viewed: set) -> tuple[list[Op], list[Op]]:
         return [], []
     body = loop.regions[0].block
     for arr, (accs, (c, inv)) in _candidates(loop, viewed).items():
-        stores = {k: (pos, op) for pos, op, k in accs if op.name == "memref.store"}
+        stores = {k: (pos, op) for pos, op, k in accs if isa(op, MEMREF_STORE)}
         for a, (pos_a, store) in stores.items():
             b = a - c * s
             first_store_b = stores[b][0] if b in stores else len(body.ops)
-            loads_b = [(pos, op) for pos, op, k in accs if op.name == "memref.load" and k == b
+            loads_b = [(pos, op) for pos, op, k in accs if isa(op, MEMREF_LOAD) and k == b
                        and pos < first_store_b]
             loads = [op for _, op in loads_b if not op.attrs.get("checked", False)]
             if not loads:
@@ -109,7 +109,7 @@ def _forward(loop: Op, viewed: set) -> tuple[list[Op], list[Op]]:
             # offset b overwrites it and nothing reads it in between: store once, after.
             if s == 1 and b in stores and len(loads) == len(loads_b) \
                     and not store.attrs.get("checked", False) \
-                    and not any(op.name == "memref.load" and k == a and pos > pos_a
+                    and not any(isa(op, MEMREF_LOAD) and k == a and pos > pos_a
                                 for pos, op, k in accs):
                 dead.add(id(store))
                 last = Block()
@@ -130,10 +130,10 @@ def _sink_stores(loop: Op, viewed: set) -> None:
     load-after-store between iterations."""
     body = loop.regions[0].block
     for arr, (accs, _) in _candidates(loop, viewed).items():
-        stores = [(pos, op, k) for pos, op, k in accs if op.name == "memref.store"]
+        stores = [(pos, op, k) for pos, op, k in accs if isa(op, MEMREF_STORE)]
         if any(op.attrs.get("checked", False) for _, op, _ in stores):
             continue
-        if any(op.name == "memref.load" and k == ks and pos > ps
+        if any(isa(op, MEMREF_LOAD) and k == ks and pos > ps
                for ps, _, ks in stores for pos, op, k in accs):
             continue
         moved = {id(op) for _, op, _ in stores}
@@ -147,7 +147,7 @@ def _block(block: Block, viewed: set) -> None:
         for r in op.regions:
             _block(r.block, viewed)
         before, after = ([], [])
-        if op.name == "scf.for":
+        if isa(op, SCF_FOR):
             before, after = _forward(op, viewed)
             _sink_stores(op, viewed)
         for new in before + [op] + after:

@@ -11,7 +11,7 @@ over `b` is then the invariant `a * d` plus the induction variable.
 from __future__ import annotations
 
 from ..ir import Block, Function
-from ..ops import is_pure
+from ..ops import is_pure, isa, SCF_FOR
 from .util import defined_inside, for_each_function
 
 
@@ -20,7 +20,7 @@ def _block(block: Block) -> None:
     for op in block.ops:
         for r in op.regions:
             _block(r.block)
-        if op.name == "scf.for":
+        if isa(op, SCF_FOR):
             out += _hoist(op)
         out.append(op)
     for op in out:

@@ -11,14 +11,14 @@ forgotten. The earlier load did any bounds check the later one would have done.
 from __future__ import annotations
 
 from ..ir import Block, Function
-from ..ops import has_trait
+from ..ops import has_trait, isa, MEMREF_LOAD
 from .util import Subst, for_each_function, writes
 
 def _block(block: Block, known: dict, subst: Subst) -> None:
     kept = []
     for op in block.ops:
         subst.apply(op)
-        if op.name == "memref.load":
+        if isa(op, MEMREF_LOAD):
             key = tuple(map(id, op.operands))
             prev = known.get(key)
             if prev is not None:

@@ -19,11 +19,11 @@ Then the copy, `%b`'s allocation and `%a`'s dealloc are deleted and `%b` is repl
 from __future__ import annotations
 
 from ..ir import Block, Function, MemRefType
-from ..ops import has_trait, ops_with
+from ..ops import (has_trait, isa, ops_with, FUNC_CALL, MEMREF_ALLOC, MEMREF_COPY, MEMREF_DEALLOC,
+                   MEMREF_DIM, MEMREF_LOAD, MEMREF_STORE)
 from .util import for_each_function, uses
 
-_QUIET = frozenset({"memref.load", "memref.store", "memref.dim", "memref.copy",
-                    "memref.dealloc"}) | ops_with("view")
+_QUIET = (MEMREF_LOAD, MEMREF_STORE, MEMREF_DIM, MEMREF_COPY, MEMREF_DEALLOC) + tuple(ops_with("view"))
 
 
 def _views(f: Function, a) -> set:
@@ -41,7 +41,7 @@ def _views(f: Function, a) -> set:
 def _quiet(op) -> bool:
     """Can `op` use an array without letting it escape? (A call that returns no array cannot
     keep it: functions have no state.)"""
-    return op.name in _QUIET or (op.name == "func.call" and
+    return isa(op, *_QUIET) or (isa(op, FUNC_CALL) and
                                   not any(isinstance(r.type, MemRefType) for r in op.results))
 
 
@@ -49,7 +49,7 @@ def _try(f: Function, block: Block, i: int) -> bool:
     copy = block.ops[i]
     a, b = copy.operands
     ao, bo = a.op, b.op
-    if ao is None or bo is None or ao.name != "memref.alloc" or bo.name != "memref.alloc":
+    if ao is None or bo is None or not isa(ao, MEMREF_ALLOC) or not isa(bo, MEMREF_ALLOC):
         return False
     if ao.parent is not block or bo.parent is not block or a.type != b.type or \
             ao.operands != bo.operands:
@@ -62,7 +62,7 @@ def _try(f: Function, block: Block, i: int) -> bool:
     if not all(_quiet(o) for o in f.body.walk() if any(v in alias for v in o.operands)):
         return False
     after = ops[i + 1:]
-    frees = [o for o in after if o.name == "memref.dealloc" and o.operands[0] is a]
+    frees = [o for o in after if isa(o, MEMREF_DEALLOC) and o.operands[0] is a]
     if len(frees) != 1 or any(uses(o, alias) for o in after if o is not frees[0]):
         return False
     for o in after:
@@ -78,7 +78,7 @@ def _block(f: Function, block: Block) -> None:
     i = 0
     while i < len(block.ops):
         op = block.ops[i]
-        if op.name == "memref.copy" and _try(f, block, i):
+        if isa(op, MEMREF_COPY) and _try(f, block, i):
             i = 0
             continue
         for r in op.regions:

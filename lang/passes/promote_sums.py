@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from ..ir import Block, Function, Op, Value
 from .util import allows, defined_inside, for_each_function, guarded, separate, use_counts
+from ..ops import isa, ARITH_ADDF, MEMREF_LOAD, MEMREF_STORE, SCF_FOR
 
 
 def _pairs(loop: Op, counts: dict, f: Function) -> list:
@@ -31,16 +32,16 @@ def _pairs(loop: Op, counts: dict, f: Function) -> list:
     inside = defined_inside(body)
     out = []
     for st in body.ops:
-        if st.name != "memref.store" or st.attrs.get("checked", False):
+        if not isa(st, MEMREF_STORE) or st.attrs.get("checked", False):
             continue
         add, a, idx = st.operands[0].op, st.operands[1], st.operands[2:]
-        if add is None or add.name != "arith.addf" or add.parent is not body or \
+        if add is None or not isa(add, ARITH_ADDF) or add.parent is not body or \
                 not allows(add, "reassoc") or \
                 counts.get(add.results[0]) != 1:
             continue
         for k, l in enumerate(add.operands):
             ld = l.op
-            if ld is None or ld.name != "memref.load" or ld.parent is not body or \
+            if ld is None or not isa(ld, MEMREF_LOAD) or ld.parent is not body or \
                     ld.operands[0] is not a or ld.operands[1:] != idx or \
                     ld.attrs.get("checked", False) or counts.get(l) != 1:
                 continue
@@ -77,7 +78,7 @@ def _promote(loop: Op, ld: Op, add: Op, st: Op, y: Value) -> tuple[list, list]:
 
 
 def _function(f: Function) -> None:
-    for loop in [o for o in f.body.walk() if o.name == "scf.for"]:
+    for loop in [o for o in f.body.walk() if isa(o, SCF_FOR)]:
         while True:
             pairs = _pairs(loop, use_counts(f.body), f)
             if not pairs:

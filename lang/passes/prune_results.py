@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ..ir import Module
 from .util import erase_result
+from ..ops import isa, FUNC_CALL, FUNC_RETURN
 
 
 def prune_results(module: Module) -> Module:
@@ -29,11 +30,11 @@ def prune_results(module: Module) -> Module:
             for op in f.body.walk():
                 for v in op.operands:
                     counts[v] = counts.get(v, 0) + 1
-                if op.name == "func.call":
+                if isa(op, FUNC_CALL):
                     sites.setdefault(op.attrs.get("callee"), []).append(op)
         for f in module:
             ret = f.body.ops[-1] if f.body.ops else None
-            if not f.attrs.get("internal") or ret is None or ret.name != "func.return":
+            if not f.attrs.get("internal") or ret is None or not isa(ret, FUNC_RETURN):
                 continue
             calls = sites.get(f.name, [])
             dead = [k for k in range(len(f.result_types))

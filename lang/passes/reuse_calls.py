@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from ..ir import Block, Function, Module, replace_all_uses
 from .util import uses
+from ..ops import dialect, isa, FUNC_CALL, MEMREF_ALLOC, MEMREF_DIM
 
-_BETWEEN = ("memref.dim", "memref.alloc")
+_BETWEEN = (MEMREF_DIM, MEMREF_ALLOC)
 
 
 def _block(module: Module, block: Block) -> None:
@@ -31,7 +32,7 @@ def _block(module: Module, block: Block) -> None:
         a = block.ops[pos]
         for r in a.regions:
             _block(module, r.block)
-        if a.name == "func.call" and _reuse(module, block, pos, a):
+        if isa(a, FUNC_CALL) and _reuse(module, block, pos, a):
             continue
         pos += 1
 
@@ -40,7 +41,7 @@ def _reuse(module: Module, block: Block, pos: int, a) -> bool:
     results = set(a.results)
     for j in range(pos + 1, len(block.ops)):
         b = block.ops[j]
-        if b.name == "func.call":
+        if isa(b, FUNC_CALL):
             g = module.functions.get(b.attrs.get("callee"))
             if g is not None and g.attrs.get("primal_of") == a.attrs.get("callee") and \
                     b.operands[:len(a.operands)] == a.operands and \
@@ -49,7 +50,7 @@ def _reuse(module: Module, block: Block, pos: int, a) -> bool:
                     replace_all_uses(block, old, new)
                 del block.ops[pos]
                 return True
-        if uses(b, results) or not (b.name.startswith("arith.") or b.name in _BETWEEN):
+        if uses(b, results) or not (dialect(b) == "arith" or isa(b, *_BETWEEN)):
             return False
     return False
 

@@ -38,21 +38,22 @@ from __future__ import annotations
 from ..ir import BOOL, I64, Function, Op
 from .affine import affine, materialise
 from .util import NOT_CONST, const_of, defined_inside, for_each_function
+from ..ops import isa, MEMREF_ALLOC, MEMREF_COPY, MEMREF_DIM, MEMREF_STORE, SCF_FOR, SCF_IF
 
 
 def _touches(op: Op, a) -> bool:
-    return any(v is a and o.name != "memref.dim" for o in op.walk() for v in o.operands)
+    return any(v is a and not isa(o, MEMREF_DIM) for o in op.walk() for v in o.operands)
 
 
 def _copy_covers(op: Op, alloc: Op) -> bool:
-    if op.name != "memref.copy" or op.operands[1] is not alloc.results[0]:
+    if not isa(op, MEMREF_COPY) or op.operands[1] is not alloc.results[0]:
         return False
     src = op.operands[0]
     if src is alloc.results[0] or src.type.rank != alloc.results[0].type.rank:
         return False
     for k, d in enumerate(alloc.operands):
         o = d.op
-        if o is None or o.name != "memref.dim" or o.operands[0] is not src or \
+        if o is None or not isa(o, MEMREF_DIM) or o.operands[0] is not src or \
                 o.attrs.get("index") != k:
             return False
     return True
@@ -60,7 +61,7 @@ def _copy_covers(op: Op, alloc: Op) -> bool:
 
 def _loop_cover(loop: Op, a):
     """(c, inv, kmin, kmax) of the stores that cover `loop`'s run, or None."""
-    if loop.name != "scf.for" or a.type.rank != 1 or const_of(loop.operands[2]) != 1 or \
+    if not isa(loop, SCF_FOR) or a.type.rank != 1 or const_of(loop.operands[2]) != 1 or \
             any(v is a for v in loop.operands):
         return None
     body = loop.regions[0].block
@@ -69,9 +70,9 @@ def _loop_cover(loop: Op, a):
     forms = []
     for o in body.walk():
         for k, v in enumerate(o.operands):
-            if v is not a or o.name == "memref.dim":
+            if v is not a or isa(o, MEMREF_DIM):
                 continue
-            if o.name != "memref.store" or k != 1 or o.parent is not body:
+            if not isa(o, MEMREF_STORE) or k != 1 or o.parent is not body:
                 return None
             f = affine(o.operands[2], iv, inside, memo)
             if f is None or f[0] not in (1, -1):
@@ -113,7 +114,7 @@ def _fills(loop: Op, a, cover) -> list:
 
 def _full_range(loop: Op):
     """`loop`'s (iv, ub) when it runs iv = 0, 1, ..., ub - 1; else None."""
-    if loop.name != "scf.for" or const_of(loop.operands[0]) != 0 or \
+    if not isa(loop, SCF_FOR) or const_of(loop.operands[0]) != 0 or \
             const_of(loop.operands[2]) != 1:
         return None
     return loop.regions[0].block.args[0], loop.operands[1]
@@ -157,13 +158,13 @@ def _group_covers(stores: list, loops: list, alloc: Op):
 def _block_covers(block, a, alloc: Op, loops: list):
     """`{iv: dim}` of the ivs of `loops` when running `block` in every iteration of them
     writes the whole slice those ivs fix (`_group_covers`); else None."""
-    stores = [o for o in block.ops if o.name == "memref.store" and o.operands[1] is a]
+    stores = [o for o in block.ops if isa(o, MEMREF_STORE) and o.operands[1] is a]
     if stores:
         m = _group_covers(stores, loops, alloc)
         if m is not None:
             return m
     for o in block.ops:
-        if o.name in ("scf.for", "scf.if") and _touches(o, a):
+        if isa(o, SCF_FOR, SCF_IF) and _touches(o, a):
             m = _nest_covers(o, a, alloc, loops)
             if m is not None:
                 return m
@@ -174,7 +175,7 @@ def _nest_covers(op: Op, a, alloc: Op, loops: list):
     """The same for one `scf.for` (full range) or `scf.if` (every branch, with the same
     map of the outer ivs: whichever branch runs, it writes the same slice)."""
     outer = {iv for iv, _ in loops}
-    if op.name == "scf.if":
+    if isa(op, SCF_IF):
         maps = [_block_covers(r.block, a, alloc, loops) for r in op.regions]
         if any(m is None for m in maps):
             return None
@@ -190,7 +191,7 @@ def _nest_writes_all(first: Op, a, alloc: Op) -> bool:
     operand of a loop or branch) and writes every element of it."""
     for o in first.walk():
         for k, v in enumerate(o.operands):
-            if v is a and not (o.name == "memref.store" and k == 1) and o.name != "memref.dim":
+            if v is a and not (isa(o, MEMREF_STORE) and k == 1) and not isa(o, MEMREF_DIM):
                 return False
     return _nest_covers(first, a, alloc, []) is not None
 
@@ -201,10 +202,10 @@ def _covers(block, start: int, a, alloc: Op, found: list) -> bool:
     first = next((o for o in block.ops[start:] if _touches(o, a)), None)
     if first is None:
         return False
-    if _copy_covers(first, alloc) or (first.name in ("scf.for", "scf.if") and
+    if _copy_covers(first, alloc) or (isa(first, SCF_FOR, SCF_IF) and
                                       _nest_writes_all(first, a, alloc)):
         return True
-    if first.name == "scf.if" and not any(v is a for v in first.operands):
+    if isa(first, SCF_IF) and not any(v is a for v in first.operands):
         return all(_covers(r.block, 0, a, alloc, found) for r in first.regions)
     cover = _loop_cover(first, a)
     if cover is not None:
@@ -213,7 +214,7 @@ def _covers(block, start: int, a, alloc: Op, found: list) -> bool:
 
 
 def _function(f: Function) -> None:
-    for alloc in [o for o in f.body.walk() if o.name == "memref.alloc"]:
+    for alloc in [o for o in f.body.walk() if isa(o, MEMREF_ALLOC)]:
         if alloc.attrs.get("zeroed", True) is False:
             continue
         a = alloc.results[0]

@@ -42,14 +42,15 @@ import math
 
 from ..ir import BOOL, Block, Function, Module, Op, Region, replace_all_uses
 from .util import NOT_CONST, clone_op, const_of
+from ..ops import (dialect, isa, ARITH_ADDF, ARITH_DIVF, ARITH_EXTF, ARITH_MULF, ARITH_NEGF, ARITH_SELECT,
+                   ARITH_SUBF, ARITH_TRUNCF, DAD_CHECK, DAD_MULZ, FUNC_RETURN, MEMREF_DIM, MEMREF_LOAD,
+                   SCF_FOR, SCF_IF, SCF_YIELD)
 
-_BODY_OK = ("arith.", "math.")
-_BODY_OPS = {"dad.mulz", "dad.check", "memref.load", "memref.dim", "scf.for", "scf.if",
-             "scf.yield"}
+_BODY_DIALECTS = ("arith", "math")
+_BODY_OPS = (DAD_MULZ, DAD_CHECK, MEMREF_LOAD, MEMREF_DIM, SCF_FOR, SCF_IF, SCF_YIELD)
 # Ops through which a tainted operand gives a tainted result (NaN in, NaN out; zero signs
 # only change zero signs).
-_THROUGH = {"arith.addf", "arith.subf", "arith.mulf", "arith.negf", "arith.extf",
-            "arith.truncf", "dad.mulz"}
+_THROUGH = (ARITH_ADDF, ARITH_SUBF, ARITH_MULF, ARITH_NEGF, ARITH_EXTF, ARITH_TRUNCF, DAD_MULZ)
 
 
 def _owner(block: Block) -> Op:
@@ -65,20 +66,20 @@ def _taint(root_ops, tainted: set, sinks: set, seed: bool) -> bool:
         changed = False
         for op in root_ops():
             hit = [i for i, v in enumerate(op.operands) if v in tainted]
-            if seed and op.name == "dad.mulz" and op.results[0] not in tainted:
+            if seed and isa(op, DAD_MULZ) and op.results[0] not in tainted:
                 tainted.add(op.results[0])
                 changed = True
             if not hit:
                 continue
-            if op.name in _THROUGH or (op.name == "arith.divf" and hit == [0]) or \
-                    (op.name == "arith.select" and 0 not in hit):
+            if isa(op, *_THROUGH) or (isa(op, ARITH_DIVF) and hit == [0]) or \
+                    (isa(op, ARITH_SELECT) and 0 not in hit):
                 new = list(op.results)
-            elif op.name == "scf.yield":
+            elif isa(op, SCF_YIELD):
                 owner = _owner(op.parent)
                 new = [owner.results[i] for i in hit]
-                if owner.name == "scf.for":
+                if isa(owner, SCF_FOR):
                     new += [op.parent.args[i + 1] for i in hit]
-            elif op.name == "scf.for" and min(hit) >= 3:
+            elif isa(op, SCF_FOR) and min(hit) >= 3:
                 body = op.regions[0].block
                 new = [op.results[i - 3] for i in hit] + [body.args[i - 2] for i in hit]
             elif op.name in sinks:
@@ -102,7 +103,7 @@ def _exact_sum(loop: Op, i: int) -> bool:
         return False
     body = loop.regions[0].block
     acc, y = body.args[i + 1], body.terminator.operands[i]
-    if y.op is None or y.op.name != "arith.addf" or y.op.parent is not body or \
+    if y.op is None or not isa(y.op, ARITH_ADDF) or y.op.parent is not body or \
             acc not in y.op.operands:
         return False
     return sum(v is acc for o in body.walk() for v in o.operands) == 1
@@ -111,8 +112,8 @@ def _exact_sum(loop: Op, i: int) -> bool:
 def _candidate(body_ops: list[Op]) -> bool:
     """Ops that may be speculated: some `dad.mulz`, only the ops the contract lists, and no
     `fastmath = "fast"` (which may fold the NaN test away)."""
-    return (any(o.name == "dad.mulz" for o in body_ops)
-            and all(o.name in _BODY_OPS or o.name.startswith(_BODY_OK) for o in body_ops)
+    return (any(isa(o, DAD_MULZ) for o in body_ops)
+            and all(isa(o, *_BODY_OPS) or dialect(o) in _BODY_DIALECTS for o in body_ops)
             and not any(o.attrs.get("fastmath") == "fast" for o in body_ops))
 
 
@@ -125,7 +126,7 @@ def _tainted_floats(values, tainted: set) -> list[int]:
 def _plain_products(ops) -> None:
     """Every `dad.mulz` among `ops` becomes `arith.mulf`."""
     for o in ops:
-        if o.name == "dad.mulz":
+        if isa(o, DAD_MULZ):
             o.name = "arith.mulf"
 
 
@@ -187,11 +188,11 @@ def _speculate_function(m: Module, f: Function) -> bool:
     never inlined, so the fast body stays as small as the original and is still inlined
     where the original was), called only when a returned derivative came out NaN."""
     ops = f.body.ops
-    if f.attrs.get("cold") or not ops or ops[-1].name != "func.return":
+    if f.attrs.get("cold") or not ops or not isa(ops[-1], FUNC_RETURN):
         return False
     ret = ops[-1]
     body_ops = [o for o in f.body.walk() if o is not ret]
-    if not _candidate(body_ops) or any(o.name == "scf.for" for o in body_ops):
+    if not _candidate(body_ops) or any(isa(o, SCF_FOR) for o in body_ops):
         return False
     tainted: set = set()
     if not _taint(f.body.walk, tainted, {"func.return"}, True):
@@ -227,7 +228,7 @@ def _block(f: Function, block: Block) -> None:
     pos = 0
     while pos < len(block.ops):
         op = block.ops[pos]
-        if op.name == "scf.for" and _speculate(f, block, pos, op):
+        if isa(op, SCF_FOR) and _speculate(f, block, pos, op):
             pos = block.ops.index(op.parent.parent.parent) + 1   # past the new scf.if
             continue
         for r in op.regions:

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from ..ir import I64, PTR, Block, Function, MemRefType, Op
 from .util import const_of, for_each_function
+from ..ops import isa, DAD_TAPE_POP, DAD_TAPE_PUSH, DAD_TAPE_PUT, DAD_TAPE_RESERVE, FUNC_CALL, SCF_FOR
 
-FORBIDDEN = ("dad.tape_pop", "dad.tape_reserve", "dad.tape_put", "func.call")
+FORBIDDEN = (DAD_TAPE_POP, DAD_TAPE_RESERVE, DAD_TAPE_PUT, FUNC_CALL)
 
 
 def _slots(op: Op) -> int:
@@ -37,11 +38,11 @@ def _slots(op: Op) -> int:
 def _rewrite(loop: Op) -> tuple[list[Op], list[Op]]:
     lb, ub, step = loop.operands[:3]
     body = loop.regions[0].block
-    pushes = [op for op in body.ops if op.name == "dad.tape_push"]
+    pushes = [op for op in body.ops if isa(op, DAD_TAPE_PUSH)]
     if const_of(step) != 1 or not pushes:
         return [], []
     for op in body.walk():
-        if op.name in FORBIDDEN or (op.name == "dad.tape_push" and op.parent is not body):
+        if isa(op, *FORBIDDEN) or (isa(op, DAD_TAPE_PUSH) and op.parent is not body):
             return [], []
     levels = {op.attrs.get("level", 0) for op in pushes}
     if len(levels) != 1:
@@ -60,7 +61,7 @@ def _rewrite(loop: Op) -> tuple[list[Op], list[Op]]:
     new_ops = [it, width, first]
     off = 0
     for op in body.ops:
-        if op.name == "dad.tape_push":
+        if isa(op, DAD_TAPE_PUSH):
             k = Op("arith.constant", [], [I64], {"value": off})
             slot = Op("arith.addi", [first.result, k.result], [I64])
             new_ops += [k, slot, Op("dad.tape_put", [op.operands[0], base, slot.result], [],
@@ -80,7 +81,7 @@ def _block(block: Block) -> None:
     for op in block.ops:
         for r in op.regions:
             _block(r.block)
-        before, after = _rewrite(op) if op.name == "scf.for" else ([], [])
+        before, after = _rewrite(op) if isa(op, SCF_FOR) else ([], [])
         for new in before + [op] + after:
             new.parent = block
             out.append(new)

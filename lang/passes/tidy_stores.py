@@ -22,24 +22,24 @@ the add has `nsz`, as the adjoint's sums do), then again; loads made unused are 
 from __future__ import annotations
 
 from ..ir import Block, Function, Module, Op, replace_all_uses
-from ..ops import is_pure
+from ..ops import is_pure, isa, MEMREF_LOAD, MEMREF_STORE
 from .constant_fold import constant_fold
 from .util import for_each_function, writes
 
 def _key(op: Op) -> tuple:
     """(array, indices) of a load or store, by identity."""
-    vals = op.operands if op.name == "memref.load" else op.operands[1:]
+    vals = op.operands if isa(op, MEMREF_LOAD) else op.operands[1:]
     return tuple(map(id, vals))
 
 
 def _forward(f: Function, block: Block) -> bool:
     stored: dict = {}    # element -> the value stored there, while nothing else writes
     for op in list(block.ops):
-        if op.name == "memref.load" and _key(op) in stored:
+        if isa(op, MEMREF_LOAD) and _key(op) in stored:
             replace_all_uses(f.body, op.results[0], stored[_key(op)])
             block.ops.remove(op)
             return True
-        if op.name == "memref.store":
+        if isa(op, MEMREF_STORE):
             stored = {_key(op): op.operands[0]}
         elif writes(op):
             stored = {}
@@ -49,7 +49,7 @@ def _forward(f: Function, block: Block) -> bool:
 def _overwritten(block: Block) -> bool:
     pending: dict = {}   # element -> the store whose value nobody has read yet
     for op in block.ops:
-        if op.name == "memref.store":
+        if isa(op, MEMREF_STORE):
             first = pending.get(_key(op))
             if first is not None and (not first.attrs.get("checked", False) or
                                       (op.attrs.get("checked", False) and
@@ -65,9 +65,9 @@ def _overwritten(block: Block) -> bool:
 def _store_of_load(block: Block) -> bool:
     loaded: dict = {}    # value -> the element it was loaded from, while nothing writes
     for op in block.ops:
-        if op.name == "memref.load":
+        if isa(op, MEMREF_LOAD):
             loaded[op.results[0]] = _key(op)
-        elif op.name == "memref.store":
+        elif isa(op, MEMREF_STORE):
             if loaded.get(op.operands[0]) == _key(op):
                 block.ops.remove(op)
                 return True

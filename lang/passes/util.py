@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..ir import BOOL, Block, Function, Module, Op, Region, Value
-from ..ops import has_trait
+from ..ops import has_trait, isa, ARITH_CONSTANT, MEMREF_ALLOC
 
 NOT_CONST = object()
 
@@ -29,7 +29,7 @@ def wrap64(x: int) -> int:
 
 def const_of(v: Value):
     op = v.op
-    if op is None or op.name != "arith.constant" or "value" not in op.attrs:
+    if op is None or not isa(op, ARITH_CONSTANT) or "value" not in op.attrs:
         return NOT_CONST
     x, t = op.attrs["value"], v.type
     if t.is_float:
@@ -158,7 +158,7 @@ def separate(loop: Op, a: Value, f: Function) -> bool:
     (Every other array the loop uses is reached through views from a parameter of `f` or
     another `memref.alloc`; values of other origins, such as call or tape results, might be
     `a` itself.)"""
-    if a.op is None or a.op.name != "memref.alloc":
+    if a.op is None or not isa(a.op, MEMREF_ALLOC):
         return False
     params = set(f.params)
     for o in loop.walk():
@@ -166,7 +166,7 @@ def separate(loop: Op, a: Value, f: Function) -> bool:
             if v is a or not hasattr(v.type, "rank"):
                 continue
             r = root_of(v)
-            if r is a or not (r in params or (r.op is not None and r.op.name == "memref.alloc")):
+            if r is a or not (r in params or (r.op is not None and isa(r.op, MEMREF_ALLOC))):
                 return False
     return True
 

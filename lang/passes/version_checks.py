@@ -28,8 +28,9 @@ from __future__ import annotations
 from ..ir import BOOL, I64, Block, Function, Op, Region, replace_all_uses
 from .affine import affine, materialise
 from .util import NOT_CONST, clone_op, const_of, defined_inside, for_each_function
+from ..ops import has_trait, isa, MEMREF_LOAD, MEMREF_STORE, SCF_FOR
 
-ACCESS = ("memref.load", "memref.store")
+ACCESS = (MEMREF_LOAD, MEMREF_STORE)
 
 
 def _targets(loop: Op) -> list[tuple[int, Op, list]]:
@@ -39,9 +40,9 @@ def _targets(loop: Op) -> list[tuple[int, Op, list]]:
     inside, memo = defined_inside(body), {}
     found = []
     for pos, op in enumerate(body.ops):
-        if op.name not in ACCESS or not op.attrs.get("checked", False):
+        if not isa(op, *ACCESS) or not op.attrs.get("checked", False):
             continue
-        arr, idx = (op.operands[0], op.operands[1:]) if op.name == "memref.load" \
+        arr, idx = (op.operands[0], op.operands[1:]) if isa(op, MEMREF_LOAD) \
             else (op.operands[1], op.operands[2:])
         forms = [affine(i, iv, inside, memo) for i in idx]
         if arr not in inside and all(f is not None for f in forms):
@@ -64,7 +65,7 @@ def _condition(ops: list, loop: Op, targets) -> Op:
     ok = emit("arith.cmpi", [lb, ub], BOOL, pred="sge")
     good = None
     for _, op, forms in targets:
-        arr = op.operands[0 if op.name == "memref.load" else 1]
+        arr = op.operands[0 if isa(op, MEMREF_LOAD) else 1]
         for axis, form in enumerate(forms):
             lo_at, hi_at = (lb, last) if form[0] >= 0 else (last, lb)
             lo = materialise(ops, form, lo_at)
@@ -81,7 +82,7 @@ def _version(block: Block, pos: int, loop: Op) -> Op | None:
     s = const_of(loop.operands[2])
     if s is NOT_CONST or s <= 0:
         return None
-    if any(o.name in ("scf.for", "scf.while") for o in loop.regions[0].block.walk()):
+    if any(has_trait(o, "loop") for o in loop.regions[0].block.walk()):
         return None   # innermost loops only: a copied loop nest costs compile time, no speed
     targets = _targets(loop)
     if not targets:
@@ -112,7 +113,7 @@ def _block(block: Block) -> None:
     pos = 0
     while pos < len(block.ops):
         op = block.ops[pos]
-        if op.name == "scf.for":
+        if isa(op, SCF_FOR):
             fast = _version(block, pos, op)
             if fast is not None:   # innermost: nothing inside it to version
                 pos = block.ops.index(fast.parent.parent.parent) + 1   # past the new scf.if

@@ -23,8 +23,9 @@ from __future__ import annotations
 from ..ir import Function, Op, replace_all_uses
 from .affine import affine
 from .util import NOT_CONST, const_of, defined_inside, for_each_function
+from ..ops import isa, FUNC_RETURN, MEMREF_ALLOC, MEMREF_COPY, MEMREF_DEALLOC, MEMREF_DIM, MEMREF_LOAD, MEMREF_STORE, SCF_FOR, SCF_IF
 
-_QUIET = ("memref.load", "memref.dim", "memref.dealloc", "func.return")
+_QUIET = (MEMREF_LOAD, MEMREF_DIM, MEMREF_DEALLOC, FUNC_RETURN)
 
 
 def _uses_ok(f: Function, a) -> bool:
@@ -32,15 +33,15 @@ def _uses_ok(f: Function, a) -> bool:
         for k, v in enumerate(o.operands):
             if v is not a:
                 continue
-            if o.name in _QUIET or (o.name == "memref.store" and k == 1) or \
-                    (o.name == "memref.copy" and k == 0):
+            if isa(o, *_QUIET) or (isa(o, MEMREF_STORE) and k == 1) or \
+                    (isa(o, MEMREF_COPY) and k == 0):
                 continue
             return False
     return True
 
 
 def _stores(op: Op, a) -> list:
-    return [o for o in op.walk() if o.name == "memref.store" and o.operands[1] is a]
+    return [o for o in op.walk() if isa(o, MEMREF_STORE) and o.operands[1] is a]
 
 
 def _zero(f: Function, load: Op) -> None:
@@ -52,7 +53,7 @@ def _zero(f: Function, load: Op) -> None:
 
 
 def _candidate(o: Op, a) -> bool:
-    return o.name == "memref.load" and o.operands[0] is a and len(o.operands) == 2 and \
+    return isa(o, MEMREF_LOAD) and o.operands[0] is a and len(o.operands) == 2 and \
         not o.attrs.get("checked", False) and o.results[0].type.is_float
 
 
@@ -97,10 +98,10 @@ def _scan(ops: list, a, hits: list) -> bool:
     for o in ops:
         if _candidate(o, a):
             hits.append(o)
-        elif o.name == "scf.if":      # each branch goes on from the same state
+        elif isa(o, SCF_IF):      # each branch goes on from the same state
             for r in o.regions:
                 _scan(r.block.ops, a, hits)
-        elif o.name == "scf.for":
+        elif isa(o, SCF_FOR):
             hits += _in_loop(o, a)
         if _stores(o, a):
             return True
@@ -108,7 +109,7 @@ def _scan(ops: list, a, hits: list) -> bool:
 
 
 def _function(f: Function) -> None:
-    for alloc in [o for o in f.body.walk() if o.name == "memref.alloc"]:
+    for alloc in [o for o in f.body.walk() if isa(o, MEMREF_ALLOC)]:
         a = alloc.results[0]
         if a.type.rank != 1 or not a.type.elem.is_float or not _uses_ok(f, a):
             continue
