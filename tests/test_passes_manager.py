@@ -21,7 +21,7 @@ def break_types(module):
 
 def test_passes_have_names_and_pipeline_order():
     assert [p.__name__ for p in default_pipeline()] == [
-        "constant_fold", "cse", "load_cse", "dce", "elide_bounds_checks", "constant_fold", "dce"]
+        "constant_fold", "cse", "load_cse", "dce", "elide_bounds_checks", "canonicalize"]
     pm = PassManager([cse, dce], verify=True)
     pm.run(parse_module(IR))
     assert pm.history == ["cse", "dce"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .ascend_loops import ascend_loops
 from .bounds import elide_bounds_checks
+from .canonicalize import canonicalize
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
@@ -51,7 +52,7 @@ def lowering_pipeline() -> list:
 
 
 __all__ = ["PASSES", "PIPELINES", "PassManager", "PassVerifyError", "UnknownPass",
-           "ascend_loops", "constant_fold", "cse", "dce", "default_pipeline",
+           "ascend_loops", "canonicalize", "constant_fold", "cse", "dce", "default_pipeline",
            "elide_bounds_checks", "expand_math", "forward_stores", "licm", "load_cse",
            "lowering_pipeline", "machine_pipeline", "move_copies", "pipeline",
            "promote_sums", "prune_results", "resolve", "reuse_calls", "skip_zero_fill",

@@ -15,7 +15,9 @@ zero that an op's `fastmath = "... nsz"` declares insignificant):
 - `arith.select` with a constant condition → the chosen operand; `scf.if` with a constant
   condition → the chosen block inlined; `scf.for` with constant `lb >= ub` → its inits;
   `memref.dim` of a `memref.alloc` → the alloc's dimension operand.
-Constants that become unused are left for `dce`.
+Constants that become unused are left for `dce`. Each rule is a pattern (`FOLD`) applied
+by the greedy driver of lang/rewrite.py, so what a fold enables (an inlined branch, a
+constant operand) is folded next.
 """
 from __future__ import annotations
 
@@ -23,10 +25,11 @@ import math
 
 import numpy as np
 
-from ..ir import Block, Function, Op
+from ..ir import Op
 from ..mathops import BY_OP
-from .util import NOT_CONST, Subst, allows, const_of, for_each_function, wrap64
-from ..ops import isa, MEMREF_ALLOC, SCF_FOR, SCF_IF
+from ..ops import isa, ARITH_CONSTANT, MEMREF_ALLOC, SCF_FOR, SCF_IF
+from ..rewrite import Patterns, Rewriter, greedy_pass
+from .util import NOT_CONST, allows, const_of, wrap64
 
 _DTYPE = {"f64": np.float64, "f32": np.float32}
 
@@ -160,45 +163,44 @@ def _identity(op: Op):
     return None
 
 
-def _fold_block(block: Block, subst: Subst) -> None:
-    i = 0
-    while i < len(block.ops):
-        op = block.ops[i]
-        subst.apply(op)
-        if isa(op, SCF_IF) and const_of(op.operands[0]) is not NOT_CONST:
-            chosen = op.regions[0 if const_of(op.operands[0]) else 1].block
-            *body, yield_ = chosen.ops
-            for r, v in zip(op.results, yield_.operands):
-                subst[r] = v
-            for o in body:
-                o.parent = block
-            block.ops[i:i + 1] = body
-            continue  # fold the inlined ops next
-        if isa(op, SCF_FOR):
-            lb, ub = const_of(op.operands[0]), const_of(op.operands[1])
-            if lb is not NOT_CONST and ub is not NOT_CONST and lb >= ub:
-                for r, v in zip(op.results, op.operands[3:]):
-                    subst[r] = v
-                del block.ops[i]
-                continue
-        same = _identity(op) if len(op.results) == 1 else None
-        if same is not None:
-            subst[op.results[0]] = same
-            del block.ops[i]
-            continue
-        if op.name in _FOLD and op.operands:
-            args = [const_of(v) for v in op.operands]
-            if all(a is not NOT_CONST for a in args):
-                value = _FOLD[op.name](op, args)
-                if value is not NOT_CONST:
-                    op.name, op.operands, op.attrs = "arith.constant", [], {"value": value}
-        for region in op.regions:
-            _fold_block(region.block, subst)
-        i += 1
+FOLD = Patterns()
 
 
-def _fold_function(f: Function) -> None:
-    _fold_block(f.body, Subst())
+@FOLD.add(SCF_IF)
+def _if_on_a_constant(op: Op, rw: Rewriter) -> bool:
+    c = const_of(op.operands[0])
+    if c is NOT_CONST:
+        return False
+    chosen = op.regions[0 if c else 1].block
+    values = list(chosen.terminator.operands)
+    rw.inline_before(chosen, op)
+    rw.replace(op, values)
+    return True
 
 
-constant_fold = for_each_function(_fold_function, "constant_fold")
+@FOLD.add(SCF_FOR)
+def _loop_that_never_runs(op: Op, rw: Rewriter) -> bool:
+    lb, ub = const_of(op.operands[0]), const_of(op.operands[1])
+    if lb is NOT_CONST or ub is NOT_CONST or lb < ub:
+        return False
+    rw.replace(op, op.operands[3:])
+    return True
+
+
+@FOLD.add()
+def _identity_or_constant(op: Op, rw: Rewriter) -> bool:
+    same = _identity(op) if len(op.results) == 1 else None
+    if same is not None:
+        rw.replace(op, [same])
+        return True
+    if op.name in _FOLD and op.operands:
+        args = [const_of(v) for v in op.operands]
+        if all(a is not NOT_CONST for a in args):
+            value = _FOLD[op.name](op, args)
+            if value is not NOT_CONST:
+                rw.mutate(op, ARITH_CONSTANT, [], {"value": value})
+                return True
+    return False
+
+
+constant_fold = greedy_pass(FOLD, "constant_fold", __name__)

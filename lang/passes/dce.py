@@ -9,13 +9,15 @@ Contract: repeatedly, until nothing changes,
   only feed each other or that same yield position;
 - an `scf.for` or `scf.if` left without results whose regions hold only such ops and the
   terminator is deleted.
-Side effects (stores, calls, checks, loads that may raise) are never removed.
+Side effects (stores, calls, checks, loads that may raise) are never removed. The rules
+are patterns (`DCE`) of the greedy driver of lang/rewrite.py, which erases dead ops itself
+and revisits what an erasure leaves unused, so one run reaches the fixpoint.
 """
 from __future__ import annotations
 
-from ..ir import Block, Function, Op, Value
+from ..ir import Op
 from ..ops import is_pure, isa, MEMREF_LOAD, SCF_FOR, SCF_IF
-from .util import erase_arg, erase_result, for_each_function, use_counts
+from ..rewrite import Patterns, Rewriter, Uses, greedy_pass
 
 
 def _free(op: Op) -> bool:
@@ -29,76 +31,57 @@ def _all_pure(op: Op) -> bool:
                for r in op.regions for o in r.block.ops[:-1])
 
 
-def _dead_carried(op: Op, j: int, counts: dict[Value, int]) -> bool:
+def _dead_carried(op: Op, j: int, uses: Uses) -> bool:
     """Is carried value j of scf.for `op` unobservable (see the module docstring)?"""
-    if counts.get(op.results[j], 0):
+    if uses.used(op.results[j]):
         return False
-    body = op.regions[0].block
-    yield_ = body.terminator
-    slice_, frontier = set(), [body.args[j + 1]]
-    users: dict[Value, list[tuple[Op, int]]] = {}
-    for o in body.walk():
-        for k, v in enumerate(o.operands):
-            users.setdefault(v, []).append((o, k))
+    yield_ = op.regions[0].block.terminator
+    slice_, frontier = set(), [op.regions[0].block.args[j + 1]]
     while frontier:
         v = frontier.pop()
-        for o, k in users.get(v, []):
+        for o in uses.of(v):
             if o is yield_:
-                if k != j:
+                if any(w is v for k, w in enumerate(o.operands) if k != j):
                     return False
             elif not is_pure(o.name) or o.regions:
                 return False
-            elif o not in slice_:
-                slice_.add(o)
+            elif id(o) not in slice_:
+                slice_.add(id(o))
                 frontier.extend(o.results)
     return True
 
 
-def _shrink(op: Op, counts: dict[Value, int]) -> bool:
-    changed = False
-    if isa(op, SCF_IF):
-        for j in reversed(range(len(op.results))):
-            if not counts.get(op.results[j], 0):
-                for r in op.regions:
-                    del r.block.terminator.operands[j]
-                erase_result(op, j)
-                changed = True
-    elif isa(op, SCF_FOR):
-        for j in reversed(range(len(op.results))):
-            if _dead_carried(op, j, counts):
-                body = op.regions[0].block
-                del body.terminator.operands[j]
-                erase_arg(body, j + 1)
-                del op.operands[3 + j]
-                erase_result(op, j)
-                changed = True
-    return changed
+DCE = Patterns()
 
 
-def _sweep(block: Block, counts: dict[Value, int]) -> bool:
-    changed = False
-    for i in reversed(range(len(block.ops))):
-        op = block.ops[i]
-        if isa(op, SCF_IF, SCF_FOR):
-            changed |= _shrink(op, counts)
-        unused = not any(counts.get(r, 0) for r in op.results)
-        removable = _free(op) or (isa(op, SCF_IF, SCF_FOR) and not op.results
-                                         and _all_pure(op))
-        if unused and removable:
-            for o in op.walk():
-                for v in o.operands:
-                    counts[v] -= 1
-            del block.ops[i]
-            changed = True
-            continue
-        for region in op.regions:
-            changed |= _sweep(region.block, counts)
-    return changed
+@DCE.add(SCF_IF)
+def _unused_if_results(op: Op, rw: Rewriter) -> bool:
+    dead = [j for j, r in enumerate(op.results) if not rw.uses.used(r)]
+    for j in reversed(dead):
+        for r in op.regions:
+            rw.drop_operand(r.block.terminator, j)
+        rw.drop_result(op, j)
+    return bool(dead)
 
 
-def _dce_function(f: Function) -> None:
-    while _sweep(f.body, use_counts(f.body)):
-        pass
+@DCE.add(SCF_FOR)
+def _unobservable_carried_values(op: Op, rw: Rewriter) -> bool:
+    dead = [j for j in range(len(op.results)) if _dead_carried(op, j, rw.uses)]
+    body = op.regions[0].block
+    for j in reversed(dead):
+        rw.drop_operand(body.terminator, j)
+        rw.drop_arg(body, j + 1)
+        rw.drop_operand(op, 3 + j)
+        rw.drop_result(op, j)
+    return bool(dead)
 
 
-dce = for_each_function(_dce_function, "dce")
+@DCE.add(SCF_IF, SCF_FOR)
+def _empty_structure(op: Op, rw: Rewriter) -> bool:
+    if op.results or not _all_pure(op):
+        return False
+    rw.erase(op)
+    return True
+
+
+dce = greedy_pass(DCE, "dce", __name__, erase_dead=True)

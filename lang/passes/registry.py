@@ -24,6 +24,7 @@ from typing import Callable
 from ..ir import Module
 from .ascend_loops import ascend_loops
 from .bounds import elide_bounds_checks
+from .canonicalize import canonicalize
 from .constant_fold import constant_fold
 from .cse import cse
 from .dce import dce
@@ -62,7 +63,7 @@ def _summary(fn) -> str:
 
 # (pass, machine-only); the order is the order of `dadc opt --list-passes`
 _TABLE = [
-    (constant_fold, False), (cse, False), (load_cse, False), (dce, False),
+    (constant_fold, False), (cse, False), (load_cse, False), (dce, False), (canonicalize, False),
     (elide_bounds_checks, False),
     (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True),
     (licm, True),
@@ -76,7 +77,7 @@ PASSES: dict[str, PassInfo] = {
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "default": ("constant_fold", "cse", "load_cse", "dce", "elide_bounds_checks",
-                "constant_fold", "dce"),
+                "canonicalize"),
     "machine": ("expand_math", "move_copies", "reuse_calls", "prune_results", "licm", "version_checks",
                 "tidy_stores", "promote_sums", "ascend_loops", "forward_stores", "zero_loads",
                 "skip_zero_fill", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
