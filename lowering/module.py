@@ -16,6 +16,7 @@ from llvmlite import ir
 from ..lang.ir import Module
 from . import abi, rtlib
 from .entry import build_entry, scalar_entry
+from .target import Target
 from .function import FunctionLowering
 from ..lang.ops import has_trait, isa, FUNC_CALL
 
@@ -39,13 +40,13 @@ class Lowered:
 
 
 class ModuleLowering:
-    def __init__(self, m: Module, triple: str = "", data_layout: str = ""):
+    def __init__(self, m: Module, target: Target):
         self.ir_module = m
+        self.target = target
         self.module = ir.Module(name="dad")
-        if triple:
-            self.module.triple = triple
-        if data_layout:
-            self.module.data_layout = data_layout
+        self.module.triple = target.triple
+        if target.data_layout:
+            self.module.data_layout = target.data_layout
         self.sites: list[Site] = []
         self._site_ids: dict[Site, int] = {}
         self._internal: dict[str, ir.Function] = {}
@@ -108,8 +109,9 @@ def _mark_noalias(llfn: ir.Function, fn) -> None:
         k += len(abi.components(p.type))
 
 
-def lower_module(m: Module, triple: str = "", data_layout: str = "") -> Lowered:
-    return ModuleLowering(m, triple, data_layout).run()
+def lower_module(m: Module, target: Target) -> Lowered:
+    """The LLVM IR of `m` for `target` (lowering/target.py)."""
+    return ModuleLowering(m, target).run()
 
 
 INLINE_OPS = 400  # a straight-line function up to this many ops is inlined at every call

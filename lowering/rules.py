@@ -170,7 +170,7 @@ _LIBM = {m.op for m in MATH if m.lower == "libm"}
 
 
 def _libm(lw, name, t, nargs):
-    cname = name if t == F64 else name + "f"
+    cname = lw.m.target.math_function(name, "f64" if t == F64 else "f32")
     mod = lw.m.module
     if cname in mod.globals:
         return mod.globals[cname]
@@ -193,7 +193,7 @@ def _math_call(lw, op):
 def _lgamma(lw, op):
     """Thread-safe lgamma_r (the sign goes to a stack slot)."""
     x = lw.one(op.operands[0])
-    name = "lgamma_r" if x.type == F64 else "lgammaf_r"
+    name = lw.m.target.math_function("lgamma_r", "f64" if x.type == F64 else "f32")
     mod = lw.m.module
     fn = mod.globals.get(name) or ir.Function(
         mod, ir.FunctionType(x.type, [x.type, I32.as_pointer()]), name)

@@ -53,7 +53,7 @@ def check_stack(lw, op) -> None:
     br = b.cbranch(ok, cont, slow)
     br.set_weights([1 << 20, 1])
     b.position_at_end(slow)
-    again = b.call(_helper(lw.m.module), [lw.ctx, sp])
+    again = b.call(_helper(lw.m.module, lw.m.target), [lw.ctx, sp])
     b.branch(cont)
     b.position_at_end(cont)
     phi = b.phi(I1)
@@ -65,7 +65,7 @@ def check_stack(lw, op) -> None:
     lw.check(phi, site)
 
 
-def _helper(module: ir.Module) -> ir.Function:
+def _helper(module: ir.Module, target) -> ir.Function:
     if HELPER in module.globals:
         return module.globals[HELPER]
     fn = ir.Function(module, ir.FunctionType(I1, [CTX_PTR, I64]), HELPER)
@@ -74,8 +74,7 @@ def _helper(module: ir.Module) -> ir.Function:
     fn.attributes.add("cold")
     ctx, sp = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    darwin = "darwin" in (module.triple or "") or "apple" in (module.triple or "")
-    if darwin:
+    if target.stack_bounds == "darwin":
         self_ = b.call(_declare(module, "pthread_self", PTR, []), [])
         top = b.ptrtoint(b.call(_declare(module, "pthread_get_stackaddr_np", PTR, [PTR]), [self_]), I64)
         size = b.call(_declare(module, "pthread_get_stacksize_np", I64, [PTR]), [self_])

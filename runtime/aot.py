@@ -243,14 +243,15 @@ def codegen(ir_module, *, name: str, source: str | None, filename: str = "<strin
             timings: dict | None = None) -> Artifact:
     """Lower and optimise `ir_module` for `triple`/`cpu` (host CPU with its features when
     both are None), metadata and error functions included."""
-    from ..lowering import lower_module
+    from ..lowering import Target, lower_module
     timings = timings if timings is not None else {}
     info = machine_info(triple, cpu)
     tm = make_machine(info)
     t0 = time.perf_counter()
     from .compiler import machine_ir
     from .deep import run
-    lowered = run(lambda: lower_module(machine_ir(ir_module), info["triple"]))
+    tgt = Target(info["triple"], info["cpu"], info["features"], str(tm.target_data))
+    lowered = run(lambda: lower_module(machine_ir(ir_module), tgt))
     meta = module_metadata(ir_module, lowered, name=name, source=source, filename=filename,
                            fast_math=fast_math, machine=info)
     taken = {f["name"] for f in meta["functions"]}
@@ -420,7 +421,7 @@ def build_library(source: str, out_dir: str, *, name: str, filename: str = "<str
     obj = art.object_code()
     stage("machine code (object file)", "codegen")
     os.makedirs(out_dir, exist_ok=True)
-    so = os.path.join(out_dir, name + ".so")
+    so = os.path.join(out_dir, name + target.host().shared_suffix)
     t0 = time.perf_counter()
     link_shared(obj, so)
     timings["link"] = time.perf_counter() - t0

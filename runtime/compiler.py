@@ -72,7 +72,7 @@ class CompiledModule:
         self.source_ir = source_ir          # IR as emitted by the front end
         self.timings = dict(timings or {})
         t0 = time.perf_counter()
-        self.lowered = deep.run(lambda: lower_module(machine_ir(ir_module), target.host_triple()))
+        self.lowered = deep.run(lambda: lower_module(machine_ir(ir_module), target.host()))
         t1 = time.perf_counter()
         self.jit = JitModule(self.lowered.llvm_ir)
         t2 = time.perf_counter()

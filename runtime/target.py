@@ -50,11 +50,6 @@ def _all_targets() -> None:
     llvm.initialize_all_asmprinters()
 
 
-def host_triple() -> str:
-    _init()
-    return llvm.get_process_triple()
-
-
 def machine(triple: str | None = None, cpu: str | None = None, features: str | None = None):
     """A new target machine; the host (CPU name and features) when all arguments are None.
 
@@ -77,6 +72,16 @@ def machine(triple: str | None = None, cpu: str | None = None, features: str | N
 
 def host_machine():
     return machine()
+
+
+@functools.lru_cache(maxsize=None)
+def host():
+    """The host's `Target` (lowering/target.py): its triple, CPU with all its features, and
+    data layout."""
+    from ..lowering.target import Target
+    _init()
+    return Target(llvm.get_process_triple(), llvm.get_host_cpu_name(),
+                  llvm.get_host_cpu_features().flatten(), str(shared_host_machine().target_data))
 
 
 @functools.lru_cache(maxsize=None)
