@@ -39,12 +39,15 @@ arguments by reference.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.describe import describe, describe_loop
-from ..lang.ops import dialect, has_trait, isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN, MEMREF_COPY, MEMREF_LOAD, MEMREF_STORE, SCF_IF
+from ..lang.ops import dialect, has_trait, isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN, MEMREF_COPY, MEMREF_STORE, SCF_IF
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
 from . import checkpoint as ckpt
+from . import policy
 from .recursive import has_split_calls, on_cycle, recursive_pair, unsplit
 from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
@@ -109,6 +112,7 @@ class _Ctx:
         self.env: dict = {}
         self.bar: dict[Value, Value] = {}
         self.pops: list = []
+        self.recomputed: list[Value] = []   # what the policy chose to compute again here
         self.prefix_at = len(rblock.ops)
         self.pre = _PrefixBuilder(self)
 
@@ -152,12 +156,9 @@ class _Ctx:
                 return self.pre.op(op.name, [base, *rest], [v.type], **op.attrs).results[0]
             return None
         op = key.op
-        if op is None:
+        if op is None or policy.choose(op, self.rev).kind != policy.RECOMPUTE:
             return None
-        if isa(op, MEMREF_LOAD) and self.rev.unchanged_after(op):
-            pass
-        elif not has_trait(op, "cheap"):
-            return None
+        self.recomputed.append(key)
         args = [self.get(o) for o in op.operands]
         new = self.pre.op(op.name, args, [r.type for r in op.results],
                           names=[r.name for r in op.results], **op.attrs)
@@ -865,9 +866,16 @@ class _Reverse:
                 b.op("dad.tape_push", [ctx.fenv[key]], tape=tape_id, level=self.level)
             fblock.append(term)
 
-    def tape_report(self) -> list[tuple[str, list[str], int]]:
-        """Per loop of the forward sweep: (what loop, what each iteration records, bytes)."""
+    def tape_report(self) -> list["LoopTape"]:
+        """Per loop of the forward sweep: what loop, what each iteration records and its
+        bytes, and what the reverse sweep computes again instead (ad/policy.py)."""
         out = []
+        again: dict[Block, list[str]] = {}
+        for ctx in self.ctxs:
+            names = again.setdefault(ctx.old, [])
+            # index arithmetic is always computed again and says nothing: floats only
+            names += [describe(v) for v in ctx.recomputed
+                      if getattr(v.type, "is_float", False) and describe(v) not in names]
         for old, fblock in self.fwd_blocks.items():
             loop = old.parent.parent if old.parent is not None else None
             if loop is None or not has_trait(loop, "loop"):
@@ -878,8 +886,18 @@ class _Reverse:
             what = describe_loop(loop)
             if loop.attrs.get("checkpoint"):
                 what += " (checkpointed segment, recorded while replaying)"
-            out.append((what, [f"{describe(v)}: {v.type}" for v in pushed], nbytes))
+            out.append(LoopTape(what, [f"{describe(v)}: {v.type}" for v in pushed], nbytes,
+                                again.get(old, [])))
         return out
+
+
+@dataclass(frozen=True)
+class LoopTape:
+    """One loop of a tape report."""
+    loop: str               # the loop, by its source line and index name
+    recorded: list[str]     # per iteration, "expression: type"
+    nbytes: int             # bytes recorded per iteration
+    recomputed: list[str]   # what the reverse sweep computes again instead (ad/policy.py)
 
 
 # An adjoint is a sum of contributions whose order the program does not fix (a value used

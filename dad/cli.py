@@ -296,11 +296,13 @@ def _tape_text(fn, d) -> str:
     lines = [f"tape of {fn.name} = {d.kind}({d.target}):"]
     if not report:
         lines.append("  no loops")
-    for what, values, nbytes in report:
-        if values:
-            lines.append(f"  loop {what}: {nbytes} bytes per iteration: {', '.join(values)}")
+    for t in report:
+        if t.recorded:
+            lines.append(f"  loop {t.loop}: {t.nbytes} bytes per iteration: {', '.join(t.recorded)}")
         else:
-            lines.append(f"  loop {what}: records nothing")
+            lines.append(f"  loop {t.loop}: records nothing")
+        if t.recomputed:
+            lines.append(f"    computed again in the reverse sweep: {', '.join(t.recomputed)}")
     return "\n".join(lines) + "\n"
 
 

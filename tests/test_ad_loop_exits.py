@@ -480,7 +480,7 @@ def test_the_checkpointed_loop_is_segmented():
     ir = compile_to_ir(SRC + "fn ck_ckpt = grad(ck, wrt=x, checkpoint=true);\n", filename="exits.dad")
     derive_all(ir)
     report = ir["ck_ckpt"].tape_report
-    assert any("checkpointed segment" in what for what, _, _ in report), report
+    assert any("checkpointed segment" in t.loop for t in report), report
 
 
 CKPT_INNER_BREAK = r"""
@@ -512,7 +512,7 @@ def test_a_break_only_of_an_inner_loop_leaves_the_outer_loop_checkpointable():
     from dad.runtime.compiler import derive_all
     ir = compile_to_ir(CKPT_INNER_BREAK, filename="ckpt_break.dad")
     derive_all(ir)
-    segmented = lambda name: any("checkpointed segment" in what for what, _, _ in ir[name].tape_report)
+    segmented = lambda name: any("checkpointed segment" in t.loop for t in ir[name].tape_report)
     assert segmented("inner_ckpt"), ir["inner_ckpt"].tape_report
     assert not segmented("own_ckpt"), ir["own_ckpt"].tape_report
     m = dad.compile(CKPT_INNER_BREAK, filename="ckpt_break.dad")
