@@ -175,7 +175,8 @@ def extreme(em, e: A.Call, f=None, n=None):
     if f is None:
         f, n = _flat(em, e.args[0])
     t = f.type.elem
-    em.emit_check([em.b.cmpi("sgt", n, em.b.i(0))], f"{e.func}() of an empty array", e.span)
+    said = getattr(e, "written", e.func)   # softmax's logsumexp reports as softmax
+    em.emit_check([em.b.cmpi("sgt", n, em.b.i(0))], f"{said}() of an empty array", e.span)
     first = _load(em, f, [em.b.i(0)])
     big = e.func in ("max", "logsumexp")
     if not t.is_float:
@@ -488,10 +489,11 @@ def concat(em, e: A.Call):
 
 
 class _Site:
-    """The call a reduction reports errors at and is named by (softmax's logsumexp)."""
+    """The reduction `func` computed for the call the user wrote (softmax's logsumexp): its
+    errors point at that call and name it (`written`)."""
 
-    def __init__(self, func, span):
-        self.func, self.span = func, span
+    def __init__(self, func, span, written):
+        self.func, self.span, self.written = func, span, written
 
 
 def softmax(em, e: A.Call):
@@ -500,7 +502,7 @@ def softmax(em, e: A.Call):
     arr, a = em.ev(e.args[0]), axis_of(e)
     dims = [em.b.dim(arr, k) for k in range(arr.type.rank)]
     out = em.own_temp(em.b.alloc(arr.type.elem, dims, loc=e.span.loc))
-    site = _Site("logsumexp", e.span)
+    site = _Site("logsumexp", e.span, e.func)
 
     def line(rest):
         lse = reduce_float(em, site, _Line(em, arr, a, rest), dims[a])

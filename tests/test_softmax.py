@@ -48,3 +48,14 @@ def test_cross_entropy_derivatives(m):
     t = np.array([1.0, -2.0, 0.5])
     assert m.xj(z, y, t)[1] == pytest.approx(g @ t, rel=1e-14)
     assert np.allclose(m.xh(z, y), y.sum() * (np.diag(p) - np.outer(p, p)), rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("call, arg", [("softmax(x)", "f64[n]"), ("log_softmax(x, axis=1)", "f64[n, m]"),
+                                       ("logsumexp(x)", "f64[n]")])
+def test_an_empty_line_is_an_error_naming_the_call_written(call, arg):
+    """softmax is computed through logsumexp, but its error names softmax, at its call."""
+    ret = "f64" if call.startswith("logsumexp") else arg
+    m = dad.compile(f"fn f(x: {arg}) -> {ret} {{\n    return {call};\n}}\n")
+    shape = (0,) if arg == "f64[n]" else (2, 0)
+    with pytest.raises(ValueError, match=rf"^<string>:2:12: {call.split('(')[0]}\(\) of an empty array"):
+        m.f(np.zeros(shape))
