@@ -14,7 +14,10 @@ Contract:
   its terminator, moved before `op`), `drop_result(op, j)`, `drop_operand(op, j)`,
   `drop_arg(block, j)`. Every change puts the ops it may enable on the worklist: the users of
   replaced values, the ops defining the operands an erased op read (they may be dead now),
-  the parent of a block argument whose users changed, a mutated op and the ops it moved.
+  the parent of a block argument whose users changed, the op holding a block an op was
+  erased from, a mutated op and the ops it moved (each op is on the worklist once at most).
+  Erased ops stay in their blocks until the run ends: a pattern reading a block's ops asks
+  `rw.live_ops(block)`.
 - `apply_greedily(function, patterns, erase_dead)` visits every op (program order first,
   then as the worklist says) and applies the first pattern that matches, until no pattern
   applies anywhere; with `erase_dead`, an op that `is_dead` (free of effects, results
@@ -96,14 +99,25 @@ class Rewriter:
     def __init__(self, uses: Uses):
         self.uses = uses
         self.worklist: list[Op] = []
+        self.queued: set[int] = set()        # ids of the ops on the worklist (once each)
         self.erased: set[int] = set()
         self.blocks: dict[int, Block] = {}   # blocks holding erased ops (compacted at the end)
         self.changed = False
 
     # -- the worklist
     def push(self, op: Op | None) -> None:
-        if op is not None and id(op) not in self.erased:
+        if op is not None and id(op) not in self.erased and id(op) not in self.queued:
+            self.queued.add(id(op))
             self.worklist.append(op)
+
+    def pop(self) -> Op:
+        op = self.worklist.pop()
+        self.queued.discard(id(op))
+        return op
+
+    def live_ops(self, block: Block) -> list[Op]:
+        """`block`'s ops without those erased in this run (blocks are compacted at the end)."""
+        return [o for o in block.ops if id(o) not in self.erased]
 
     def _push_definer(self, v: Value) -> None:
         if v.op is not None:
@@ -152,6 +166,9 @@ class Rewriter:
                 self._push_definer(v)
         if op.parent is not None:
             self.blocks[id(op.parent)] = op.parent
+            region = op.parent.parent      # the op holding the block may now be empty
+            if region is not None:
+                self.push(region.parent)
         self.changed = True
 
     def replace(self, op: Op, values: Iterable[Value]) -> None:
@@ -201,10 +218,10 @@ class Rewriter:
 def apply_greedily(f: Function, patterns: Patterns, erase_dead: bool = False) -> bool:
     uses = Uses(f.body)
     rw = Rewriter(uses)
-    rw.worklist = list(f.body.walk())
-    rw.worklist.reverse()                 # pop() visits in program order first
+    for op in reversed(list(f.body.walk())):   # pop() visits in program order first
+        rw.push(op)
     while rw.worklist:
-        op = rw.worklist.pop()
+        op = rw.pop()
         if id(op) in rw.erased:
             continue
         if erase_dead and is_dead(op, uses):

@@ -2,8 +2,10 @@
 
 Every module has a global `dad.interrupt`: null, or the address of the run time's three
 words `[SIGINTs received, stopped, count the call starts from]`. Contract:
-- `init_seen(b, module, ctx)`: an entry records the count its caller armed it with (word 2,
-  set by the caller just before it let Python handle the signals already pending).
+- `init_seen(b, module, ctx)`: an entry takes the count its caller armed it with (word 2, set
+  by the caller just before it let Python handle the signals already pending) and leaves
+  -1 there (exchanged atomically), so an arm serves one call; an entry that finds -1 was not
+  armed (called from C, or through `Kernel._centry`) and reads the count itself.
 - `poll_every(lw, count)`: in a `while` loop's latch, with the iteration count: every
   `POLL_EVERY` iterations, `poll`.
 - `poll(lw)`: once per iteration of a `for` loop that contains another loop. When the count
@@ -47,10 +49,14 @@ def _count(b, words):
     return b.load_atomic(b.gep(words, [I32(0), I32(0)]), "monotonic", 8)
 
 
+UNARMED = -1
+
+
 def init_seen(b: ir.IRBuilder, module: ir.Module, ctx) -> None:
     words = _words(b, module)
-    base = b.load_atomic(b.gep(words, [I32(0), I32(2)]), "monotonic", 8)
-    b.store(base, b.gep(ctx, [I32(0), I32(CTX_INTERRUPTS)]))
+    base = b.atomic_rmw("xchg", b.gep(words, [I32(0), I32(2)]), I64(UNARMED), "monotonic")
+    armed = b.icmp_signed("!=", base, I64(UNARMED))
+    b.store(b.select(armed, base, _count(b, words)), b.gep(ctx, [I32(0), I32(CTX_INTERRUPTS)]))
 
 
 def poll(lw) -> None:

@@ -1,6 +1,6 @@
 """Lowering of a whole IR module to an LLVM module (llvmlite.ir), plus its error-site table.
 
-`lower_module(m) -> Lowered` gives the LLVM IR text, the site table (site number → kind,
+`lower_module(m, target) -> Lowered` gives the LLVM IR text for `target` (lowering/target.py), the site table (site number → kind,
 location, message template with `{d0}`/`{d1}` placeholders) and the names of the exported
 functions whose entry returns a scalar directly (`lowering.entry`). Internal
 implementations are `internal` so LLVM may inline and drop them (straight-line ones of up

@@ -37,7 +37,8 @@ class Target:
     def os(self) -> str:
         t = self.triple.lower()
         for key, name in (("darwin", "darwin"), ("apple", "darwin"), ("macos", "darwin"),
-                          ("windows", "windows"), ("win32", "windows"), ("freebsd", "freebsd"),
+                          ("windows", "windows"), ("win32", "windows"), ("mingw", "windows"),
+                          ("freebsd", "freebsd"),
                           ("linux", "linux")):
             if key in t:
                 return name

@@ -6,7 +6,7 @@ Python handles SIGINT only between bytecodes, never inside a ctypes call, so a c
 - `WORDS` is three 64-bit words owned here: `[0]` counts the SIGINTs received, `[1]` is set
   by compiled code that stopped because of one, `[2]` is the count a call starts from (set
   by `arm`). Every compiled module has a global `dad_interrupt` that `attach` points at
-  `WORDS` (null: never polled).
+  `WORDS` (null: never polled). Word 2 is -1 when no call is armed.
 - `install()` puts a small machine-code handler (made once with LLVM) in front of Python's
   C-level SIGINT handler: it increments `WORDS[0]` and calls Python's handler, which
   records the signal as usual. It is installed only over a handler Python installed (not
@@ -21,7 +21,9 @@ Python handles SIGINT only between bytecodes, never inside a ctypes call, so a c
   instead lost a SIGINT that arrived after Python's last check of its own, in the caller.)
   With several threads calling at once, another thread's `arm` may move `WORDS[2]` past a
   SIGINT meant for this call; Python handles signals in its main thread only anyway.
-- An entry reads `WORDS[2]` when it starts; loops compare `WORDS[0]` with it every
+- An entry takes `WORDS[2]` when it starts, leaving -1 (so a stale arm never serves a later
+  call made without one: a C caller, or `Kernel._centry`, whose entry reads `WORDS[0]`
+  itself); loops compare `WORDS[0]` with it every
   `POLL_EVERY` iterations (`while`) or once per iteration of a loop containing another loop,
   and stop with the error site `KeyboardInterrupt`, setting `WORDS[1]`.
 - `raise_interrupt()` (the caller, on that error) clears `WORDS[1]` and lets Python run its
@@ -34,7 +36,7 @@ import ctypes
 import signal
 import threading
 
-WORDS = (ctypes.c_int64 * 3)()
+WORDS = (ctypes.c_int64 * 3)(0, 0, -1)
 ADDRESS = ctypes.addressof(WORDS)
 _lock = threading.Lock()
 _state: dict = {}   # "engine": the handler's JIT, "handler": its address, "old": buffer

@@ -131,6 +131,8 @@ def test_oracle_tolerance_ignores_nan_entries_elsewhere():
     assert _peak(want) == 0.0 and _close(got, want, 1e-9 * _peak(want) + 1e-300).all()
     assert not _close([nan, 1e-3, nan], [nan, 0.0, nan], 1e-9).all()
     assert not _close([1.0, float("inf")], [1.0, nan], 1e-9).all()
+    inf = float("inf")   # an infinite tolerance (built from an infinite entry) passes nothing
+    assert list(_close([2.0, -inf, inf, 3.0], [inf, inf, inf, 3.0], inf)) == [False, False, True, True]
 
 
 def test_a_stopped_run_resumes_from_its_journal(tmp_path, capsys):

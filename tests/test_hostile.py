@@ -491,6 +491,31 @@ def test_a_sigint_just_before_the_call_starts_stops_it():
     assert r.stdout.split() == ["True", "KeyboardInterrupt", "True", "-1.0"], r.stdout + r.stderr
 
 
+def test_an_entry_called_without_arming_does_not_take_a_stale_arm():
+    """A call through the raw entry (as C code calling a built library does) after Python
+    handled a SIGINT: the arm of an earlier call must not make it stop at its first poll
+    (found by review: it returned NaN with the KeyboardInterrupt site)."""
+    r = run_py("""
+        import ctypes, signal
+        import dad
+        from dad.runtime import interrupt
+        m = dad.compile('fn spin(n: i64) -> f64 { var s = 0.0; var i = 0; while i < n { s = s + 1.0; i = i + 1; } return s; }')
+        k = m.spin
+        print(k(100000))
+        try:
+            signal.raise_signal(signal.SIGINT)
+            for _ in range(3):
+                pass
+        except KeyboardInterrupt:
+            print("handled")
+        err = (ctypes.c_int64 * 3)()
+        print(k._centry(100000, err), err[0], interrupt.take_stopped())
+        print(k(100000))
+        """, timeout=60, env={"DAD_NO_CACHE": "1"})
+    assert r.stdout.split() == ["100000.0", "handled", "100000.0", "0", "False", "100000.0"], \
+        r.stdout + r.stderr
+
+
 def test_stack_exhaustion_in_derived_and_mutual_recursion():
     r = run_py("""
         import dad

@@ -22,6 +22,7 @@ fn g(x: f64) -> f64 { return sin(x) + lgamma(x) + erf(x); }
     ("arm64-apple-macosx14.0.0", "darwin", "macho", ".dylib"),
     ("x86_64-apple-darwin23.1.0", "darwin", "macho", ".dylib"),
     ("x86_64-pc-windows-msvc", "windows", "coff", ".dll"),
+    ("x86_64-w64-mingw32", "windows", "coff", ".dll"),
     ("x86_64-unknown-freebsd14.0", "freebsd", "elf", ".so"),
 ])
 def test_what_the_triple_decides(triple, os_, binary, suffix):

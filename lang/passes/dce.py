@@ -25,10 +25,10 @@ def _free(op: Op) -> bool:
     return is_pure(op.name) or (isa(op, MEMREF_LOAD) and not op.attrs.get("checked", False))
 
 
-def _all_pure(op: Op) -> bool:
+def _all_pure(op: Op, rw: Rewriter) -> bool:
     """Do `op`'s regions hold only removable ops (or for/if ops that do) besides terminators?"""
-    return all(_free(o) or (isa(o, SCF_IF, SCF_FOR) and _all_pure(o))
-               for r in op.regions for o in r.block.ops[:-1])
+    return all(_free(o) or (isa(o, SCF_IF, SCF_FOR) and _all_pure(o, rw))
+               for r in op.regions for o in rw.live_ops(r.block)[:-1])
 
 
 def _dead_carried(op: Op, j: int, uses: Uses) -> bool:
@@ -78,7 +78,7 @@ def _unobservable_carried_values(op: Op, rw: Rewriter) -> bool:
 
 @DCE.add(SCF_IF, SCF_FOR)
 def _empty_structure(op: Op, rw: Rewriter) -> bool:
-    if op.results or not _all_pure(op):
+    if op.results or not _all_pure(op, rw):
         return False
     rw.erase(op)
     return True
