@@ -113,7 +113,8 @@ OPS.update({
     "dad.tape_put": OpInfo(3, pure=False),      # machine IR: a record at a reserved slot
     "dad.tape_commit": OpInfo(1, pure=False),   # machine IR: the reserved records are in
     "dad.check": OpInfo(None, pure=False),  # cond, then up to two i64 details
-    "dad.zero_range": OpInfo(3, pure=False),  # machine IR: zero a[lo..hi-1] (0 <= lo, hi <= dim)
+    "dad.zero_range": OpInfo(3, pure=False),  # machine IR: zero elements lo..hi-1 of a, in
+                                              # row-major order (0 <= lo, hi <= their count)
 })
 
 _TRAIT_OPS = {

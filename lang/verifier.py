@@ -164,8 +164,7 @@ def _alloc(op, m):
 
 def _zero_range(op, m):
     _require(len(op.operands) == 3, "needs an array and two bounds")
-    t = _memref(op.operands[0])
-    _require(t.rank == 1, f"needs a rank-1 memref, got {t}")
+    _memref(op.operands[0])          # any rank: the bounds count elements in row-major order
     for v in op.operands[1:]:
         _require(v.type == I64, f"bounds must be i64, got {v.type}")
     _nresults(op, 0)

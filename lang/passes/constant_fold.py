@@ -14,7 +14,8 @@ zero that an op's `fastmath = "... nsz"` declares insignificant):
   `select(c, x, x)` → x;
 - `arith.select` with a constant condition → the chosen operand; `scf.if` with a constant
   condition → the chosen block inlined; `scf.for` with constant `lb >= ub` → its inits;
-  `memref.dim` of a `memref.alloc` → the alloc's dimension operand.
+  `memref.dim` of a `memref.alloc` → the alloc's dimension operand; `memref.dim` of a row
+  (or of a slice, on an axis after the first) → the `memref.dim` of the viewed array.
 Constants that become unused are left for `dce`. Each rule is a pattern (`FOLD`) applied
 by the greedy driver of lang/rewrite.py, so what a fold enables (an inlined branch, a
 constant operand) is folded next.
@@ -27,7 +28,7 @@ import numpy as np
 
 from ..ir import Op
 from ..mathops import BY_OP
-from ..ops import isa, ARITH_CONSTANT, MEMREF_ALLOC, SCF_FOR, SCF_IF
+from ..ops import isa, ARITH_CONSTANT, MEMREF_ALLOC, MEMREF_DIM, MEMREF_ROW, MEMREF_SLICE, SCF_FOR, SCF_IF
 from ..rewrite import Patterns, Rewriter, greedy_pass
 from .util import NOT_CONST, allows, const_of, wrap64
 
@@ -184,6 +185,20 @@ def _loop_that_never_runs(op: Op, rw: Rewriter) -> bool:
     if lb is NOT_CONST or ub is NOT_CONST or lb < ub:
         return False
     rw.replace(op, op.operands[3:])
+    return True
+
+
+@FOLD.add(MEMREF_DIM)
+def _dim_of_a_view(op: Op, rw: Rewriter) -> bool:
+    """The length of axis k of a row of A is that of axis k + 1 of A (and of a slice's axis
+    k >= 1, A's axis k): the size stops depending on which row, so it can leave a loop."""
+    src = op.operands[0].op
+    k = op.attrs.get("index")
+    if isa(src, MEMREF_ROW):
+        k = k + 1
+    elif not (isa(src, MEMREF_SLICE) and k >= 1):
+        return False
+    rw.mutate(op, MEMREF_DIM, [src.operands[0]], dict(op.attrs, index=k))
     return True
 
 

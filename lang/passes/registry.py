@@ -30,6 +30,7 @@ from .cse import cse
 from .dce import dce
 from .expand_math import expand_math
 from .forward_stores import forward_stores
+from .hoist_allocs import hoist_allocs
 from .licm import licm
 from .load_cse import load_cse
 from .manager import pass_name
@@ -68,7 +69,7 @@ _TABLE = [
     (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True),
     (licm, True),
     (version_checks, True), (tidy_stores, True), (promote_sums, True), (ascend_loops, True),
-    (forward_stores, True), (zero_loads, True), (skip_zero_fill, True),
+    (forward_stores, True), (zero_loads, True), (skip_zero_fill, True), (hoist_allocs, True),
     (speculate_zero_safe, True), (tape_reserve, True),
 ]
 
@@ -80,7 +81,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
                 "canonicalize"),
     "machine": ("expand_math", "move_copies", "reuse_calls", "prune_results", "licm", "version_checks",
                 "tidy_stores", "promote_sums", "ascend_loops", "forward_stores", "zero_loads",
-                "skip_zero_fill", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
+                "skip_zero_fill", "hoist_allocs", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
 }
 PIPELINES["lowering"] = PIPELINES["default"] + PIPELINES["machine"]
 
