@@ -26,10 +26,17 @@ from dad.runtime import aot, cache
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+def _default_sigint():
+    """In the child: SIGINT as a fresh terminal process has it. A test run started in the
+    background by a non-interactive shell inherits SIGINT ignored, and Python then installs
+    no handler of its own, so Ctrl-C could not be tested there."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_py(code: str, *, env=None, timeout=240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, timeout=timeout, cwd=str(ROOT),
-                          env=dict(os.environ, **(env or {})))
+                          env=dict(os.environ, **(env or {})), preexec_fn=_default_sigint)
 
 
 # ----------------------------------------------------------------------- the compile cache
@@ -447,7 +454,7 @@ def test_ctrl_c_stops_a_running_loop(tmp_path, call, cache_mode):
     env = dict(os.environ, **({"DAD_NO_CACHE": "1"} if cache_mode == "jit"
                               else {"DAD_CACHE_DIR": str(tmp_path)}))
     p = subprocess.Popen([sys.executable, "-c", SPIN, call], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
+                         stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_sigint)
     try:
         assert p.stdout.readline().strip() == "sleeping"
         time.sleep(0.3)

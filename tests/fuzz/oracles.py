@@ -292,6 +292,11 @@ class _Checker:
         if np.isfinite(L) != np.isfinite(R) and not (self.f32_range and np.isfinite(L)):
             raise Disagree("nonfinite", f"tuple: <w, J t> {L!r}, <J^T w, t> {R!r}")
         scale = float(np.sum(np.abs(lhs)) + np.sum(np.abs(rhs)))
+        if self.f32:   # as in checks(): tangents and cotangents are rounded where they pass
+            # through f32, by ~6e-8 of their own size even where the terms cancel (seed
+            # 77000333: x - f64(f32(x)) has derivative ~1e-8 in either mode, not the same)
+            scale += float(np.sum(np.abs(_flat(w0, w1)))) * \
+                float(np.sum(np.abs(_flat(t["x"], t["y"], t["A"]))))
         if np.isfinite(L) and abs(L - R) > self.rtol * scale + 1e-300:
             raise Disagree("dot", f"tuple function: <w, J t> {L!r} != <J^T w, t> {R!r}")
 
