@@ -43,7 +43,8 @@ from dataclasses import dataclass
 
 from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.describe import describe, describe_loop
-from ..lang.ops import dialect, has_trait, isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN, MEMREF_COPY, MEMREF_STORE, SCF_IF
+from ..lang.ops import (dialect, has_trait, isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN,
+                        MEMREF_ALLOC, MEMREF_COPY, MEMREF_STORE, SCF_IF)
 from ..lang.signature import parse_signature
 from .activity import Activity, analyze
 from . import checkpoint as ckpt
@@ -154,6 +155,11 @@ class _Ctx:
                 base = self.get(("shadow", op.operands[0]))
                 rest = [self.get(o) for o in op.operands[1:]]
                 return self.pre.op(op.name, [base, *rest], [v.type], **op.attrs).results[0]
+            if tag == "shadow" and isa(v.op, MEMREF_ALLOC) and self.rev.shadow_only_reversed(v):
+                # an array this block allocates: its adjoints live only in this block's
+                # reverse, so its shadow is made there (zeros), not recorded
+                dims = [self.get(o) for o in v.op.operands]
+                return self.pre.alloc(v.type.elem, dims, _bar_name(v))
             return None
         op = key.op
         if op is None or policy.choose(op, self.rev).kind != policy.RECOMPUTE:
@@ -289,6 +295,8 @@ class _Reverse:
         self.shadow_pushed: dict = {}    # tape id -> its push also pushed the array's shadow
         self._cycle: dict = {}           # callee -> on a call-graph cycle through fn
         self._pushed: dict | None = None  # tape id -> the value its push records (alias_root)
+        self._fwd_used: set | None = None  # ids of the values the forward sweep uses
+        self.reverse_shadows: list[Value] = []  # forward shadows the reverse made its own of
 
     # ------------------------------------------------------------------ helpers
     def active(self, v: Value) -> bool:
@@ -323,6 +331,26 @@ class _Reverse:
             if arr.op is None or not has_trait(arr.op, "view"):
                 return
             arr = arr.op.operands[0]
+
+    def shadow_only_reversed(self, arr: Value) -> bool:
+        """Is the forward sweep's shadow of `arr` (an alloc of a nested block) used by
+        nothing in the forward sweep (no call, tape record or loop takes it)? Then the
+        reverse sweep makes its own and the forward one goes (`drop_unused_shadows`)."""
+        fs = self.fwd_env.get(("shadow", arr))
+        if fs is None or fs.op is None or not isa(fs.op, MEMREF_ALLOC):
+            return False
+        if self._fwd_used is None:     # the forward sweep is complete when the reverse starts
+            ops = [o for op in self.fwd_ops for o in op.walk()]
+            self._fwd_used = {id(v) for o in ops for v in o.operands}
+            self._fwd_op_ids = {id(o) for o in ops}
+        if id(fs) in self._fwd_used or id(fs.op) not in self._fwd_op_ids:
+            return False              # used there, or made by a checkpoint's replay
+        self.reverse_shadows.append(fs)
+        return True
+
+    def drop_unused_shadows(self) -> None:
+        for fs in self.reverse_shadows:
+            fs.op.parent.ops.remove(fs.op)
 
     def fwd(self, key):
         if key not in self.fwd_env:
@@ -1010,6 +1038,7 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
             bars.append(top.bar_or_zero(p))
     b.ret(outs + bars)
     rev.insert_pushes()
+    rev.drop_unused_shadows()
     return new, rev
 
 
