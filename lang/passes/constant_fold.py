@@ -15,7 +15,8 @@ zero that an op's `fastmath = "... nsz"` declares insignificant):
 - `arith.select` with a constant condition → the chosen operand; `scf.if` with a constant
   condition → the chosen block inlined; `scf.for` with constant `lb >= ub` → its inits;
   `memref.dim` of a `memref.alloc` → the alloc's dimension operand; `memref.dim` of a row
-  (or of a slice, on an axis after the first) → the `memref.dim` of the viewed array.
+  (or of a slice, on an axis after the first) → the `memref.dim` of the viewed array; of a
+  slice `lo..hi` on its first axis → `hi - lo`.
 Constants that become unused are left for `dce`. Each rule is a pattern (`FOLD`) applied
 by the greedy driver of lang/rewrite.py, so what a fold enables (an inlined branch, a
 constant operand) is folded next.
@@ -28,7 +29,8 @@ import numpy as np
 
 from ..ir import Op
 from ..mathops import BY_OP
-from ..ops import isa, ARITH_CONSTANT, MEMREF_ALLOC, MEMREF_DIM, MEMREF_ROW, MEMREF_SLICE, SCF_FOR, SCF_IF
+from ..ops import (isa, ARITH_CONSTANT, ARITH_SUBI, MEMREF_ALLOC, MEMREF_DIM, MEMREF_ROW,
+                   MEMREF_SLICE, SCF_FOR, SCF_IF)
 from ..rewrite import Patterns, Rewriter, greedy_pass
 from .util import NOT_CONST, allows, const_of, wrap64
 
@@ -191,9 +193,14 @@ def _loop_that_never_runs(op: Op, rw: Rewriter) -> bool:
 @FOLD.add(MEMREF_DIM)
 def _dim_of_a_view(op: Op, rw: Rewriter) -> bool:
     """The length of axis k of a row of A is that of axis k + 1 of A (and of a slice's axis
-    k >= 1, A's axis k): the size stops depending on which row, so it can leave a loop."""
+    k >= 1, A's axis k); a slice `lo..hi` is `hi - lo` long on its first axis (the slice,
+    before, checked lo <= hi): the size stops depending on which row, so it can leave a
+    loop."""
     src = op.operands[0].op
     k = op.attrs.get("index")
+    if isa(src, MEMREF_SLICE) and k == 0:
+        rw.mutate(op, ARITH_SUBI, [src.operands[2], src.operands[1]], {})
+        return True
     if isa(src, MEMREF_ROW):
         k = k + 1
     elif not (isa(src, MEMREF_SLICE) and k >= 1):

@@ -11,9 +11,10 @@ Contract: in the body block of an `scf.for`, `%a = memref.alloc(dims)` with
 - exactly one `memref.dealloc %a`, later in the same body block, after which `%a` is not
   used;
 - `%a` used only to read, write, measure or view it (`memref.load`, `memref.store`,
-  `memref.dim`, views, `memref.copy`, `dad.zero_range`, at any depth of the body): not
-  yielded, returned, recorded on a tape or passed to a call, so no reference to it outlives
-  the iteration;
+  `memref.dim`, views, `memref.copy`, `dad.zero_range`, a `func.call` argument, at any depth
+  of the body): not yielded, returned or recorded on a tape, so no reference to it outlives
+  the iteration (a callee keeps nothing: results are fresh arrays; a call that `records`,
+  half of a recursion's split adjoint, may tape it and does not count);
 moves before the loop and its dealloc after it. The hoisted alloc raises nothing the loop
 would not have raised: each dimension becomes `select(lb < ub, d, 0)` (a loop that runs no
 iteration allocates nothing, so no MemoryError either), with `max(d, 0)` and, where the
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from ..ir import BOOL, I64, Block, Function, Op, Value
 from ..ops import (has_trait, is_pure, isa, ARITH_ADDI, ARITH_CMPI, ARITH_CONSTANT, ARITH_MAXSI,
-                   ARITH_MULI, ARITH_SELECT, DAD_CHECK, DAD_ZERO_RANGE, MEMREF_ALLOC,
+                   ARITH_MULI, ARITH_SELECT, DAD_CHECK, DAD_ZERO_RANGE, FUNC_CALL, MEMREF_ALLOC,
                    MEMREF_COPY, MEMREF_DEALLOC, MEMREF_DIM, MEMREF_LOAD, MEMREF_STORE, SCF_FOR)
 from .util import defined_inside, for_each_function
 
@@ -69,6 +70,8 @@ def _local(a: Value, body: Block) -> bool:
             continue
         if has_trait(o, "view") and o.operands[0] in arrays and \
                 not any(v in arrays for v in o.operands[1:]):
+            continue
+        if isa(o, FUNC_CALL) and not o.attrs.get("records"):
             continue
         if not isa(o, *_USES):
             return False

@@ -31,6 +31,7 @@ from .dce import dce
 from .expand_math import expand_math
 from .forward_stores import forward_stores
 from .hoist_allocs import hoist_allocs
+from .inline_calls import inline_calls
 from .licm import licm
 from .load_cse import load_cse
 from .manager import pass_name
@@ -66,7 +67,7 @@ def _summary(fn) -> str:
 _TABLE = [
     (constant_fold, False), (cse, False), (load_cse, False), (dce, False), (canonicalize, False),
     (elide_bounds_checks, False),
-    (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True),
+    (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True), (inline_calls, True),
     (licm, True),
     (version_checks, True), (tidy_stores, True), (promote_sums, True), (ascend_loops, True),
     (forward_stores, True), (zero_loads, True), (skip_zero_fill, True), (hoist_allocs, True),
@@ -79,7 +80,8 @@ PASSES: dict[str, PassInfo] = {
 PIPELINES: dict[str, tuple[str, ...]] = {
     "default": ("constant_fold", "cse", "load_cse", "dce", "elide_bounds_checks",
                 "canonicalize"),
-    "machine": ("expand_math", "move_copies", "reuse_calls", "prune_results", "licm", "version_checks",
+    "machine": ("expand_math", "move_copies", "reuse_calls", "prune_results", "inline_calls", "licm",
+                "version_checks",
                 "tidy_stores", "promote_sums", "ascend_loops", "forward_stores", "zero_loads",
                 "skip_zero_fill", "hoist_allocs", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
 }
