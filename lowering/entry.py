@@ -22,7 +22,7 @@ from ..lang.signature import Signature, parse_signature
 from . import abi
 from .abi import CTX, I1, I32, I64, I8, PTR
 from .function import unpack_results
-from .rtlib import libc
+from .libc import libc
 
 
 class _Entry:

@@ -12,8 +12,8 @@ from llvmlite import ir
 
 from . import abi
 from .abi import I1, I64, I8, PTR
-from .rtlib import libc
-from .rules import rule
+from .libc import libc
+from .ruletable import rule
 
 
 def _linear(b, idx, dims):

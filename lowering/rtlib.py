@@ -22,40 +22,10 @@ import math
 from llvmlite import ir
 
 from .abi import CTX_PTR, F64, I1, I32, I64, I8, PTR
+from .libc import advise_huge, declare as _declare, libc
 
 HDR = ir.LiteralStructType([PTR, PTR])
-HUGE = 2 << 20  # arrays from 2 MB up get MADV_HUGEPAGE (Linux); elsewhere it is a hint ignored
 HDR_PTR = HDR.as_pointer()
-
-
-def _declare(module: ir.Module, name: str, ret, args) -> ir.Function:
-    if name in module.globals:
-        return module.globals[name]
-    return ir.Function(module, ir.FunctionType(ret, args), name)
-
-
-def libc(module: ir.Module, name: str) -> ir.Function:
-    sigs = {
-        "calloc": (PTR, [I64, I64]),
-        "malloc": (PTR, [I64]),
-        "free": (ir.VoidType(), [PTR]),
-        "realloc": (PTR, [PTR, I64]),
-        "memmove": (PTR, [PTR, PTR, I64]),
-        "madvise": (I32, [PTR, I64, I32]),
-    }
-    ret, args = sigs[name]
-    return _declare(module, name, ret, args)
-
-
-def advise_huge(b: ir.IRBuilder, module: ir.Module, base, nbytes) -> None:
-    """From 2 MB up, ask for transparent huge pages on the whole 2 MB pages inside
-    [base, base + nbytes), so that first touches fault 2 MB at a time, not 4 KB."""
-    with b.if_then(b.icmp_unsigned(">=", nbytes, I64(HUGE))):
-        addr = b.ptrtoint(base, I64)
-        start = b.and_(b.add(addr, I64(HUGE - 1)), I64(-HUGE))
-        end = b.and_(b.add(addr, nbytes), I64(-HUGE))
-        with b.if_then(b.icmp_unsigned(">", end, start)):
-            b.call(libc(module, "madvise"), [b.inttoptr(start, PTR), b.sub(end, start), I32(14)])
 
 
 def _head_ptr(b: ir.IRBuilder, ctx):

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from . import abi, rtlib
+from . import abi
+from .libc import advise_huge, libc
 from .abi import CTX_PTR, F32, I1, I32, I64, I8, PTR
-from .rules import rule
+from .ruletable import rule
 
 DATA, SIZE, CAP = 4, 5, 6  # field numbers of level 0 in the context struct; +3 per level
 CACHE = "dad_rt_tape_cache"
@@ -48,7 +49,7 @@ def build(module: ir.Module) -> None:
     tape, false when out of memory."""
     if "dad_rt_tape_grow" in module.globals:
         return
-    realloc = rtlib.libc(module, "realloc")
+    realloc = libc(module, "realloc")
     cache = ir.GlobalVariable(module, PTR, CACHE)
     cache.linkage = "internal"
     cache.initializer = ir.Constant(PTR, None)
@@ -74,13 +75,13 @@ def build(module: ir.Module) -> None:
                 b.store(kept, _field(b, ctx, DATA))
                 b.store(kept_cap, _field(b, ctx, CAP))
                 b.ret(ir.Constant(I1, 1))
-            b.call(rtlib.libc(module, "free"), [kept])
+            b.call(libc(module, "free"), [kept])
     grown = b.call(realloc, [data, new_cap])
     ok = b.icmp_unsigned("!=", grown, ir.Constant(PTR, None))
     with b.if_then(ok):
         b.store(grown, _field(b, ctx, DATA))
         b.store(new_cap, _field(b, ctx, CAP))
-        rtlib.advise_huge(b, module, grown, new_cap)
+        advise_huge(b, module, grown, new_cap)
     b.ret(ok)
 
 
@@ -91,7 +92,7 @@ def _build_release(module: ir.Module, cache) -> None:
     fn.linkage = "internal"
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     kept = b.atomic_rmw("xchg", cache, ir.Constant(PTR, None), "seq_cst")
-    b.call(rtlib.libc(module, "free"), [kept])
+    b.call(libc(module, "free"), [kept])
     b.ret_void()
     entry = ir.LiteralStructType([I32, fnty.as_pointer(), PTR])
     table = ir.GlobalVariable(module, ir.ArrayType(entry, 1), "llvm.global_dtors")
@@ -103,7 +104,7 @@ def _build_release(module: ir.Module, cache) -> None:
 def free_tape(b: ir.IRBuilder, module: ir.Module, ctx) -> None:
     """Give up every level's tape: into the module's cache when it fits (of the buffer it
     displaces and itself, the larger stays; the other is freed), else freed."""
-    free, cache = rtlib.libc(module, "free"), module.globals[CACHE]
+    free, cache = libc(module, "free"), module.globals[CACHE]
     null = ir.Constant(PTR, None)
     for level in range(abi.TAPE_LEVELS):
         data = b.load(_field(b, ctx, DATA, level))
