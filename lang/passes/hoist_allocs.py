@@ -125,10 +125,13 @@ def _hoist(loop: Op) -> bool:
     block = loop.parent
     body = loop.regions[0].block
     moved = False
+    gone: set[int] = set()       # chain ops already moved out (two allocs may share one)
     for alloc, free, chain in _candidates(loop):
         a = alloc.results[0]
+        chain = [o for o in chain if id(o) not in gone]
         for o in chain:          # what the sizes are computed from leaves the loop first
             body.ops.remove(o)
+            gone.add(id(o))
         pos = body.ops.index(alloc)
         pre, stay = list(chain), []      # ops before the loop; ops where the alloc was
         zero = _op(pre, ARITH_CONSTANT, [], I64, value=0)

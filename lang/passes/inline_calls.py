@@ -8,7 +8,9 @@ look like escaping. Inlined, the helper's arrays are the caller's temporaries
 
 Contract: a `func.call` (without `records`: an augmented call of a recursion shares the tape
 with its partner) of a function of the module that is not on a call-graph cycle, is not
-`cold`, has at most `INLINE_OPS` ops, and whose body ends in its only `func.return`, is
+`cold`, has at most `INLINE_OPS` ops, returns an array or holds a loop (a straight-line
+function of scalars stays a call: `speculate_zero_safe` may give it a fast version as a
+whole, and LLVM inlines it afterwards), and whose body ends in its only `func.return`, is
 replaced by a copy of that body, the parameters read as the call's operands and the call's
 results as the return's operands. Parameters are never written (the language forbids it) and
 returned arrays are fresh, so the copy computes what the call computed. Callees are inlined
@@ -18,8 +20,8 @@ pipeline only: derivatives are made from the functions as written.
 from __future__ import annotations
 
 from ..callgraph import postorder, recursive
-from ..ir import Function, Module, replace_all_uses
-from ..ops import isa, FUNC_CALL, FUNC_RETURN
+from ..ir import Function, MemRefType, Module, replace_all_uses
+from ..ops import has_trait, isa, FUNC_CALL, FUNC_RETURN
 from .util import clone_op
 
 INLINE_OPS = 200
@@ -37,6 +39,9 @@ def _inlinable(m: Module, name: str, cycles: set) -> bool:
     if fn.attrs.get("cold") or not ops or not isa(ops[-1], FUNC_RETURN):
         return False
     if any(isa(o, FUNC_RETURN) for o in fn.walk() if o is not ops[-1]):
+        return False
+    if not (any(isinstance(t, MemRefType) for t in fn.result_types) or
+            any(has_trait(o, "loop") for o in fn.walk())):
         return False
     return _size(fn) <= INLINE_OPS
 
