@@ -38,3 +38,18 @@ def check_passes(ir: str, passes: list, checks: str) -> str:
     out = print_module(PassManager(passes, verify=True).run(parse_module(ir)))
     filecheck(out, checks)
     return out
+
+
+def allocs_in_loops(fn) -> list:
+    """The `memref.alloc` ops of `fn` that have a loop (`scf.for`, `scf.while`) among their
+    enclosing ops: what must be empty after `hoist_allocs` in the natural-code tests."""
+    out = []
+    for op in fn.walk():
+        if op.name != "memref.alloc":
+            continue
+        up = op.parent.parent.parent if op.parent.parent is not None else None
+        while up is not None and up.name not in ("scf.for", "scf.while"):
+            up = up.parent.parent.parent if up.parent.parent is not None else None
+        if up is not None:
+            out.append(op)
+    return out

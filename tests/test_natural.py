@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import dad
+from golden import allocs_in_loops
 from dad.frontend import compile_to_ir
 from dad.lang.passes import PassManager, pipeline
 from dad.runtime.compiler import derive_all
@@ -62,12 +63,7 @@ def test_the_objective_allocates_nothing_per_iteration():
     PassManager(pipeline("lowering"), verify=True).run(ir)
     fn = ir["gmm_objective"]
     assert not any(op.name == "func.call" for op in fn.walk())
-    for op in fn.walk():
-        if op.name == "memref.alloc":
-            up = op.parent.parent.parent if op.parent.parent is not None else None
-            while up is not None:
-                assert up.name not in ("scf.for", "scf.while")
-                up = up.parent.parent.parent if up.parent.parent is not None else None
+    assert not allocs_in_loops(fn)
 
 
 def test_the_benchmark_runs(capsys):
