@@ -4,7 +4,7 @@ Contract: `Subst` maps replaced values to their replacements (following chains) 
 an op's operands on demand, so a pass walking in program order replaces uses without a
 second walk (structured dominance puts every use after its definition). `const_of(v)` is
 the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_CONST`.
-`erase_result`/`erase_arg` drop one result or block argument and renumber the rest.
+`erase_result` drops one result and renumbers the rest.
 `uses(op, values)` tells whether an op (or one nested in it) reads any of `values`;
 `clone_op` deep-copies an op through a value map, `clone_module` a module;
 `defined_inside` lists a block's values. Arrays: `root_of(v)` (the
@@ -75,12 +75,6 @@ def erase_result(op: Op, j: int) -> None:
     del op.results[j]
     for k, r in enumerate(op.results):
         r.index = k
-
-
-def erase_arg(block: Block, j: int) -> None:
-    del block.args[j]
-    for k, a in enumerate(block.args):
-        a.index = k
 
 
 def uses(op: Op, values: set) -> bool:
