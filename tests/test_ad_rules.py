@@ -1,6 +1,7 @@
 """The derivative-rule table (`dad.ad.rules`): complete over the op catalogue, and every
-differentiable builtin and operator of the language checked through `jvp` against central
-finite differences, in f64 and in f32.
+differentiable builtin and operator of the language checked one rule at a time: its tangent
+rule through `jvp` against central finite differences (f64 and f32), its adjoint rule through
+`vjp` against the same finite differences by the dot-product identity `<J v, w> = <v, Jᵀ w>`.
 
 How the numbers are judged (each case is one small `.dad` function `f` plus
 `fn f_jvp = jvp(f);`, all float parameters differentiated, one random direction `v`):
@@ -16,6 +17,10 @@ How the numbers are judged (each case is one small `.dad` function `f` plus
   primal and tangent computations: a handful of ops, each with relative error
   `eps32 ≈ 6e-8`, amplified by at most O(10) by the derivative formulas (e.g. 1/sqrt(1-x²)
   at |x| <= 0.9) → `|jvp32 - fd64| <= 2e-4 (1 + |fd64|)`. A wrong rule is off by O(1).
+- adjoints (f64): `<fd(v), w>` against `<v, vjp(w)>` for a random cotangent `w`, with the
+  same finite difference, so the bound is the f64 one summed over the (at most n² = 25)
+  output entries: `|lhs - rhs| <= 1e-7 (1 + sum |fd_i w_i|) · 25`. The cotangent is random,
+  so a wrong adjoint entry (a transposed matvec, a missing factor) shows as an O(1) error.
 """
 from __future__ import annotations
 
@@ -129,7 +134,8 @@ def source(dtype: str) -> str:
     other = "f64"
     out = []
     for name, params, ret, body, _ in CASES:
-        text = f"fn t_{name}({params}) -> {ret} {{ {body} }}\nfn t_{name}_jvp = jvp(t_{name});\n"
+        text = (f"fn t_{name}({params}) -> {ret} {{ {body} }}\nfn t_{name}_jvp = jvp(t_{name});\n"
+                f"fn t_{name}_vjp = vjp(t_{name});\n")
         text = text.replace("OTHER(", f"{other}(").replace("T(", f"{dtype}(")
         out.append(text.replace("T[", f"{dtype}[").replace(": T", f": {dtype}").replace("-> T", f"-> {dtype}"))
     return "\n".join(out)
@@ -254,6 +260,27 @@ def test_jvp_f32_matches_f64_central_difference(case, seed):
     for t, d in zip(tan, fd):
         err = np.max(np.abs(t - d) / (1.0 + np.abs(d)))
         assert err <= 2e-4, f"{case[0]}: f32 jvp {t} vs f64 fd {d} (rel err {err:.2e})"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("case", CASES, ids=NAMES)
+def test_vjp_f64_matches_central_difference(case, seed):
+    """The adjoint rule: <fd(v), w> == <v, vjp(w)>, and vjp's primal is the function's."""
+    mod = module("f64")
+    f, fvjp = getattr(mod, "t_" + case[0]), getattr(mod, "t_" + case[0] + "_vjp")
+    args, dirs = point(case, seed)
+    fd = central_difference(f, args, dirs, 1e-5)
+    rng = np.random.default_rng(1000 + seed)
+    cots = [rng.standard_normal(np.shape(d)) for d in fd]
+    r = _flat(fvjp(*_args(args), *_args(cots)))
+    prim, bars = r[:len(fd)], r[len(fd):]
+    for p, q in zip(prim, _flat(f(*_args(args)))):
+        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
+    assert len(bars) == len(dirs), f"{case[0]}: vjp gave {len(bars)} adjoints for {len(dirs)} params"
+    lhs = sum(float(np.sum(d * w)) for d, w in zip(fd, cots))
+    rhs = sum(float(np.sum(v * b)) for v, b in zip(dirs, bars))
+    scale = 1.0 + sum(float(np.sum(np.abs(d * w))) for d, w in zip(fd, cots))
+    assert abs(lhs - rhs) <= 25 * 1e-7 * scale, f"{case[0]}: <fd v, w> = {lhs} vs <v, vjp w> = {rhs}"
 
 
 def test_f32_central_difference_with_large_step():
