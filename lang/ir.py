@@ -124,6 +124,12 @@ class Op:
         assert len(self.results) == 1, f"{self.name} has {len(self.results)} results"
         return self.results[0]
 
+    def drop_result(self, j: int) -> None:
+        """Remove result j (it must be unused) and renumber the rest."""
+        del self.results[j]
+        for k, r in enumerate(self.results):
+            r.index = k
+
     def walk(self) -> Iterator["Op"]:
         """This op, then every op nested in its regions, in program order."""
         yield from _preorder(iter((self,)))
@@ -146,6 +152,12 @@ class Block:
         v = Value(type, name, self, len(self.args))
         self.args.append(v)
         return v
+
+    def drop_arg(self, j: int) -> None:
+        """Remove argument j (it must be unused) and renumber the rest."""
+        del self.args[j]
+        for k, a in enumerate(self.args):
+            a.index = k
 
     def append(self, op: Op) -> Op:
         op.parent = self

@@ -191,9 +191,7 @@ class Rewriter:
 
     def drop_result(self, op: Op, j: int) -> None:
         assert not self.uses.used(op.results[j])
-        del op.results[j]
-        for k, r in enumerate(op.results):
-            r.index = k
+        op.drop_result(j)
         self.push(op)
         self.changed = True
 
@@ -205,9 +203,7 @@ class Rewriter:
         the driver erases next: they are put on the worklist)."""
         for u in self.uses.of(block.args[j]):
             self.push(u)
-        del block.args[j]
-        for k, a in enumerate(block.args):
-            a.index = k
+        block.drop_arg(j)
         self.changed = True
 
     def compact(self) -> None:

@@ -244,11 +244,19 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
     ret = result_exprs[0] if len(result_exprs) == 1 and not sig.tuple_result else \
         "(" + ", ".join(result_exprs) + ("," if len(result_exprs) == 1 else "") + ")"
     nerr = 3 + len(sig.results)
+    arm = arm_function() if any(s.kind == "KeyboardInterrupt" for s in sites) else None
+    if arm is not None:   # the module polls for Ctrl-C: each call starts armed (runtime.interrupt)
+        env["_arm"] = arm
+
+    def call(indent: str, stmt: str) -> list[str]:
+        """The lines of a statement that enters the compiled function (armed first if polled)."""
+        return [indent + "_arm()"] * (arm is not None) + [indent + stmt]
+
     slow_call = [*slow, f"    _err = (_ctypes.c_int64 * {nerr})()"]
     if array_results:
         handed = " or ".join(f"_o{k} is None" for k in array_results)
         slow_call += [f"    _hand = {handed}", "    if _hand: _err[0] = _HANDOVER"]
-    slow_call.append(f"    if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)")
+    slow_call += call("    ", f"if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)")
     if array_results:
         # taken over from the call; a result it could not hand over (the same array returned
         # twice, say) makes the (pure) function run again into buffers of our own
@@ -262,30 +270,24 @@ def make_kernel(name: str, sig_text: str, c_addr: int, scalar: bool, sites) -> "
             shape = _out_shape(sig.results[k], dims)
             slow_call.append(f"            _o{k} = _alloc_out({shape}, _rdt{k})")
         slow_call += [f"            _err = (_ctypes.c_int64 * {nerr})()",
-                      f"            if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)"]
+                      *call("            ", f"if _centry({', '.join(call_args + outs)}, _err): _raise(_sites, _err)")]
     slow_call.append(f"    return {ret}")
     if scalar:
         r = sig.results[0]
         sentinel = {"f64": "_r != _r", "f32": "_r != _r", "i64": "_r == -9223372036854775808",
                     "bool": "_r == 2"}[r.dtype]
         conv = {"f64": "_r", "f32": "np.float32(_r)", "i64": "_r", "bool": "_r == 1"}[r.dtype]
-        lines.append(f"    _r = _centry({', '.join(call_args + ['None'])})")
+        lines += call("    ", f"_r = _centry({', '.join(call_args + ['None'])})")
         lines.append(f"    if not ({sentinel}): return {conv}")
         # the sentinel: an error, or a genuine NaN (say); run again to learn which (not
         # after a Ctrl-C, which stopped it)
         lines += ["    if _stopped(): _interrupt()",
                   "    _err = (_ctypes.c_int64 * 3)()",
-                  f"    _r = _centry({', '.join(call_args + ['_err'])})",
+                  *call("    ", f"_r = _centry({', '.join(call_args + ['_err'])})"),
                   "    if _err[0]: _raise(_sites, _err)",
                   f"    return {conv}"]
     else:
         lines += slow_call
-    arm = arm_function() if any(s.kind == "KeyboardInterrupt" for s in sites) else None
-    if arm is not None:   # the module polls for Ctrl-C: each call starts armed (runtime.interrupt)
-        env["_arm"] = arm
-        lines = [ln for line in lines for ln in
-                 ([line[:len(line) - len(line.lstrip())] + "_arm()"] if "_centry(" in line else [])
-                 + [line]]
     src = "\n".join(lines) + "\n"
     try:
         exec(compile(src, f"<dad kernel {name}>", "exec"), env)

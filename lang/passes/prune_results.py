@@ -15,7 +15,6 @@ results unused in turn).
 from __future__ import annotations
 
 from ..ir import Module
-from .util import erase_result
 from ..ops import isa, FUNC_CALL, FUNC_RETURN
 
 
@@ -47,7 +46,7 @@ def prune_results(module: Module) -> Module:
                 del ret.operands[k]
                 del f.result_types[k]
                 for c in calls:
-                    erase_result(c, k)
+                    c.drop_result(k)
             f.attrs.pop("primal_of", None)
             changed = True
     return module

@@ -4,7 +4,6 @@ Contract: `Subst` maps replaced values to their replacements (following chains) 
 an op's operands on demand, so a pass walking in program order replaces uses without a
 second walk (structured dominance puts every use after its definition). `const_of(v)` is
 the Python value of a constant (wrapped to i64 / bool / float by type) or `NOT_CONST`.
-`erase_result` drops one result and renumbers the rest.
 `uses(op, values)` tells whether an op (or one nested in it) reads any of `values`;
 `clone_op` deep-copies an op through a value map, `clone_module` a module;
 `defined_inside` lists a block's values. Arrays: `root_of(v)` (the
@@ -69,12 +68,6 @@ def for_each_function(fn: Callable[[Function], None], name: str) -> Callable[[Mo
     run.__doc__ = fn.__doc__
     run.__module__ = fn.__module__   # the pass's own module (its docstring is its summary)
     return run
-
-
-def erase_result(op: Op, j: int) -> None:
-    del op.results[j]
-    for k, r in enumerate(op.results):
-        r.index = k
 
 
 def uses(op: Op, values: set) -> bool:
