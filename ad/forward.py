@@ -17,8 +17,8 @@ derived once per combination of active arguments and reused.
 """
 from __future__ import annotations
 
-from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Module, Op, Value
-from ..lang.signature import Param, Signature, TypeSpec, parse_signature
+from ..lang.ir import Block, Builder, Function, MemRefType, Module, Op, Value
+from ..lang.signature import Param, Signature, parse_signature
 from .activity import Activity, _can_be_active, analyze
 from .rules import NONDIFF, RULES
 from .signatures import ADError, derived_signature, unique_name

@@ -140,7 +140,7 @@ def _fill_forward(b: Builder, module, name, P, X, x, out_t, J_info, k) -> None:
     if not scalar_x:
         each_direction(lambda tb, j, idx: tb.store(one, flat_seeds[j], [idx]))
     res = lb.call(jname, [*P, *seeds], [out_t] * (1 + k))
-    outs, dots = res[0], res[1:]
+    dots = res[1:]
 
     def scatter(tb, j, idx):
         if isinstance(out_t, MemRefType):

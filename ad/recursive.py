@@ -40,6 +40,7 @@ from ..lang.irparser import parse_function
 from ..lang.printer import print_function
 from ..lang.signature import Param, Signature, parse_signature
 from .forward import derived_name, wrt_params
+from .shadows import accumulate
 from .signatures import ADError, derived_signature, unique_name
 from ..lang.ops import isa, FUNC_CALL
 
@@ -59,9 +60,10 @@ def pair_names(name: str, wrt: list[str]) -> tuple[str, str]:
     return base + ".aug", base + ".rev"
 
 
-def recursive_pair(module: Module, name: str, wrt: list[str]) -> tuple[str, str]:
+def recursive_pair(module: Module, name: str, wrt: list[str], build) -> tuple[str, str]:
     """The names of `name`'s augmented forward and reverse functions for the active
-    parameters `wrt`, made (and added to `module`) on first use."""
+    parameters `wrt`, made (and added to `module`) on first use from the adjoint function
+    `build(module, fn, wrt, new_name, internal=True) -> (function, reverse state)` makes."""
     aug_name, rev_name = pair_names(name, wrt)
     if aug_name in module.functions:
         return aug_name, rev_name
@@ -84,9 +86,8 @@ def recursive_pair(module: Module, name: str, wrt: list[str]) -> tuple[str, str]
     rev = module.add(Function(rev_name, list(fn.param_types) + list(fn.result_types) +
                               [p.type for p in arrays], [p.type for p in scalars],
                               [p.name for p in rev_sig.params], {**attrs, "sig": str(rev_sig)}))
-    from .reverse import _build_vjp
     tmp = unique_name(derived_name(name, "vjp", wrt) + ".whole", set(module.functions))
-    whole, r = _build_vjp(module, fn, wrt, tmp, internal=True)
+    whole, r = build(module, fn, wrt, tmp, internal=True)
     del module.functions[tmp]
     split(whole, r, aug, rev, len(fn.params), len(fn.result_types), wrt_vals)
     return aug_name, rev_name
@@ -164,35 +165,34 @@ def has_split_calls(fn: Function) -> bool:
     return any(isa(op, FUNC_CALL) and op.attrs.get("records") for op in fn.walk())
 
 
-def unsplit(module: Module, fn: Function) -> Function:
+def unsplit(module: Module, fn: Function, adjoint) -> Function:
     """A copy of `fn` (same name) whose calls of split halves are undone: `.aug` becomes a
     call of the primal, `.rev` a call of the whole adjoint `NAME.vjp.WRT.unsplit` whose
-    array cotangents are added into the shadows the call was given."""
+    array cotangents are added into the shadows the call was given. `adjoint(module, name,
+    wrt, new_name, internal=True)` adds an adjoint function to the module (`ad.reverse`)."""
     copy = parse_function(print_function(fn))
     copy.attrs = dict(fn.attrs)
-    _unsplit_calls(module, copy)
+    _unsplit_calls(module, copy, adjoint)
     return copy
 
 
-def whole_adjoint(module: Module, name: str, wrt: list[str]) -> str:
+def whole_adjoint(module: Module, name: str, wrt: list[str], adjoint) -> str:
     """`NAME.vjp.WRT.unsplit`: `name`'s adjoint function with no split calls in it."""
     base = derived_name(name, "vjp", wrt)
     whole = base + ".unsplit"
     if whole in module.functions:
         return whole
     if base not in module.functions:
-        from .reverse import vjp_function
-        vjp_function(module, name, wrt, base, internal=True)
+        adjoint(module, name, wrt, base, internal=True)
     copy = parse_function(print_function(module[base]))
     copy.attrs = dict(module[base].attrs)
     copy.name = whole
     module.add(copy)  # first: its own recursive calls refer to it
-    _unsplit_calls(module, copy)
+    _unsplit_calls(module, copy, adjoint)
     return whole
 
 
-def _unsplit_calls(module: Module, fn: Function) -> None:
-    from .reverse import _elementwise
+def _unsplit_calls(module: Module, fn: Function, adjoint) -> None:
     for call in [op for op in fn.walk() if isa(op, FUNC_CALL) and op.attrs.get("records")]:
         half = module[call.attrs["callee"]]
         primal = half.attrs.get("split_of")
@@ -206,7 +206,7 @@ def _unsplit_calls(module: Module, fn: Function) -> None:
             call.attrs["callee"] = primal
             call.operands = call.operands[:n]
             continue
-        whole = whole_adjoint(module, primal, wrt)
+        whole = whole_adjoint(module, primal, wrt, adjoint)
         args, shadows = call.operands[:n + m], call.operands[n + m:]
         block = call.parent
         tmp = Block()
@@ -218,7 +218,7 @@ def _unsplit_calls(module: Module, fn: Function) -> None:
         k = 0
         for p, pb in zip(wrt_params(pfn, wrt), pbars):
             if isinstance(p.type, MemRefType):
-                _elementwise(b, pb, shadows[k], accumulate_only=True)
+                accumulate(b, pb, shadows[k], accumulate_only=True)
                 b.dealloc(pb)
                 k += 1
             else:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..lang.ir import BOOL, F64, I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
+from ..lang.ir import I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.describe import describe, describe_loop
 from ..lang.ops import (dialect, has_trait, isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN,
                         MEMREF_ALLOC, MEMREF_COPY, MEMREF_STORE, SCF_IF)
@@ -50,6 +50,7 @@ from .activity import Activity, analyze
 from . import checkpoint as ckpt
 from . import policy
 from .recursive import has_split_calls, on_cycle, recursive_pair, unsplit
+from .shadows import ACC, accumulate, zeros_like
 from .forward import derived_name, wrt_params
 from .rules import NONDIFF, RULES, USES_RESULT
 from .signatures import ADError, derived_signature
@@ -492,12 +493,12 @@ class _Reverse:
                 if isinstance(o.type, MemRefType) and not self.unchanged_after(op, o) and \
                         self._call_active(op):
                     arg = new.operands[k]
-                    snap = _zeros_like(b, arg, None)
+                    snap = zeros_like(b, arg, None)
                     b.op("memref.copy", [arg, snap])
                     self.fwd_env[("arg", op, k)] = snap
             for r, nr in zip(op.results, new.results):
                 if isinstance(r.type, MemRefType) and self.active(r):
-                    self.fwd_env[("shadow", r)] = _zeros_like(b, nr, _bar_name(r))
+                    self.fwd_env[("shadow", r)] = zeros_like(b, nr, _bar_name(r))
         elif n == "dad.undef" and isinstance(op.results[0].type, MemRefType):
             self.fwd_env[("shadow", op.results[0])] = b.op("dad.undef", [], [op.results[0].type]).results[0]
 
@@ -524,7 +525,7 @@ class _Reverse:
         key = ("shadow", v)
         if key in self.fwd_env:
             return self.fwd_env[key]
-        return _zeros_like(b, self.fwd_env[v], None)
+        return zeros_like(b, self.fwd_env[v], None)
 
     # ------------------------------------------------------------------ reverse sweep
     def reverse_op(self, c: _Ctx, op: Op) -> None:
@@ -573,7 +574,7 @@ class _Reverse:
             return
         dsh = c.shadow(dst)
         ssh = c.shadow(src) if self.active(src) else None
-        _elementwise(c.b, dsh, ssh)
+        accumulate(c.b, dsh, ssh)
 
     def alias_root(self, v: Value) -> Value:
         """The array a value popped from a tape of reverse-mode code is (the array pushed,
@@ -668,7 +669,7 @@ class _Reverse:
         if not on_cycle(self.module, self.fn.name, callee.name, self._cycle):
             return None
         wrt = [p.name for p, o in zip(callee.params, op.operands) if self.active(o)]
-        return recursive_pair(self.module, callee.name, wrt)
+        return recursive_pair(self.module, callee.name, wrt, _build_vjp)
 
     def _shadowed(self, op: Op) -> list[Value]:
         """The active array arguments of a call: their shadows go by reference."""
@@ -718,7 +719,7 @@ class _Reverse:
             pb = pbars[k]
             k += 1
             if isinstance(o.type, MemRefType):
-                _elementwise(b, pb, c.shadow(o), accumulate_only=True)
+                accumulate(b, pb, c.shadow(o), accumulate_only=True)
                 b.dealloc(pb)
             else:
                 c.acc(o, pb)
@@ -733,7 +734,7 @@ class _Reverse:
         bars = []
         for r in op.results:
             if isinstance(r.type, MemRefType):
-                bars.append(c.shadow(r) if self.active(r) else _zeros_like(b, c.get(r), None))
+                bars.append(c.shadow(r) if self.active(r) else zeros_like(b, c.get(r), None))
             else:
                 bars.append(c.bar_or_zero(r) if r.type.is_float else b.const(0, r.type))
         return args, bars, snaps
@@ -928,44 +929,8 @@ class LoopTape:
     recomputed: list[str]   # what the reverse sweep computes again instead (ad/policy.py)
 
 
-# An adjoint is a sum of contributions whose order the program does not fix (a value used
-# in every iteration of a loop gets one per iteration): its additions may be reordered, which
-# lets a reversed loop's adjoint sums run as vector partial sums; and the sign of a zero sum
-# is free, so `0 + g` is `g` (an in-place update's adjoint then costs nothing).
-ACC = {"fastmath": "reassoc nsz"}
-
-
 def _bar_name(v: Value) -> str | None:
     return f"{v.name}.bar" if v.name else None
-
-
-def _zeros_like(b: Builder, arr: Value, name: str | None) -> Value:
-    t = arr.type
-    return b.alloc(t.elem, [b.dim(arr, d) for d in range(t.rank)], name)
-
-
-def _elementwise(b: Builder, src: Value, dst: Value | None, accumulate_only: bool = False) -> None:
-    """dst += src over all elements; then src = 0 unless `accumulate_only`. Element by
-    element, src[k] is read and zeroed before dst[k] is updated, so that src and dst may be
-    the same array (the adjoint of `memref.copy %u, %u` leaves u's adjoint as it was)."""
-    t = src.type
-    flat = MemRefType(t.elem, 1)
-
-    def flatten(a):  # a rank-1 array is its own flat view (no view op for later passes)
-        return a if t.rank == 1 else b.one("memref.collapse", [a], flat)
-
-    s = flatten(src)
-    d = flatten(dst) if dst is not None else None
-    n = b.dim(s, 0)
-    _, body = b.for_(b.i(0), n, b.i(1), [], "k")
-    lb = Builder(body)
-    k = body.args[0]
-    v = lb.load(s, [k])
-    if not accumulate_only:
-        lb.store(lb.const(0.0, t.elem), s, [k])
-    if d is not None:
-        lb.store(lb.addf(lb.load(d, [k]), v, **ACC), d, [k])
-    lb.yield_([])
 
 
 def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str,
@@ -993,7 +958,7 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
         from .custom import trampoline
         fn = trampoline(fn)
     if has_split_calls(fn):  # reverse mode over reverse-mode code (ad.recursive)
-        fn = unsplit(module, fn)
+        fn = unsplit(module, fn, vjp_function)
     name = fn.name
     wrt_vals = wrt_params(fn, wrt)
     wrt_names = [p.name for p in wrt_vals]
@@ -1012,7 +977,7 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
     b = Builder(new.body)
     for p in wrt_vals:
         if isinstance(p.type, MemRefType):
-            rev.fwd_env[("shadow", p)] = _zeros_like(b, rev.fwd_env[p], _bar_name(p))
+            rev.fwd_env[("shadow", p)] = zeros_like(b, rev.fwd_env[p], _bar_name(p))
     rev.pre_ops = list(new.body.ops)  # the wrt arrays' shadows (ad.recursive splits here)
     rev.forward_block(fn.body, new.body)
     rev.fwd_ops = [op for op in new.body.ops if op not in rev.pre_ops]
@@ -1025,7 +990,7 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
         if not rev.active(r):
             continue
         if isinstance(r.type, MemRefType):
-            _elementwise(b, seed, top.shadow(r), accumulate_only=True)
+            accumulate(b, seed, top.shadow(r), accumulate_only=True)
         else:
             top.acc(r, seed)
     top.reverse_ops(fn.body.ops[:-1])

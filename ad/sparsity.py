@@ -30,7 +30,7 @@ class _Sparsity(_Forward):
         sparsity_function(self.module, name, wrt, new_name, internal=True)
 
     def simple(self, op, b: Builder) -> None:
-        new = self.clone(op, b)
+        self.clone(op, b)
         if op.name in NONDIFF or not any(self.act.active(r) for r in op.results):
             return
         sets = [self.dots(o)[0] for o in op.operands if self.dots(o) is not None]
