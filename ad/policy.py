@@ -15,13 +15,24 @@ cost table, between
   load from an array written later) cannot be repeated.
 Each choice is kept with its reason, and the tape report (`dadc emit --stage tape`) lists
 what each loop recomputes beside what it records.
+
+Before any of that, `prepared(fn)` gives reverse mode a copy of the function to differentiate
+in which an integer counter a loop steps by a fixed amount (`idx += 1` beside `for b in
+...`) is a closed form of the loop index (the `reverse` pipeline of lang/passes/registry.py: `induction`, then `canonicalize`): the loop then carries
+nothing, and the counter is computed again (`cheap` integer arithmetic) instead of being
+recorded in every iteration. Only the copy changes: the function as compiled keeps its
+counter (a closed form can make LLVM vectorise a short inner loop, which costs more than it
+gains), and integer arithmetic is exact, so the forward sweep computes bit for bit what the
+function computes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..lang.ir import Op
-from ..lang.ops import has_trait, isa, MEMREF_LOAD
+from ..lang.ir import I64, Function, Module, Op
+from ..lang.ops import has_trait, isa, MEMREF_LOAD, SCF_FOR
+from ..lang.passes import pipeline
+from ..lang.passes.util import clone_module
 
 RECORD_COST = 4
 COST_CHEAP = 1
@@ -50,3 +61,14 @@ def choose(op: Op, rev) -> Choice:
         return Choice(RECORD, COST_OTHER, f"computing it again costs more than recording it "
                                           f"({COST_OTHER} > {RECORD_COST})")
     return Choice(RECORD, None, "an op with effects cannot be repeated")
+
+
+def prepared(fn: Function) -> Function:
+    """`fn`, or a copy of it (same name, attributes and value names) with its stepped
+    counters in closed form when it has a loop that carries an integer."""
+    if not any(isa(op, SCF_FOR) and I64 in (r.type for r in op.results) for op in fn.walk()):
+        return fn
+    m = clone_module(Module([fn]))
+    for run in pipeline("reverse"):
+        m = run(m)
+    return m[fn.name]

@@ -959,6 +959,7 @@ def _build_vjp(module: Module, fn: Function, wrt, new_name: str, internal: bool)
         fn = trampoline(fn)
     if has_split_calls(fn):  # reverse mode over reverse-mode code (ad.recursive)
         fn = unsplit(module, fn, vjp_function)
+    fn = policy.prepared(fn)
     name = fn.name
     wrt_vals = wrt_params(fn, wrt)
     wrt_names = [p.name for p in wrt_vals]

@@ -178,7 +178,7 @@ def _emit_derived(m, args) -> int:
         src = as_written if d.target in as_written.functions else m
         print(activity_report(src, d.target, d.wrt), end="")
     elif args.stage == "tape":
-        print(_tape_text(m[args.function], d), end="")
+        print(_tape_text(m, args.function, d, source_fns), end="")
     else:
         print(_with_made_callees(m, args.function, source_fns), end="")
     return 0
@@ -188,6 +188,11 @@ def _with_made_callees(m, name: str, source_fns: set) -> str:
     """Function `name` printed, then every function AD made (not in the source) that it
     reaches through calls, each once, in the order they are first called."""
     from .lang.printer import print_function
+    return "".join(print_function(m[n]) for n in _made_callees(m, name, source_fns))
+
+
+def _made_callees(m, name: str, source_fns: set) -> list[str]:
+    """`name`, then every function AD made that it reaches through calls, in call order."""
     order, todo = [name], [name]
     while todo:
         f = m.functions.get(todo.pop(0))
@@ -197,7 +202,7 @@ def _with_made_callees(m, name: str, source_fns: set) -> str:
                     and callee in m.functions:
                 order.append(callee)
                 todo.append(callee)
-    return "".join(print_function(m[n]) for n in order)
+    return order
 
 
 def _ir_input(path: str, source: str):
@@ -288,21 +293,34 @@ def _literal(node):
     raise ValueError
 
 
-def _tape_text(fn, d) -> str:
-    """What the reverse sweep of a derived function records, loop by loop."""
-    report = getattr(fn, "tape_report", None)
-    if report is None:
+def _tape_text(m, name: str, d, source_fns: set) -> str:
+    """What the reverse sweep of derived function `name` records, loop by loop, then the
+    same for every adjoint function AD made that it calls (a called helper's loops)."""
+    fn = m[name]
+    if getattr(fn, "tape_report", None) is None and not any(
+            getattr(m[c], "tape_report", None) is not None for c in _made_callees(m, name, source_fns)):
         return f"{fn.name}: {d.kind} is forward mode: nothing is recorded\n"
     lines = [f"tape of {fn.name} = {d.kind}({d.target}):"]
-    if not report:
-        lines.append("  no loops")
-    for t in report:
-        if t.recorded:
-            lines.append(f"  loop {t.loop}: {t.nbytes} bytes per iteration: {', '.join(t.recorded)}")
-        else:
-            lines.append(f"  loop {t.loop}: records nothing")
-        if t.recomputed:
-            lines.append(f"    computed again in the reverse sweep: {', '.join(t.recomputed)}")
+    shown = []
+    for callee in _made_callees(m, name, source_fns):
+        report = getattr(m[callee], "tape_report", None)
+        if report is None or report in shown:   # `grad` reports its `vjp`'s tape as its own
+            continue
+        shown.append(report)
+        indent = "  "
+        if callee != name:
+            primal = m[callee].attrs.get("primal_of") or m[callee].attrs.get("split_of") or "?"
+            lines.append(f"  in {callee} (the adjoint of {primal}, which it calls):")
+            indent = "    "
+        if not report:
+            lines.append(f"{indent}no loops")
+        for t in report:
+            if t.recorded:
+                lines.append(f"{indent}loop {t.loop}: {t.nbytes} bytes per iteration: {', '.join(t.recorded)}")
+            else:
+                lines.append(f"{indent}loop {t.loop}: records nothing")
+            if t.recomputed:
+                lines.append(f"{indent}  computed again in the reverse sweep: {', '.join(t.recomputed)}")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,8 @@ Contract:
   becomes the given values, then op is erased), `erase(op)` (results unused), `replace_uses(old,
   new)`, `set_operands(op, values)`, `mutate(op, name, operands, attrs)` (an op becomes
   another in place, keeping its results), `inline_before(block, op)` (a region's ops, but for
-  its terminator, moved before `op`), `drop_result(op, j)`, `drop_operand(op, j)`,
+  its terminator, moved before `op`), `insert_before(op, ops)` (new ops, made by a
+  `Builder` on a scratch block, put before `op`), `drop_result(op, j)`, `drop_operand(op, j)`,
   `drop_arg(block, j)`. Every change puts the ops it may enable on the worklist: the users of
   replaced values, the ops defining the operands an erased op read (they may be dead now),
   the parent of a block argument whose users changed, the op holding a block an op was
@@ -187,6 +188,17 @@ class Rewriter:
         block.ops[:-1] = []
         for o in body:
             self.push(o)
+        self.changed = True
+
+    def insert_before(self, anchor: Op, ops: list[Op]) -> None:
+        """Put the new ops `ops` (without regions) just before `anchor`, in its block."""
+        block = anchor.parent
+        i = block.ops.index(anchor)
+        for o in ops:
+            o.parent = block
+            self.uses.add(o)
+            self.push(o)
+        block.ops[i:i] = ops
         self.changed = True
 
     def drop_result(self, op: Op, j: int) -> None:

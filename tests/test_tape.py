@@ -83,3 +83,18 @@ def test_checkpointing_bounds_peak_tape_memory(tmp_path):
     # sqrt(2e6) segments x 16 bytes plus one segment's 24-byte records: well under 1 MB
     assert plain > 40e6
     assert checkpointed < 4e6
+
+
+def test_loops_of_called_helpers_are_reported_under_their_adjoint(tmp_path, capsys):
+    src = ("fn helper(x: f64[n]) -> f64 {\n    var s = 0.0;\n    for i in 0..n { s += sin(x[i]) * s; }\n"
+           "    return s;\n}\nfn twice(x: f64[n]) -> f64 { return helper(x) * 2.0; }\n"
+           "fn og = grad(twice);\n")
+    path = tmp_path / "calls.dad"
+    path.write_text(src)
+    assert main(["emit", "--stage", "tape", str(path), "-f", "og"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tape of og = grad(twice):\n"), out
+    assert "  in helper.vjp.x (the adjoint of helper, which it calls):\n" in out, out
+    # the helper's loop, by its source line, indented under it, recording sin(x[i]) and s
+    [line] = [ln for ln in out.splitlines() if f"loop for i at {path}:3:5" in ln]
+    assert line.startswith("    loop") and "sin(x[i]): f64" in line and "s: f64" in line, out

@@ -9,6 +9,8 @@ module being final)). `PIPELINES` names the lists the compiler runs, in one plac
     default    the clean-up run before and after AD (on what derivations see)
     machine    the machine-code rewrites, after AD and `default`
     lowering   `default` then `machine`: everything between AD and LLVM
+    reverse    what reverse mode runs on its own copy of a function before differentiating
+               it (ad/policy.py `prepared`)
 
 `resolve("cse,dce")` turns a comma-separated list of pass and pipeline names (`-` and `_`
 alike) into pass functions, raising `UnknownPass` (with the closest names) for a name that
@@ -31,6 +33,7 @@ from .dce import dce
 from .expand_math import expand_math
 from .forward_stores import forward_stores
 from .hoist_allocs import hoist_allocs
+from .induction import induction
 from .inline_calls import inline_calls
 from .licm import licm
 from .load_cse import load_cse
@@ -65,7 +68,7 @@ def _summary(fn) -> str:
 
 # (pass, machine-only); the order is the order of `dadc opt --list-passes`
 _TABLE = [
-    (constant_fold, False), (cse, False), (load_cse, False), (dce, False), (canonicalize, False),
+    (constant_fold, False), (induction, False), (cse, False), (load_cse, False), (dce, False), (canonicalize, False),
     (elide_bounds_checks, False),
     (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True), (inline_calls, True),
     (licm, True),
@@ -86,6 +89,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
                 "skip_zero_fill", "hoist_allocs", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
 }
 PIPELINES["lowering"] = PIPELINES["default"] + PIPELINES["machine"]
+PIPELINES["reverse"] = ("induction", "canonicalize")
 
 
 class UnknownPass(ValueError):
