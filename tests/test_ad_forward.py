@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import dad
 import example_inputs
 from dad.runtime.transforms import derive_kernel
+from generators import central_difference, directions, flat, split
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
@@ -37,45 +38,7 @@ def example(name: str):
     return _compiled[name]
 
 
-# ----------------------------------------------------------------------------- helpers
-def _flat(r) -> list[np.ndarray]:
-    r = r if isinstance(r, tuple) else (r,)
-    return [np.asarray(v, dtype=np.float64) for v in r]
-
-
-def _py(v):
-    return float(v) if isinstance(v, float) or np.ndim(v) == 0 and not isinstance(v, (bool, int, np.integer, np.bool_)) else v
-
-
-def _shift(args, dirs, h):
-    """args + h * dirs on the float parameters (dirs[i] is None for the others)."""
-    out = []
-    for a, d in zip(args, dirs):
-        if d is None:
-            out.append(a)
-        elif np.ndim(a) == 0:
-            out.append(type(a)(a + h * d) if isinstance(a, np.floating) else float(a + h * d))
-        else:
-            out.append((a + h * d).astype(a.dtype))
-    return out
-
-
-def central_difference(f, args, dirs, h):
-    plus = _flat(f(*_shift(args, dirs, h)))
-    minus = _flat(f(*_shift(args, dirs, -h)))
-    return [(p - m) / (2 * h) for p, m in zip(plus, minus)]
-
-
-def split(r):
-    r = _flat(r)
-    m = len(r) // 2
-    return r[:m], r[m:]
-
-
 # ----------------------------------------------------------------------------- the examples
-rng0 = np.random.default_rng
-
-
 _u, _away = example_inputs._u, example_inputs._away
 # f32_roundtrip has its own analytic test here (see NOT_APPLICABLE)
 INPUTS = {k: v for k, v in example_inputs.INPUTS.items() if k != "f32_roundtrip"}
@@ -112,25 +75,6 @@ def _float_params(k) -> list[tuple[int, str]]:
     sig = k.signature
     params = re.findall(r"(\w+): (f64|f32|i64|bool)", sig.split("->")[0])
     return [(i, p) for i, (p, t) in enumerate(params) if t in ("f64", "f32")]
-
-
-def _is_tuple(k) -> bool:
-    return k.signature.split("->")[1].strip().startswith("(")
-
-
-def _directions(args, rng, which=None):
-    """A random direction per float parameter (None for the others); `which` limits them."""
-    out = []
-    for i, a in enumerate(args):
-        if isinstance(a, (bool, int, np.integer)) or (isinstance(a, np.ndarray) and a.dtype.kind in "ib"):
-            out.append(None)
-        elif which is not None and i not in which:
-            out.append(None)
-        elif np.ndim(a) == 0:
-            out.append(type(a)(rng.normal()) if isinstance(a, np.floating) else float(rng.normal()))
-        else:
-            out.append(rng.normal(size=a.shape).astype(a.dtype))
-    return out
 
 
 def _zeros_like(a):
@@ -173,7 +117,7 @@ def test_jacobian_times_v_equals_jvp(name, i, p):
     args = INPUTS[name][1](np.random.default_rng(zlib.crc32(name.encode())))
     J = np.asarray(dad.jacobian(f, wrt=p)(*args), dtype=float)
     fp = _float_params(f)
-    dirs = _directions(args, np.random.default_rng(1), which={i})
+    dirs = directions(args, np.random.default_rng(1), which={i})
     v = np.asarray(dirs[i], dtype=float)
     out = np.asarray(f(*args), dtype=float)
     assert J.shape == out.shape + v.shape
@@ -218,9 +162,9 @@ def test_jvp_all_parameters_matches_central_difference(name):
     them at once, against central differences; tuple results included."""
     f = _fn(name)
     args = INPUTS[name][1](np.random.default_rng(zlib.crc32(name.encode())))
-    dirs = _directions(args, np.random.default_rng(2))
+    dirs = directions(args, np.random.default_rng(2))
     prim, tan = split(dad.jvp(f)(*args, *[d for d in dirs if d is not None]))
-    for p, q in zip(prim, _flat(f(*args))):
+    for p, q in zip(prim, flat(f(*args))):
         np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-15)
     h, tol = (1e-2, 1e-3) if name in F32 else (1e-6, 1e-6)  # see test_jacobian_matches_...
     fd = central_difference(f, args, dirs, h)

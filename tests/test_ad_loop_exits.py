@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import dad
+from generators import as_tuple, difference
 
 H, TOL, DOT = 1e-6, 1e-6, 1e-10
 N = 5
@@ -380,10 +381,6 @@ def _close(a, b, tol, what):
     assert err <= tol * (1.0 + float(np.max(np.abs(b)))), f"{what}:\n{a}\nvs\n{b}"
 
 
-def _fd(f, x, v, h=H):
-    return (np.asarray(f(x + h * v), dtype=float) - np.asarray(f(x - h * v), dtype=float)) / (2 * h)
-
-
 CASES = [(p, c) for p in ARRAY_FNS for c in EXITS]
 
 
@@ -397,7 +394,7 @@ def test_array_exit_primal_jvp_vjp_jacobian(m, name, c):
     _close(prim(x, cv), PORTS[name](x, cv)[0], 1e-13, "primal vs NumPy")
     y, jv = getattr(m, f"{name}_jvp")(x, cv, v)
     _close(y, PORTS[name](x, cv)[0], 1e-13, "jvp's primal")
-    _close(jv, _fd(lambda z: prim(z, cv), x, v), TOL, "jvp vs central differences")
+    _close(jv, difference(lambda z: prim(z, cv), x, v, H), TOL, "jvp vs central differences")
     y2, xbar = getattr(m, f"{name}_vjp")(x, cv, w)
     _close(y2, y, 0.0, "vjp's primal")
     lhs, rhs = float(np.sum(jv * w)), float(np.sum(v * xbar))
@@ -416,8 +413,8 @@ def test_tuple_with_an_array_returned_from_a_loop(m, c):
     s_, u_, sd, ud = m.tup_jvp(x, cv, v)
     _close(s_, s, 1e-13, "primal")
     _close(u_, u, 1e-13, "primal")
-    _close(sd, _fd(lambda z: m.tup(z, cv)[0], x, v), TOL, "jvp (scalar) vs fd")
-    _close(ud, _fd(lambda z: m.tup(z, cv)[1], x, v), TOL, "jvp (array) vs fd")
+    _close(sd, difference(lambda z: m.tup(z, cv)[0], x, v, H), TOL, "jvp (scalar) vs fd")
+    _close(ud, difference(lambda z: m.tup(z, cv)[1], x, v, H), TOL, "jvp (array) vs fd")
     *_, xbar = m.tup_vjp(x, cv, w0, w1)
     lhs, rhs = sd * w0 + float(np.sum(ud * w1)), float(np.sum(v * xbar))
     assert abs(lhs - rhs) <= DOT * (1 + abs(lhs)), (lhs, rhs)
@@ -430,7 +427,7 @@ def test_reverse_jacobian_of_an_array_returned_from_a_loop(m, c):
     x, cv = _x("head"), EXITS[c]
     J = m.head_jac(x, cv)
     assert J.shape == (2, N)
-    fd = np.stack([_fd(lambda z: m.head(z, cv), x, e) for e in np.eye(N)], axis=1)
+    fd = np.stack([difference(lambda z: m.head(z, cv), x, e, H) for e in np.eye(N)], axis=1)
     _close(J, fd, TOL, "reverse jacobian vs fd")
     rng = np.random.default_rng(3)
     v, w = rng.normal(size=N), rng.normal(size=2)
@@ -450,7 +447,7 @@ def test_scalar_of_an_array_exit_every_reverse_mode(m, name, c):
     val = PORTS[name](x, cv)[0]
     _close(f(x, cv), val, 1e-12, "primal vs NumPy")
     g = getattr(m, f"{name}_grad")(x, cv)
-    fd = float(_fd(lambda z: f(z, cv), x, v))
+    fd = float(difference(lambda z: f(z, cv), x, v, H))
     _close(float(np.sum(g * v)), fd, TOL, "grad . v vs central differences")
     y, jv = getattr(m, f"{name}_jvp")(x, cv, v)
     assert abs(jv - float(np.sum(g * v))) <= DOT * (1 + abs(jv)), "jvp vs grad"
@@ -462,7 +459,7 @@ def test_scalar_of_an_array_exit_every_reverse_mode(m, name, c):
     if name not in SECOND_ORDER:
         return
     hv = getattr(m, f"{name}_hvp")(x, cv, v)
-    _close(hv, _fd(lambda z: getattr(m, f"{name}_grad")(z, cv), x, v), 1e-5, "hvp vs fd of grad")
+    _close(hv, difference(lambda z: getattr(m, f"{name}_grad")(z, cv), x, v, H), 1e-5, "hvp vs fd of grad")
     if name not in HESSIAN:
         return
     Hm = getattr(m, f"{name}_hess")(x, cv)
@@ -518,7 +515,7 @@ def test_a_break_only_of_an_inner_loop_leaves_the_outer_loop_checkpointable():
     m = dad.compile(CKPT_INNER_BREAK, filename="ckpt_break.dad")
     rng = np.random.default_rng(8)
     x, v = rng.uniform(-0.5, 0.5, 4), rng.normal(size=4)
-    _close(m.inner_ckpt(x) @ v, _fd(m.inner, x, v), TOL, "checkpointed grad . v vs fd")
+    _close(m.inner_ckpt(x) @ v, difference(m.inner, x, v, H), TOL, "checkpointed grad . v vs fd")
 
 
 def test_early_return_of_the_array_the_loop_updates_in_place():
@@ -538,8 +535,8 @@ def test_early_return_of_the_array_the_loop_updates_in_place():
               np.array([1.5, 0.2, 0.3, 0.4]), np.array([0.1, 0.2, 0.3, 0.1])):
         v, w0, w1 = rng.normal(size=4), 0.7, rng.normal(size=4)
         s, a, sd, ad = m.fj(x, v)
-        _close(sd, _fd(lambda z: m.f(z)[0], x, v), TOL, "jvp scalar vs fd")
-        _close(ad, _fd(lambda z: m.f(z)[1], x, v), TOL, "jvp array vs fd")
+        _close(sd, difference(lambda z: m.f(z)[0], x, v, H), TOL, "jvp scalar vs fd")
+        _close(ad, difference(lambda z: m.f(z)[1], x, v, H), TOL, "jvp array vs fd")
         *_, xbar = m.fv(x, w0, w1)
         lhs, rhs = sd * w0 + float(np.sum(ad * w1)), float(np.sum(v * xbar))
         assert abs(lhs - rhs) <= DOT * (1 + abs(lhs)), (lhs, rhs)
@@ -636,10 +633,6 @@ def random_programs():
     return dad.compile(src, filename="random_exits.dad"), progs, src
 
 
-def _flat(r):
-    return r if isinstance(r, tuple) else (r,)
-
-
 @pytest.mark.parametrize("k", range(RANDOM_COUNT))
 def test_random_array_loop_exits_against_differences(random_programs, k):
     m, progs, src = random_programs
@@ -648,17 +641,17 @@ def test_random_array_loop_exits_against_differences(random_programs, k):
     rng = np.random.default_rng(100 + k)
     x = rng.uniform(-0.8, 0.8, size=N)
     for c in EXITS.values():
-        outs = _flat(f(x, c))
+        outs = as_tuple(f(x, c))
         v = rng.normal(size=N)
         w = [float(rng.normal()) if np.ndim(o) == 0 else rng.normal(size=np.shape(o)) for o in outs]
-        jo = _flat(getattr(m, f"{p.name}_jvp")(x, c, v))
+        jo = as_tuple(getattr(m, f"{p.name}_jvp")(x, c, v))
         n_out = len(outs)
         for o, o2 in zip(outs, jo[:n_out]):
             _close(o2, o, 1e-13, f"jvp's primal\n{p.text}")
         for j in range(n_out):
-            fd = _fd(lambda z: _flat(f(z, c))[j], x, v)
+            fd = difference(lambda z: as_tuple(f(z, c))[j], x, v, H)
             _close(jo[n_out + j], fd, TOL, f"{p.name} (c = {c}) jvp vs fd, result {j}\n{p.text}")
-        vo = _flat(getattr(m, f"{p.name}_vjp")(x, c, *w))
+        vo = as_tuple(getattr(m, f"{p.name}_vjp")(x, c, *w))
         xbar = vo[-1]
         lhs = sum(float(np.sum(np.asarray(t) * ww)) for t, ww in zip(jo[n_out:], w))
         rhs = float(np.sum(v * xbar))
@@ -734,7 +727,7 @@ def test_an_array_carried_by_a_for_loop_in_the_ir():
         v, w = rng.normal(size=N), rng.normal(size=N)
         y, jv = m.fj(x, c, v)
         _close(y, port(x, c), 1e-14, "primal")
-        _close(jv, _fd(lambda z: port(z, c), x, v), TOL, "jvp vs fd")
+        _close(jv, difference(lambda z: port(z, c), x, v, H), TOL, "jvp vs fd")
         y2, xbar = m.fv(x, c, w)
         _close(y2, y, 0.0, "vjp's primal")
         lhs, rhs = float(jv @ w), float(v @ xbar)
@@ -795,7 +788,7 @@ def test_time_stepping_with_an_early_exit():
         assert m.sim(x, h) == pytest.approx(val, rel=1e-13)
         v = rng.normal(size=4)
         gx, gh = m.sim_grad(x, h)
-        _close(gx @ v, _fd(lambda z: m.sim(z, h), x, v), TOL, "grad x . v vs fd")
+        _close(gx @ v, difference(lambda z: m.sim(z, h), x, v, H), TOL, "grad x . v vs fd")
         _close(gh, (m.sim(x, h + H) - m.sim(x, h - H)) / (2 * H), TOL, "grad h vs fd")
         y, jv = m.sim_jvp(x, h, v, 0.3)
         _close(jv, gx @ v + 0.3 * gh, DOT, "jvp vs grad")
@@ -809,7 +802,7 @@ def test_time_stepping_with_an_early_exit():
         v, w = rng.normal(size=n), rng.normal(size=n)
         y, jv = m.f_jvp(x, v)
         _close(y, u, 1e-13, "primal vs NumPy")
-        _close(jv, _fd(m.f, x, v), TOL, "jvp vs fd")
+        _close(jv, difference(m.f, x, v, H), TOL, "jvp vs fd")
         y2, xbar = m.f_vjp(x, w)
         lhs, rhs = float(jv @ w), float(v @ xbar)
         assert abs(lhs - rhs) <= DOT * (1 + abs(lhs)), (lhs, rhs)

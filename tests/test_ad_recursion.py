@@ -16,6 +16,7 @@ import pytest
 import dad
 from dad.frontend import compile_to_ir
 from dad.runtime.compiler import derive_all
+from generators import fd_gradient
 
 RSUM = """
 fn rsum(x: f64[n], i: i64) -> f64 {
@@ -139,15 +140,6 @@ CYCLES = {"rsum": [{"rsum"}], "rprod": [{"rprod"}, {"pw"}], "mutual": [{"ev", "o
           "array_result": [{"cum"}], "tree": [{"tree"}], "mutate": [{"rec"}, {"rrows"}]}
 
 
-def _fd_grad(f, x, h=1e-6):
-    g = np.empty_like(x)
-    for k in range(x.size):
-        e = np.zeros_like(x)
-        e[k] = h
-        g[k] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
-
-
 @pytest.fixture(scope="module")
 def mods():
     return {k: dad.compile(src + DERIVED) for k, src in PROGRAMS.items()}
@@ -159,7 +151,7 @@ def test_every_mode_against_finite_differences(mods, name, n):
     m = mods[name]
     rng = np.random.default_rng(n)
     x = rng.uniform(-1.0, 1.0, n)
-    fd = _fd_grad(m.f, x)
+    fd = fd_gradient(m.f, x)
     g = m.g(x)
     scale = 1.0 + np.abs(fd).max()
     assert np.allclose(g, fd, rtol=0, atol=1e-6 * scale), (g, fd)

@@ -29,6 +29,7 @@ import pytest
 
 import dad
 import example_inputs
+from generators import as_tuple, is_float_arg, pairing, random_like
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 # The example files covered here. examples/ba.dad, gmm.dad and lstm.dad appeared while this
@@ -53,29 +54,6 @@ _fn = example_inputs.compile_function
 
 def _args(name):
     return INPUTS[name][1](np.random.default_rng(zlib.crc32(name.encode())))
-
-
-def _is_float_arg(a) -> bool:
-    if isinstance(a, (bool, int, np.integer, np.bool_)):
-        return False
-    return not (isinstance(a, np.ndarray) and a.dtype.kind in "iub")
-
-
-def _random_like(a, rng):
-    """A random value shaped and typed like the float argument `a`."""
-    if np.ndim(a) == 0:
-        return np.float32(rng.normal()) if isinstance(a, np.float32) else float(rng.normal())
-    return rng.normal(size=np.shape(a)).astype(np.asarray(a).dtype)
-
-
-def _tuple(r):
-    return r if isinstance(r, tuple) else (r,)
-
-
-def _pairing(a, b) -> tuple[float, float]:
-    """(sum a*b, sum |a*b|) in f64."""
-    p = np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)
-    return float(np.sum(p)), float(np.sum(np.abs(p)))
 
 
 def test_every_example_function_is_listed():
@@ -104,25 +82,25 @@ def test_dot_product_between_modes(name):
     """<jvp(f)(x; v), w> == <v, vjp(f)(x; w)>, two random draws of (v, w) per function."""
     f = _fn(name)
     args = _args(name)
-    outs = _tuple(f(*args))
+    outs = as_tuple(f(*args))
     fwd, rev = dad.jvp(f), dad.vjp(f)
     tol = 1e-4 if name in F32 else 1e-11
     for draw in range(2):
         rng = np.random.default_rng(1000 + draw)
-        v = [_random_like(a, rng) for a in args if _is_float_arg(a)]
-        w = [_random_like(o, rng) for o in outs]
-        jv = _tuple(fwd(*args, *v))
+        v = [random_like(a, rng) for a in args if is_float_arg(a)]
+        w = [random_like(o, rng) for o in outs]
+        jv = as_tuple(fwd(*args, *v))
         assert len(jv) == 2 * len(outs)
-        vj = _tuple(rev(*args, *w))
+        vj = as_tuple(rev(*args, *w))
         assert len(vj) == len(outs) + len(v)
         for p, q in zip(vj[:len(outs)], outs):  # the primal results of the vjp
             np.testing.assert_allclose(np.asarray(p, float), np.asarray(q, float),
                                        rtol=1e-13, atol=1e-15)
-        for bar, a in zip(vj[len(outs):], [a for a in args if _is_float_arg(a)]):
+        for bar, a in zip(vj[len(outs):], [a for a in args if is_float_arg(a)]):
             assert np.shape(bar) == np.shape(a)
             assert np.asarray(bar).dtype == np.asarray(a).dtype or np.ndim(a) == 0
-        lhs = [_pairing(t, c) for t, c in zip(jv[len(outs):], w)]
-        rhs = [_pairing(a, b) for a, b in zip(v, vj[len(outs):])]
+        lhs = [pairing(t, c) for t, c in zip(jv[len(outs):], w)]
+        rhs = [pairing(a, b) for a, b in zip(v, vj[len(outs):])]
         L, R = sum(x for x, _ in lhs), sum(x for x, _ in rhs)
         scale = sum(s for _, s in lhs) + sum(s for _, s in rhs)
         assert abs(L - R) <= tol * scale + 1e-300, \
@@ -153,8 +131,8 @@ def test_grad_cases_cover_the_scalar_examples():
 def test_grad_matches_central_difference(name):
     f = _fn(name)
     args = _args(name)
-    g = _tuple(dad.grad(f)(*args))
-    floats = [i for i, a in enumerate(args) if _is_float_arg(a)]
+    g = as_tuple(dad.grad(f)(*args))
+    floats = [i for i, a in enumerate(args) if is_float_arg(a)]
     assert len(g) == len(floats)
     h, tol = (1e-2, 1e-3) if name in F32 else (1e-6, 1e-6)  # see the module docstring
     for gi, i in zip(g, floats):

@@ -30,6 +30,7 @@ import pytest
 import dad
 from dad.ad.rules import NONDIFF, RULES, STRUCTURAL
 from dad.lang.ops import OPS
+from generators import as_tuple, central_difference, flat, split
 
 
 # ----------------------------------------------------------------------------- the rule table
@@ -197,11 +198,6 @@ def _split_params(params: str) -> list[str]:
     return out + [cur]
 
 
-def _flat(r) -> list[np.ndarray]:
-    r = r if isinstance(r, tuple) else (r,)
-    return [np.asarray(v, dtype=np.float64) for v in r]
-
-
 def _as(dtype, vals):
     return [np.asarray(v, dtype=dtype) if np.ndim(v) else dtype(v) for v in vals]
 
@@ -209,18 +205,6 @@ def _as(dtype, vals):
 def _args(vals):
     """0-d arrays as Python floats: scalar parameters take scalars, not 0-d arrays."""
     return [float(v) if np.ndim(v) == 0 else v for v in vals]
-
-
-def central_difference(f, args, dirs, h):
-    plus = _flat(f(*_args([a + h * d for a, d in zip(args, dirs)])))
-    minus = _flat(f(*_args([a - h * d for a, d in zip(args, dirs)])))
-    return [(p - m) / (2 * h) for p, m in zip(plus, minus)]
-
-
-def jvp_outputs(fjvp, args, dirs):
-    r = _flat(fjvp(*_args(args), *_args(dirs)))
-    m = len(r) // 2
-    return r[:m], r[m:]
 
 
 SEEDS = [0, 1, 2]
@@ -232,10 +216,10 @@ def test_jvp_f64_matches_central_difference(case, seed):
     mod = module("f64")
     f, fjvp = getattr(mod, "t_" + case[0]), getattr(mod, "t_" + case[0] + "_jvp")
     args, dirs = point(case, seed)
-    prim, tan = jvp_outputs(fjvp, args, dirs)
+    prim, tan = split(fjvp(*_args(args), *_args(dirs)))
     # The primal of the JVP is the function itself; builtin reductions may sum in another
     # order in the two compiled functions (LANGUAGE.md), hence a few ulp, not equality.
-    for p, q in zip(prim, _flat(f(*_args(args)))):
+    for p, q in zip(prim, flat(f(*_args(args)))):
         np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
     fd = central_difference(f, args, dirs, 1e-5)
     for t, d in zip(tan, fd):
@@ -253,9 +237,9 @@ def test_jvp_f32_matches_f64_central_difference(case, seed):
             for a in args]  # an f32-representable point, shared by both programs
     dirs = [np.asarray(d, dtype=np.float32).astype(float) for d in dirs]
     r = fjvp(*_as(np.float32, args), *_as(np.float32, dirs))
-    for v in (r if isinstance(r, tuple) else (r,)):
+    for v in as_tuple(r):
         assert np.asarray(v).dtype == np.float32, f"{case[0]}: f32 jvp returned {np.asarray(v).dtype}"
-    _, tan = jvp_outputs(lambda *a: r, [], [])
+    _, tan = split(r)
     fd = central_difference(getattr(mod64, "t_" + case[0]), args, dirs, 1e-5)
     for t, d in zip(tan, fd):
         err = np.max(np.abs(t - d) / (1.0 + np.abs(d)))
@@ -272,9 +256,9 @@ def test_vjp_f64_matches_central_difference(case, seed):
     fd = central_difference(f, args, dirs, 1e-5)
     rng = np.random.default_rng(1000 + seed)
     cots = [rng.standard_normal(np.shape(d)) for d in fd]
-    r = _flat(fvjp(*_args(args), *_args(cots)))
+    r = flat(fvjp(*_args(args), *_args(cots)))
     prim, bars = r[:len(fd)], r[len(fd):]
-    for p, q in zip(prim, _flat(f(*_args(args)))):
+    for p, q in zip(prim, flat(f(*_args(args)))):
         np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
     assert len(bars) == len(dirs), f"{case[0]}: vjp gave {len(bars)} adjoints for {len(dirs)} params"
     lhs = sum(float(np.sum(d * w)) for d, w in zip(fd, cots))
@@ -291,16 +275,10 @@ def test_f32_central_difference_with_large_step():
         case = CASES[NAMES.index(name)]
         args, dirs = point(case, 7)
         args, dirs = _as(np.float32, args), _as(np.float32, dirs)
-        _, tan = jvp_outputs(getattr(mod, "t_" + name + "_jvp"), args, dirs)
-        h = np.float32(1e-2)
-        f = getattr(mod, "t_" + name)
-        plus = _flat(f(*[np.float32(a + h * d) if np.ndim(a) == 0 else (a + h * d).astype(np.float32)
-                         for a, d in zip(args, dirs)]))
-        minus = _flat(f(*[np.float32(a - h * d) if np.ndim(a) == 0 else (a - h * d).astype(np.float32)
-                          for a, d in zip(args, dirs)]))
-        for t, p, m in zip(tan, plus, minus):
-            fd = (p - m) / (2 * float(h))
-            assert np.max(np.abs(t - fd) / (1.0 + np.abs(fd))) <= 1e-3, name
+        _, tan = split(getattr(mod, "t_" + name + "_jvp")(*_args(args), *_args(dirs)))
+        fd = central_difference(getattr(mod, "t_" + name), args, dirs, np.float32(1e-2))
+        for t, d in zip(tan, fd):
+            assert np.max(np.abs(t - d) / (1.0 + np.abs(d))) <= 1e-3, name
 
 
 def test_cast_tangents_are_rounded_like_values():

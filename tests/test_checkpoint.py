@@ -17,6 +17,7 @@ import pytest
 
 import dad
 from dad.cli import main
+from generators import fd_gradient
 from peak_memory import peak_growth
 
 STEP = """
@@ -27,15 +28,6 @@ fn k_gc = grad(k, checkpoint=true);
 fn k_hv = jvp(k_g);
 fn k_hvc = jvp(k_gc);
 """
-
-
-def _fd(f, x, h=1e-6):
-    out = np.zeros_like(x)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e.flat[i] = h
-        out.flat[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return out
 
 
 def _close(a, b, ulps=64):
@@ -53,7 +45,7 @@ def test_loop_assigning_a_call_result_to_the_carried_array():
     g = m.k_g(x)
     assert _close(m.k_gc(x), g)
     # |k'''| ~ 1e2 at most here: truncation h^2 * 1e2 ~ 1e-10; rounding eps*|k|/h ~ 1e-9
-    np.testing.assert_allclose(m.k_gc(x), _fd(m.k, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(m.k_gc(x), fd_gradient(m.k, x), rtol=1e-6, atol=1e-8)
     v = np.linspace(1.0, -1.0, 5)
     _, hv = m.k_hv(x, v)
     _, hvc = m.k_hvc(x, v)
@@ -205,9 +197,9 @@ def test_rk4_checkpointed_gradient_agrees_with_plain_and_finite_differences():
     gy, ga, gh = m.gc(y0, a, h, n)
     # smooth in all inputs; central differences with step 1e-6: truncation ~1e-12 |f'''|,
     # rounding ~eps |f| / 1e-6 ~ 1e-10 for |f| ~ 1
-    np.testing.assert_allclose(gy, _fd(lambda y: m.rk4(y, a, h, n), y0), rtol=1e-6, atol=1e-8)
-    fa = _fd(lambda v: m.rk4(y0, float(v[0]), h, n), np.array([a]))[0]
-    fh = _fd(lambda v: m.rk4(y0, a, float(v[0]), n), np.array([h]))[0]
+    np.testing.assert_allclose(gy, fd_gradient(lambda y: m.rk4(y, a, h, n), y0), rtol=1e-6, atol=1e-8)
+    fa = fd_gradient(lambda v: m.rk4(y0, float(v[0]), h, n), np.array([a]))[0]
+    fh = fd_gradient(lambda v: m.rk4(y0, a, float(v[0]), n), np.array([h]))[0]
     assert ga == pytest.approx(fa, rel=1e-6, abs=1e-8)
     assert gh == pytest.approx(fh, rel=1e-6, abs=1e-8)
 
@@ -370,7 +362,7 @@ def test_random_programs_checkpointed_equals_plain_in_every_mode(seed):
     trips = 5
     got = _flat(m.gc(x, c, trips))
     for h, tol in ((1e-6, 1e-5),):
-        fx = _fd(lambda y: m.f(y, c, trips), x, h)
+        fx = fd_gradient(lambda y: m.f(y, c, trips), x, h)
         fc = (m.f(x, c + h, trips) - m.f(x, c - h, trips)) / (2 * h)
         np.testing.assert_allclose(got, np.append(fx, fc), rtol=tol, atol=tol, err_msg=src)
 
@@ -454,8 +446,8 @@ def test_loops_inside_builtins_branches_are_checkpointed_like_the_rest(x):
     for f, g, gc in ((m.fn_norm, m.fn_norm_g, m.fn_norm_gc), (m.fn_max, m.fn_max_g, m.fn_max_gc)):
         assert _close(gc(x), g(x))
     if np.sum(x == x.max()) == 1:   # a tie is a kink: differences are not the derivative
-        np.testing.assert_allclose(m.fn_max_gc(x), _fd(m.fn_max, x), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(m.fn_max_gc(x), fd_gradient(m.fn_max, x), rtol=1e-6, atol=1e-8)
     if abs(x).max() > 1e-100:   # differences at 1e-200 are rounding only
-        np.testing.assert_allclose(m.fn_norm_gc(x), _fd(m.fn_norm, x), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(m.fn_norm_gc(x), fd_gradient(m.fn_norm, x), rtol=1e-6, atol=1e-8)
     v = np.array([1.0, -0.5, 0.25])
     assert _close(m.fn_norm_hc(x, v)[1], m.fn_norm_h(x, v)[1])

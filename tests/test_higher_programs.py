@@ -3,11 +3,12 @@
 `tests/test_higher_order.py` covers Rosenbrock, one fixed loop program and `exp(sin(x))`;
 this file goes wider:
 
-1. Hypothesis-generated programs `f(x: f64[n], c: f64) -> f64` with `for` loops (nested up
-   to three deep, `step 2`), `while` loops whose trip count depends on the data, `if`/`else`
-   (also inside loops), `break`, early `return`s, a local array updated in place, and calls
-   of helpers (one with a branch and early return, one with a loop and `break`, one with its
-   own local array and a `while`). Each program is checked for
+1. Hypothesis-generated programs `f(x: f64[n], c: f64) -> f64`
+   (`generators.second_order_programs`) with `for` loops (nested up to three deep,
+   `step 2`), `while` loops whose trip count depends on the data, `if`/`else` (also inside
+   loops), `break`, early `return`s, a local array updated in place, and calls of helpers
+   (one with a branch and early return, one with a loop and `break`, one with its own local
+   array and a `while`). Each program is checked for
    - `hvp` (forward over reverse) against central differences of the gradient along `v`;
    - `hvp` forward-over-reverse against reverse-over-forward (`derive_kernel(route=...)`);
    - `hessian` symmetric and `hessian @ v == hvp(v)`.
@@ -35,198 +36,9 @@ from hypothesis import strategies as st
 
 import dad
 from dad.runtime.transforms import derive_kernel
+from generators import difference, second_order_programs
 
 N = 4  # length of the array parameter (the Hessian is N x N)
-
-HELPERS = r"""
-fn hb(u: f64, v: f64) -> f64 {
-    if u * v > 0.1 {
-        return sin(u) * tanh(v) + 0.2 * u * u;
-    }
-    return 0.5 * u * v + cos(v) * 0.3;
-}
-fn hl(y: f64[n], u: f64) -> f64 {
-    var r = 0.0;
-    for k in 0..n {
-        r = 0.7 * r + y[k] * sin(u * float(k + 1));
-        if r > 1.5 { break; }
-    }
-    return r * r;
-}
-fn hw(y: f64[n], u: f64) -> f64 {
-    var b = zeros(n);
-    var q = 1.0 + 0.3 * tanh(u);
-    var k = 0;
-    while q > 0.2 and k < 12 {
-        b[k % n] += q * y[(k + 1) % n];
-        q = q * (0.6 + 0.2 * sigmoid(b[k % n]));
-        k += 1;
-    }
-    return dot(b, y) + sum(b) * u;
-}
-"""
-
-
-class _Gen:
-    """Draws one program body. `names` are the scalar variables in scope, `idx` the loop
-    indices in scope. Values stay bounded: scalar updates contract (`0.9 s + 0.3 sin e`) or
-    go through tanh/sin, stores mix an element with a bounded term."""
-
-    def __init__(self, draw):
-        self.draw = draw
-        self.fresh = 0
-        self.budget = 5  # statements: keeps the compile time (~3 s a program, Hessian included) down
-
-    def name(self, base):
-        self.fresh += 1
-        return f"{base}{self.fresh}"
-
-    def index(self, idx):
-        d = self.draw
-        if idx and d(st.booleans()):
-            i = d(st.sampled_from(idx))
-            return d(st.sampled_from([i, f"({i} + 1) % n", f"max({i} - 1, 0)", f"(n - 1 - {i})"]))
-        return str(d(st.integers(0, N - 1)))
-
-    def leaf(self, names, idx):
-        d = self.draw
-        kind = d(st.sampled_from(["var", "var", "x", "x", "a", "const", "call"]))
-        if kind == "var":
-            return d(st.sampled_from(names))
-        if kind == "call":
-            u = d(st.sampled_from(names))
-            return d(st.sampled_from([f"hb({u}, x[{self.index(idx)}])", f"hl(x, {u})",
-                                      f"hw(a, {u})"]))
-        if kind in ("x", "a"):
-            return f"{kind}[{self.index(idx)}]"
-        return repr(d(st.sampled_from([0.5, 1.5, -0.7, 2.0])))
-
-    def expr(self, names, idx, depth=0):
-        d = self.draw
-        if depth >= 2 or d(st.integers(0, 2)) == 0:
-            return self.leaf(names, idx)
-        op = d(st.sampled_from(["+", "-", "*", "*", "sin", "cos", "tanh", "expt", "sqrt1",
-                                "sigmoid", "log1p", "atan", "rat", "cube", "hb", "hl", "hw",
-                                "sel", "float"]))
-        a = self.expr(names, idx, depth + 1)
-        if op in ("+", "-", "*"):
-            return f"({a} {op} {self.expr(names, idx, depth + 1)})"
-        if op == "expt":
-            return f"exp(tanh({a}))"
-        if op == "sqrt1":
-            return f"sqrt(1.0 + {a} * {a})"
-        if op == "log1p":
-            return f"log1p({a} * {a})"
-        if op == "rat":
-            return f"({a} / (1.5 + {a} * {a}))"
-        if op == "cube":
-            return f"(0.1 * {a} * {a} * {a})"
-        if op == "hb":
-            return f"hb({a}, {self.expr(names, idx, depth + 1)})"
-        if op == "hl":
-            return f"hl(x, tanh({a}))"
-        if op == "hw":
-            return f"hw(a, tanh({a}))"
-        if op == "sel":
-            return f"select({a} > 0.0, {a} * {a}, 0.5 * {self.expr(names, idx, depth + 1)})"
-        if op == "float":
-            return f"({a} * float({d(st.sampled_from(idx)) if idx else 'n'} + 1) * 0.3)"
-        return f"{op}({a})"
-
-    def block(self, names, idx, depth, in_loop):
-        out = []
-        for _ in range(self.draw(st.integers(1, 3))):
-            if self.budget <= 0:
-                break
-            self.budget -= 1
-            out += self.stmt(names, idx, depth, in_loop)
-        return out
-
-    def stmt(self, names, idx, depth, in_loop, k=None):
-        d = self.draw
-        kinds = ["assign", "assign", "store", "store", "if"]
-        if depth < 3:
-            kinds += ["for", "for", "while"]
-        if in_loop:
-            kinds += ["break", "continue"]
-        kinds += ["return"]
-        k = k or d(st.sampled_from(kinds))
-        if k == "assign":
-            v = d(st.sampled_from(["s", "t"]))
-            e = self.expr(names, idx)
-            form = d(st.sampled_from(["{v} = 0.9 * {v} + 0.3 * sin({e});",
-                                      "{v} = {v} * tanh({e}) + 0.1 * {e};",
-                                      "{v} += 0.2 * tanh({e});",
-                                      "{v} *= 0.5 + 0.4 * sin({e});",
-                                      "{v} = 0.5 * {v} + 0.3 * {e} * {e} / (1.0 + {e} * {e});"]))
-            return [form.format(v=v, e=e)]
-        if k == "store":
-            i = self.index(idx)
-            e = self.expr(names, idx)
-            form = d(st.sampled_from(["a[{i}] = 0.5 * a[{j}] + 0.3 * tanh({e});",
-                                      "a[{i}] += 0.2 * sin({e});",
-                                      "a[{i}] *= 0.5 + 0.4 * tanh({e});",
-                                      "a[{i}] = a[{i}] * a[{j}] * 0.5 + sin(a[{i}]);"]))
-            return [form.format(i=i, j=self.index(idx), e=e)]
-        if k == "if":
-            c = self.expr(names, idx)
-            then = self.block(names, idx, depth, in_loop)
-            other = self.block(names, idx, depth, in_loop) if d(st.booleans()) else []
-            out = [f"if {c} > {d(st.sampled_from([0.0, 0.3, -0.2]))} {{", *then, "}"]
-            if other:
-                out[-1] = "} else {"
-                out += [*other, "}"]
-            return out
-        if k == "for":
-            i = self.name("i")
-            lo, hi = d(st.sampled_from([("0", "n"), ("1", "n"), ("0", "3"), ("2", "n - 1")]))
-            step = d(st.sampled_from(["", "", " step 2"]))
-            body = self.block(names, idx + [i], depth + 1, True)
-            return [f"for {i} in {lo}..{hi}{step} {{", *body, "}"]
-        if k == "while":
-            # the trip count depends on the data: w shrinks by a data-dependent factor
-            w, cnt = self.name("w"), self.name("k")
-            e = self.expr(names, idx)
-            inner = self.expr(names + [w], idx)
-            body = self.block(names + [w], idx, depth + 1, True)
-            return [f"var {w} = 1.0 + 0.5 * tanh({e});", f"var {cnt} = 0;",
-                    f"while {w} > 0.1 and {cnt} < 30 {{",
-                    f"{w} = {w} * (0.55 + 0.3 * sigmoid({inner}));", f"{cnt} += 1;", *body, "}",
-                    f"s += 0.1 * {w} * {w};"]
-        if k == "break":
-            return [f"if {self.expr(names, idx)} > 0.4 {{ break; }}"]
-        if k == "continue":
-            return [f"if {self.expr(names, idx)} < -0.3 {{ continue; }}"]
-        e = self.expr(names, idx)
-        return [f"if {e} > {d(st.sampled_from([0.8, 1.2]))} {{",
-                f"return s * t + 0.5 * {e} * {e} + 0.1 * dot(a, x);", "}"]
-
-
-@st.composite
-def program(draw):
-    g = _Gen(draw)
-    names = ["s", "t", "c"]
-    # every program has a `for` and a data-dependent `while` (with random bodies, so nested
-    # loops, branches, stores, calls and exits inside them), then a random tail: with only a
-    # few examples affordable (compile time), the features must not be left to chance
-    g.budget -= 2
-    body = g.stmt(names, [], 0, False, "for") + g.stmt(names, [], 0, False, "while")
-    body += g.block(names, [], 0, False)
-    return "\n".join([
-        HELPERS,
-        "fn f(x: f64[n], c: f64) -> f64 {",
-        "    var a = copy(x);",
-        "    var s = c;",
-        "    var t = 0.5;",
-        *("    " + line for line in body),
-        # the last line couples every element of x with every other (a dense Hessian)
-        "    return s + t * s + 0.1 * dot(a, a) + 0.2 * sin(sum(a) * t);",
-        "}",
-    ]) + "\n"
-
-
-def _central(g, x, v, h):
-    return (g(x + h * v) - g(x - h * v)) / (2 * h)
 
 
 def fd_hvp(g, x, v, h=1e-3):
@@ -236,7 +48,7 @@ def fd_hvp(g, x, v, h=1e-3):
     branch or trip count that changes within `x ± h v` (the difference quotient then spans
     two programs) shows up as a large |R1 - R2|. Rounding: eps |g| / (h/4) ~ 1e-12 |g|,
     times a few hundred operations' worth of error in g."""
-    d = [_central(g, x, v, h / 2**k) for k in range(3)]
+    d = [difference(g, x, v, h / 2**k) for k in range(3)]
     r1, r2 = (4 * d[1] - d[0]) / 3, (4 * d[2] - d[1]) / 3
     return r2, np.abs(r1 - r2)
 
@@ -249,7 +61,7 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None,
 
 
 @settings(max_examples=12, **SETTINGS)
-@given(program(), st.integers(0, 2**31 - 1))
+@given(second_order_programs(N), st.integers(0, 2**31 - 1))
 def test_random_programs_hvp_against_differences_and_other_route(src, seed):
     m = dad.compile(src + "fn f_grad = grad(f, wrt=x);\nfn f_hvp = hvp(f, wrt=x);\n",
                     filename="gen.dad")
@@ -264,7 +76,7 @@ def test_random_programs_hvp_against_differences_and_other_route(src, seed):
         # |H| |v| bounds every term of H v: the size of what both routes compute (H from the
         # other route's columns would do as well; central differences of the gradient along
         # each axis give it to ~1e-6, plenty for a scale)
-        Habs = np.abs(np.array([_central(lambda y: m.f_grad(y, c), x, e, 1e-5)
+        Habs = np.abs(np.array([difference(lambda y: m.f_grad(y, c), x, e, 1e-5)
                                 for e in np.eye(N)]))
         size = float(np.max(Habs @ np.abs(v))) + 1e-300
         # forward over reverse vs reverse over forward: the same bilinear form of the executed
@@ -286,7 +98,7 @@ def test_random_programs_hvp_against_differences_and_other_route(src, seed):
 
 
 @settings(max_examples=8, **SETTINGS)
-@given(program(), st.integers(0, 2**31 - 1))
+@given(second_order_programs(N), st.integers(0, 2**31 - 1))
 def test_random_programs_hessian_symmetric_and_consistent_with_hvp(src, seed):
     m = dad.compile(src + "fn f_hvp = hvp(f, wrt=x);\nfn f_hess = hessian(f, wrt=x);\n",
                     filename="gen.dad")

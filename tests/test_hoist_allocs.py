@@ -9,6 +9,7 @@ import pytest
 
 import dad
 from golden import allocs_in_loops
+from generators import fd_gradient
 from dad.frontend import compile_to_ir
 from dad.lang.passes import pipeline
 from dad.lang.passes import PassManager
@@ -103,25 +104,16 @@ def test_a_negative_size_raises_as_before_and_only_when_the_loop_runs(m):
         m.counts(v, -3)
 
 
-def _fd(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[idx] = h
-        g[idx] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
-
-
 def test_derivatives_against_finite_differences_and_each_other(m):
     rng = np.random.default_rng(2)
     x, mu = rng.standard_normal((12, 3)), rng.standard_normal((4, 3))
-    assert np.allclose(m.gmm_like_g(x, mu), _fd(lambda q: m.gmm_like(x, q), mu), rtol=1e-6, atol=1e-6)
+    assert np.allclose(m.gmm_like_g(x, mu), fd_gradient(lambda q: m.gmm_like(x, q), mu), rtol=1e-6, atol=1e-6)
     v = rng.standard_normal(11)
-    assert np.allclose(m.counts_g(v, 3), _fd(lambda q: m.counts(q, 3), v), rtol=1e-6, atol=1e-6)
+    assert np.allclose(m.counts_g(v, 3), fd_gradient(lambda q: m.counts(q, 3), v), rtol=1e-6, atol=1e-6)
     A, w = rng.standard_normal((7, 5)), rng.standard_normal(5)
     gA, gw = m.softrows_g(A, w)
-    assert np.allclose(gA, _fd(lambda q: m.softrows(q, w), A), rtol=1e-6, atol=1e-7)
-    assert np.allclose(gw, _fd(lambda q: m.softrows(A, q), w), rtol=1e-6, atol=1e-7)
+    assert np.allclose(gA, fd_gradient(lambda q: m.softrows(q, w), A), rtol=1e-6, atol=1e-7)
+    assert np.allclose(gw, fd_gradient(lambda q: m.softrows(A, q), w), rtol=1e-6, atol=1e-7)
     tA, tw = rng.standard_normal(A.shape), rng.standard_normal(w.shape)
     _, jv = m.softrows_j(A, w, tA, tw)
     assert np.isclose(jv, (gA * tA).sum() + gw @ tw, rtol=1e-10)

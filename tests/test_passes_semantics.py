@@ -11,12 +11,12 @@ import math
 import numpy as np
 from hypothesis import assume, given, settings, HealthCheck
 from hypothesis import strategies as st
-from test_ir_roundtrip import Gen, modules
 
 from dad.lang.ir import Block
 from dad.lang.ops import FLOAT_BINARY
 from dad.lang.passes import PassManager, default_pipeline
 from dad.lang.printer import print_module
+from generators import IRGen, ir_modules
 
 
 class Skip(Exception):
@@ -207,7 +207,7 @@ def _canon(v):
     return v
 
 
-class SmallGen(Gen):
+class SmallGen(IRGen):
     ints = st.one_of(st.integers(-2, 6), st.sampled_from([0, 1, 2**63 - 1, -2**63]))
     floats = st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, 3.0, 1e308, math.inf, -math.inf, math.nan, 0.1])
     math_unary = ["sqrt", "absf", "floor", "ceil", "sin", "exp", "tanh"]
@@ -222,7 +222,7 @@ INPUTS = st.tuples(st.sampled_from([0.0, -0.0, 2.5, -1.0, math.nan]), st.integer
 
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(modules(gen=SmallGen), INPUTS)
+@given(ir_modules(gen=SmallGen), INPUTS)
 def test_default_pipeline_preserves_results(m, inputs):
     try:
         before = outcome(m, inputs, strict=False)

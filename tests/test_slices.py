@@ -16,6 +16,7 @@ import pytest
 import dad
 from dad.frontend import CompileError, compile_to_ir
 from dad.lang.printer import print_module
+from generators import partial_difference
 
 RNG = np.random.default_rng(7)
 
@@ -198,20 +199,13 @@ def _ad_point():
     return RNG.standard_normal(6) * 0.5, RNG.standard_normal((6, 4)) * 0.5, 0.3
 
 
-def _fd(f, args, k, d, eps=1e-6):
-    plus, minus = list(args), list(args)
-    plus[k] = args[k] + eps * d
-    minus[k] = args[k] - eps * d
-    return (np.asarray(f(*plus)) - np.asarray(f(*minus))) / (2 * eps)
-
-
 def test_grad_and_checkpointed_grad_match_finite_differences(ad):
     args = _ad_point()
     g = ad.g(*args)
     gc = ad.gc(*args)
     for k in range(3):
         d = RNG.standard_normal(np.shape(args[k])) if k < 2 else 1.0
-        want = _fd(ad.heat, args, k, d)
+        want = partial_difference(ad.heat, args, k, d, 1e-6)
         assert np.sum(g[k] * d) == pytest.approx(want, rel=1e-6, abs=1e-8)
         assert np.allclose(gc[k], g[k], rtol=1e-12, atol=1e-14)
 
@@ -219,7 +213,7 @@ def test_grad_and_checkpointed_grad_match_finite_differences(ad):
 def test_hvp_matches_finite_differences_of_the_gradient(ad):
     args = _ad_point()
     v = RNG.standard_normal(6)
-    want = _fd(lambda *a: ad.g(*a)[0], args, 0, v)
+    want = partial_difference(lambda *a: ad.g(*a)[0], args, 0, v, 1e-6)
     assert np.allclose(ad.hv(*args, v), want, rtol=1e-5, atol=1e-7)
 
 
@@ -228,7 +222,7 @@ def test_jvp_vjp_dot_product_and_finite_differences(ad):
     du, dA, dc = RNG.standard_normal(6), RNG.standard_normal((6, 4)), 0.7
     out, tangent = ad.jv(*args, du, dA, dc)
     assert out == pytest.approx(ad.heat(*args))
-    fd = sum(_fd(ad.heat, args, k, d) for k, d in enumerate((du, dA, dc)))
+    fd = sum(partial_difference(ad.heat, args, k, d, 1e-6) for k, d in enumerate((du, dA, dc)))
     assert tangent == pytest.approx(fd, rel=1e-6)
     w = 1.3
     _, ub, Ab, cb = ad.vj(*args, w)
@@ -238,7 +232,8 @@ def test_jvp_vjp_dot_product_and_finite_differences(ad):
     dx, dA, W = RNG.standard_normal(5), RNG.standard_normal((5, 5)), RNG.standard_normal((5, 5))
     out, jv = ad.pj(x, A, dx, dA)
     assert np.array_equal(out, ad.parts(x, A))
-    assert np.allclose(jv, _fd(ad.parts, (x, A), 0, dx) + _fd(ad.parts, (x, A), 1, dA), rtol=1e-6, atol=1e-8)
+    fd = partial_difference(ad.parts, (x, A), 0, dx, 1e-6) + partial_difference(ad.parts, (x, A), 1, dA, 1e-6)
+    assert np.allclose(jv, fd, rtol=1e-6, atol=1e-8)
     _, xb, Ab = ad.pv(x, A, W)
     assert np.sum(jv * W) == pytest.approx(np.sum(xb * dx) + np.sum(Ab * dA), rel=1e-12)
 
