@@ -89,7 +89,8 @@ def recursive_pair(module: Module, name: str, wrt: list[str], build) -> tuple[st
     tmp = unique_name(derived_name(name, "vjp", wrt) + ".whole", set(module.functions))
     whole, r = build(module, fn, wrt, tmp, internal=True)
     del module.functions[tmp]
-    split(whole, r, aug, rev, len(fn.params), len(fn.result_types), wrt_vals)
+    # the parameters of the function AD differentiated (reverse mode may work on a copy)
+    split(whole, r, aug, rev, len(fn.params), len(fn.result_types), wrt_params(r.fn, wrt))
     return aug_name, rev_name
 
 

@@ -43,11 +43,14 @@ def derive_all(m: Module, stop_at: str | None = None):
 def _derive_all(m: Module, stop_at: str | None):
     from ..ad import ADError, derive
     from ..lang.passes import default_pipeline, PassManager
+    from ..lang.passes.inline_calls import inline_helpers
     optimized: set[str] = set()
+    derived = {d.name for d in m.derivations}
     for d in m.derivations:
         group = reachable(m, d.target)
         todo = [m[n] for n in sorted(group - optimized)]
         if todo:
+            inline_helpers(m, [f.name for f in todo], derived)
             PassManager(default_pipeline(), context=m).run(Module(todo))
             optimized |= group
         try:

@@ -3,6 +3,7 @@
 the program or its inputs, 2 bad usage."""
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import re
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 
 from dad.cli import main
+
+inline_calls = importlib.import_module("dad.lang.passes.inline_calls")  # the module
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ROSEN = str(EXAMPLES / "rosenbrock.dad")
@@ -281,10 +284,12 @@ def test_emit_derived_needs_a_derived_name(capsys, derived, stage):
     assert rc == 2 and "derived functions: none" in err
 
 
-def test_emit_ad_shows_the_functions_ad_made(capsys, tmp_path):
+def test_emit_ad_shows_the_functions_ad_made(capsys, tmp_path, monkeypatch):
     """A derived function is often a wrapper around the adjoint AD made (`f.vjp.x`): `--stage
     ad -f g` prints g and then every AD-made function it calls, and `-f f.vjp.x` prints that
-    one (and what it calls in turn)."""
+    one (and what it calls in turn). (Small helpers are inlined before AD: with inlining off,
+    `h` stays a call whose adjoint AD makes.)"""
+    monkeypatch.setattr(inline_calls, "INLINE_OPS", 0)
     src = tmp_path / "two.dad"
     src.write_text("fn h(x: f64[n]) -> f64 { var s = 0.0; for i in 0..len(x) { s += sin(x[i]); } return s; }\n"
                    "fn f(x: f64[n]) -> f64 { return h(x) * h(x); }\n"

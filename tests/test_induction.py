@@ -126,3 +126,27 @@ def test_counter_is_not_carried_by_the_inner_loop(tmp_path, capsys):
     tape = capsys.readouterr().out
     [line] = [ln for ln in tape.splitlines() if "loop for b" in ln]
     assert "idx" not in line, tape
+
+
+def test_recursive_function_whose_body_carries_an_integer():
+    """Found by the fuzzer: reverse mode differentiates a copy of a function with a loop
+    carrying an integer (`max(x)` keeps the index of the maximum); the split adjoint of a
+    recursive function must read the copy's parameters, not the original's."""
+    src = """
+fn r(x: f64[n], y: f64, d: i64) -> f64 {
+    if d <= 0 { return 0.5; }
+    return r(x, 0.9 * sin(y), d - 1) * max(x);
+}
+fn f(x: f64[n], y: f64, k: i64) -> f64 { return 0.5 - r(x, y, min(max(k, 0), 3)); }
+fn g = grad(f, wrt=x);
+fn jg = jvp(grad(f, wrt=x), wrt=x);
+"""
+    m = dad.compile(src, filename="rec.dad")
+    x, y = np.array([0.3, 1.7, -0.4]), 0.8
+    # f = 0.5 - 0.5 * max(x)^3 for k >= 3: gradient -1.5 max(x)^2 at the argmax, 0 elsewhere
+    want = np.array([0.0, -1.5 * 1.7 ** 2, 0.0])
+    np.testing.assert_allclose(m.g(x, y, 5), want, rtol=1e-14)
+    v = np.array([0.2, -1.0, 0.5])
+    _, tangent = m.jg(x, y, 5, v)   # (gradient, its tangent)
+    # the second derivative: -3 max(x) v[argmax] at the argmax
+    np.testing.assert_allclose(tangent, np.array([0.0, -3.0 * 1.7 * -1.0, 0.0]), rtol=1e-14)

@@ -66,6 +66,20 @@ def test_the_objective_allocates_nothing_per_iteration():
     assert not allocs_in_loops(fn)
 
 
+def test_the_gradient_allocates_nothing_per_iteration():
+    """Before AD the helper is inlined into the loop that calls it (inline_helpers): the
+    adjoint is one loop nest, with no per-iteration call of the helper's adjoint (which ran
+    the helper's forward sweep again and allocated its result and shadows every time), and
+    hoist_allocs takes every temporary of the nest out of its loops."""
+    ir = compile_to_ir(NATURAL.read_text(), str(NATURAL))
+    derive_all(ir)
+    PassManager(pipeline("lowering"), verify=True).run(ir)
+    fn = ir["gmm_objective.vjp.alphas_means_icf"]
+    assert not any(op.name == "func.call" for op in fn.walk())
+    assert not allocs_in_loops(fn), [op.attrs.get("loc") for op in allocs_in_loops(fn)]
+    assert "qtimesx.vjp.icf_v" not in ir.functions
+
+
 def test_the_benchmark_runs(capsys):
     from benchmarks.natural import main
     assert main(["--quick", "--no-write"]) == 0

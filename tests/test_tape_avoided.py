@@ -2,6 +2,7 @@
 `scf.if`, a cos(x) the program computes beside sin(x), and loads from an array that nothing
 stores into after the loop reading it. Each is checked for what the derived IR holds and
 for the derivative against an analytic formula."""
+import importlib
 import math
 
 import numpy as np
@@ -12,6 +13,8 @@ from dad.cli import main
 from dad.frontend import compile_to_ir
 from dad.lang.printer import print_function
 from dad.runtime.compiler import derive_all, optimize_ir
+
+inline_calls = importlib.import_module("dad.lang.passes.inline_calls")  # the module
 
 SOURCE = """
 fn rot(r: f64, x: f64) -> f64 {
@@ -132,7 +135,9 @@ fn rows_later_g = grad(rows_later);
 """
 
 
-def test_a_call_on_an_array_filled_before_its_loop_copies_nothing():
+def test_a_call_on_an_array_filled_before_its_loop_copies_nothing(monkeypatch):
+    # helpers are inlined before AD; with inlining off, the adjoint call is what is tested
+    monkeypatch.setattr(inline_calls, "INLINE_OPS", 0)
     m = optimize_ir(derive_all(compile_to_ir(ROWS, "rows.dad")))
     text = print_function(m.functions["byrow.vjp.x"])
     assert "memref.copy" not in text and "dad.tape_push" not in text

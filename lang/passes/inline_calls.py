@@ -14,8 +14,17 @@ whole, and LLVM inlines it afterwards), and whose body ends in its only `func.re
 replaced by a copy of that body, the parameters read as the call's operands and the call's
 results as the return's operands. Parameters are never written (the language forbids it) and
 returned arrays are fresh, so the copy computes what the call computed. Callees are inlined
-into their callers first (callees before callers), so a chain of helpers flattens. Machine
-pipeline only: derivatives are made from the functions as written.
+into their callers first (callees before callers), so a chain of helpers flattens.
+
+Two uses. As a machine pass (`inline_calls`), on the copy that is lowered. And before AD
+(`inline_helpers(m, names, derived)`, run by `runtime/compiler.py` on the functions a
+derivation reaches, before it differentiates them): a helper's loops then meet its caller's,
+so the adjoint of `for j { let qx = qtimesx(icf[j], xc); ... }` is one loop nest whose
+temporaries `hoist_allocs` reuses and whose values the record-or-recompute policy sees,
+instead of a call per iteration that runs the helper's forward sweep again and allocates its
+shadows. Before AD only functions as the user wrote them are inlined: not a function with a
+custom derivative rule (the rule must apply), not one AD made (`derived`, or with
+`internal`, `primal_of` or `split_of`), and none holding tape ops.
 """
 from __future__ import annotations
 
@@ -31,10 +40,17 @@ def _size(fn: Function) -> int:
     return sum(1 for _ in fn.walk())
 
 
-def _inlinable(m: Module, name: str, cycles: set) -> bool:
+AD_MADE = ("custom_of", "internal", "primal_of", "split_of")
+
+
+def _inlinable(m: Module, name: str, cycles: set, derived: set | None = None) -> bool:
+    """May calls of `name` be inlined (`derived` given: before AD, see the docstring)?"""
     if name not in m.functions or name in cycles:
         return False
     fn = m[name]
+    if derived is not None and (name in derived or any(fn.attrs.get(a) for a in AD_MADE) or
+                                any(has_trait(o, "tape") for o in fn.walk())):
+        return False
     ops = fn.body.ops
     if fn.attrs.get("cold") or not ops or not isa(ops[-1], FUNC_RETURN):
         return False
@@ -67,14 +83,23 @@ def _inline_in(fn: Function, m: Module, ok: dict) -> bool:
     return changed
 
 
-def inline_calls(module: Module) -> Module:
+def _inline_from(module: Module, roots: list[str], derived: set | None) -> None:
     cycles = recursive(module)
     ok: dict[str, bool] = {}
-    for name in postorder(module, [f.name for f in module]):
+    for name in postorder(module, roots):
         fn = module[name]
         _inline_in(fn, module, ok)       # its callees first: they are already flat
-        ok[name] = _inlinable(module, name, cycles)
+        ok[name] = _inlinable(module, name, cycles, derived)
+
+
+def inline_calls(module: Module) -> Module:
+    _inline_from(module, [f.name for f in module], None)
     return module
+
+
+def inline_helpers(module: Module, names: list[str], derived: set) -> None:
+    """Before AD: inline the helpers the functions `names` call (see the docstring)."""
+    _inline_from(module, names, derived)
 
 
 inline_calls.pass_name = "inline_calls"
