@@ -17,13 +17,15 @@ Each choice is kept with its reason, and the tape report (`dadc emit --stage tap
 what each loop recomputes beside what it records.
 
 Before any of that, `prepared(fn)` gives reverse mode a copy of the function to differentiate
-in which an integer counter a loop steps by a fixed amount (`idx += 1` beside `for b in
-...`) is a closed form of the loop index (the `reverse` pipeline of lang/passes/registry.py: `induction`, then `canonicalize`): the loop then carries
-nothing, and the counter is computed again (`cheap` integer arithmetic) instead of being
-recorded in every iteration. Only the copy changes: the function as compiled keeps its
-counter (a closed form can make LLVM vectorise a short inner loop, which costs more than it
-gains), and integer arithmetic is exact, so the forward sweep computes bit for bit what the
-function computes.
+after the `reverse` pipeline of lang/passes/registry.py: an integer counter a loop steps by a
+fixed amount (`idx += 1` beside `for b in ...`) is a closed form of the loop index
+(`induction`: the loop carries nothing, and the counter is computed again, `cheap` integer
+arithmetic, instead of being recorded in every iteration), and a load an inner loop repeats
+(`xc[a]` in `for b in ...`) is done once before it (`hoist_loads`: recorded once per outer
+iteration instead of once per inner one). Only the copy changes: the function as compiled
+keeps its form (a closed form can make LLVM vectorise a short inner loop, which costs more
+than it gains). Both rewrites move exact operations, so the forward sweep computes bit for
+bit what the function computes.
 """
 from __future__ import annotations
 
@@ -63,12 +65,20 @@ def choose(op: Op, rev) -> Choice:
     return Choice(RECORD, None, "an op with effects cannot be repeated")
 
 
+def _has_work(op: Op) -> bool:
+    """Is `op` a loop that carries an integer or holds another loop?"""
+    return isa(op, SCF_FOR) and (I64 in (r.type for r in op.results) or
+                                 any(isa(o, SCF_FOR) for o in op.regions[0].block.walk()))
+
+
 def prepared(fn: Function) -> Function:
-    """`fn`, or a copy of it (same name, attributes and value names) with its stepped
-    counters in closed form when it has a loop that carries an integer."""
-    if not any(isa(op, SCF_FOR) and I64 in (r.type for r in op.results) for op in fn.walk()):
+    """`fn`, or, when it has a loop nest, a copy of it (same name, attributes and value
+    names) after the `reverse` pipeline (marked, so that preparing it again returns it)."""
+    if getattr(fn, "prepared", False) or not any(_has_work(op) for op in fn.walk()):
         return fn
     m = clone_module(Module([fn]))
     for run in pipeline("reverse"):
         m = run(m)
-    return m[fn.name]
+    copy = m[fn.name]
+    copy.prepared = True
+    return copy

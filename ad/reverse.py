@@ -937,7 +937,7 @@ def vjp_function(module: Module, name: str, wrt: list[str] | None, new_name: str
                  internal: bool = False, checkpoint: bool = False) -> Function:
     """With `checkpoint`, top-level loops that record run in √n segments (`ad.checkpoint`);
     the loops that record and stay as they are get `checkpoint.Note`s (`.checkpoint_notes`)."""
-    fn = module[name]
+    fn = policy.prepared(module[name])   # what the checkpoint plan and the adjoint both see
     src = fn
     notes = []
     if checkpoint:

@@ -3,7 +3,9 @@
 Contract: `describe(v)` is a short source-like text for an IR value: its name when it has
 one (a source variable, or a name AD derived from one, such as `x.bar`), else the expression
 that computes it, rebuilt from its ops to a small depth (`sin(x[i] * 2.0)`, `exp(x[i])`),
-with `…` past the depth. `describe_loop(op)` names an `scf.for`/`scf.while` by its index,
+with `…` past the depth; a result of an `scf.if` whose other branch yields a constant (a
+value computed only when a loop would run, say) is described by what its first branch
+yields. `describe_loop(op)` names an `scf.for`/`scf.while` by its index,
 its source place (`file:line:col`) and, for a loop the compiler made, what it was made for
 (`in logsumexp(...)`). Nothing here changes the IR.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from .ir import Op, Value
 from .printer import format_attr
-from .ops import isa, SCF_FOR, SCF_WHILE
+from .ops import isa, ARITH_CONSTANT, SCF_FOR, SCF_IF, SCF_WHILE
 
 _INFIX = {"arith.addf": "+", "arith.subf": "-", "arith.mulf": "*", "arith.divf": "/",
           "arith.remf": "%", "arith.addi": "+", "arith.subi": "-", "arith.muli": "*",
@@ -31,6 +33,11 @@ def describe(v: Value, depth: int = 3) -> str:
         return "?"
     if depth == 0:
         return "…"
+    if isa(op, SCF_IF):
+        then, other = (r.block.terminator for r in op.regions)
+        alt = other.operands[v.index].op if other is not None else None
+        if then is not None and isa(alt, ARITH_CONSTANT):
+            return describe(then.operands[v.index], depth)
     args = [describe(a, depth - 1) for a in op.operands]
     n = op.name
     if n == "arith.constant":

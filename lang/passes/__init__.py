@@ -21,6 +21,7 @@ from .dce import dce
 from .expand_math import expand_math
 from .forward_stores import forward_stores
 from .hoist_allocs import hoist_allocs
+from .hoist_loads import hoist_loads
 from .induction import induction
 from .inline_calls import inline_calls
 from .licm import licm
@@ -56,7 +57,7 @@ def lowering_pipeline() -> list:
 
 __all__ = ["PASSES", "PIPELINES", "PassManager", "PassVerifyError", "UnknownPass",
            "ascend_loops", "canonicalize", "constant_fold", "cse", "dce", "default_pipeline",
-           "elide_bounds_checks", "expand_math", "forward_stores", "hoist_allocs", "induction", "inline_calls", "licm", "load_cse",
+           "elide_bounds_checks", "expand_math", "forward_stores", "hoist_allocs", "hoist_loads", "induction", "inline_calls", "licm", "load_cse",
            "lowering_pipeline", "machine_pipeline", "move_copies", "pipeline",
            "promote_sums", "prune_results", "resolve", "reuse_calls", "skip_zero_fill",
            "speculate_zero_safe", "tape_reserve", "tidy_stores", "version_checks",

@@ -33,6 +33,7 @@ from .dce import dce
 from .expand_math import expand_math
 from .forward_stores import forward_stores
 from .hoist_allocs import hoist_allocs
+from .hoist_loads import hoist_loads
 from .induction import induction
 from .inline_calls import inline_calls
 from .licm import licm
@@ -68,7 +69,7 @@ def _summary(fn) -> str:
 
 # (pass, machine-only); the order is the order of `dadc opt --list-passes`
 _TABLE = [
-    (constant_fold, False), (induction, False), (cse, False), (load_cse, False), (dce, False), (canonicalize, False),
+    (constant_fold, False), (induction, False), (hoist_loads, False), (cse, False), (load_cse, False), (dce, False), (canonicalize, False),
     (elide_bounds_checks, False),
     (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True), (inline_calls, True),
     (licm, True),
@@ -89,7 +90,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
                 "skip_zero_fill", "hoist_allocs", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
 }
 PIPELINES["lowering"] = PIPELINES["default"] + PIPELINES["machine"]
-PIPELINES["reverse"] = ("induction", "canonicalize")
+PIPELINES["reverse"] = ("induction", "hoist_loads", "canonicalize")
 
 
 class UnknownPass(ValueError):
