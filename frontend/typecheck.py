@@ -104,6 +104,7 @@ class Checker:
         self.scopes: list[dict[str, Var]] = []
         self.loops = 0
         self.fn: FnInfo | None = None
+        self.refused: set[str] = set()   # definitions already reported as errors
 
     def err(self, span: A.Span, msg: str):
         self.rep.error(span, msg)
@@ -119,6 +120,7 @@ class Checker:
                 continue
             if item.name in BUILTINS and item.name not in ADDED_2026:
                 self.err(item.name_span, f"'{item.name}' is a builtin function and cannot be redefined")
+                self.refused.add(item.name)   # uses of it are not reported again
                 continue
             defined[item.name] = item.name_span
             if isinstance(item, A.FnDef):
@@ -144,8 +146,8 @@ class Checker:
             if name in self.functions:
                 return True
             if name not in pending:
-                if name not in defined:
-                    self.err(span, f"unknown function '{name}'")
+                if name not in defined and name not in self.refused:
+                    self.err(span, f"unknown function '{name}'" + _did_you_mean(name, [*defined]))
                 return False
             if name in visiting:
                 self.err(span, f"derived function '{name}' is defined in terms of itself")

@@ -47,6 +47,8 @@ CASES = [
     ("unknown_transform", "fn f(x: f64) -> f64 { return x; }\nfn g = gard(f);", 2, 8, "unknown transform 'gard'", 4),
     ("tuple_not_destructured", "fn g(x: f64) -> (f64, f64) { return (x, x); }\nfn f(x: f64) -> f64 { let a = g(x); return a; }", 2, 31, "must be destructured", 4),
     ("reserved_word", "fn f() -> f64 { let while = 1.0; return 1.0; }", 1, 21, "'while' is a reserved word", 5),
+    ("did_you_mean_transform_target", "fn loss(x: f64) -> f64 { return x * x; }\nfn g = grad(los);", 2, 13,
+     "unknown function 'los' (did you mean 'loss'?)", 3),
 ]
 
 
@@ -81,6 +83,15 @@ fn g = grad(f, wrt=z);
     got = [(d.span.line, d.span.col) for d in ei.value.diagnostics]
     assert got == [(2, 13), (3, 18), (4, 5), (5, 12), (7, 8)], str(ei.value)
     assert str(ei.value).count("error:") == 5
+
+
+def test_a_refused_definition_is_reported_once():
+    """Redefining a builtin is one error; the transform of it is not a second one."""
+    src = "fn outer(x: f64) -> f64 { return x; }\nfn h = grad(outer);\n"
+    with pytest.raises(CompileError) as ei:
+        compile_to_ir(src, "once.dad")
+    assert [(d.span.line, d.span.col) for d in ei.value.diagnostics] == [(1, 4)], str(ei.value)
+    assert "'outer' is a builtin function and cannot be redefined" in str(ei.value)
 
 
 def test_several_syntax_errors_all_reported():
