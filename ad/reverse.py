@@ -779,6 +779,7 @@ class _Reverse:
         return child
 
     def rev_scf_for(self, c, op):
+        self._free_results(c, op)
         if op.attrs.get("checkpoint") or op.attrs.get("segments"):
             return ckpt.reverse(self, c, op, self._rev_for)
         self._rev_for(c, op)
@@ -818,7 +819,14 @@ class _Reverse:
         return any(self.active(r) for o in op.walk() for r in o.results) or \
             any(isa(o, MEMREF_STORE, MEMREF_COPY) and self.active(o.operands[1]) for o in op.walk())
 
+    def _free_results(self, c, op):
+        """Arrays a structured op yields (a branch or an iteration made them), freed in the
+        forward sweep but read by the reverse sweep: freed here instead (`_free_here`)."""
+        for r in op.results:
+            self._free_here(c, r)
+
     def rev_scf_if(self, c, op):
+        self._free_results(c, op)
         act = [k for k, r in enumerate(op.results) if _is_float_scalar(r) and self.active(r)]
         S = self.outer_scalars(op)
         if not act and not S and not self._has_active(op):
@@ -841,6 +849,7 @@ class _Reverse:
             c.bar[s] = rif.results[i]
 
     def rev_scf_while(self, c, op):
+        self._free_results(c, op)
         before, after = (r.block for r in op.regions)
         n = len(op.results)
         act = [k for k in range(n) if _is_float_scalar(op.results[k]) and

@@ -457,3 +457,35 @@ def test_loops_inside_builtins_branches_are_checkpointed_like_the_rest(x):
         np.testing.assert_allclose(m.fn_norm_gc(x), fd_gradient(m.fn_norm, x), rtol=1e-6, atol=1e-8)
     v = np.array([1.0, -0.5, 0.25])
     assert _close(m.fn_norm_hc(x, v)[1], m.fn_norm_h(x, v)[1])
+
+
+def test_an_array_a_branch_made_is_freed_after_the_reverse_sweep_reads_it():
+    """Found by the fuzzer once helpers are inlined before AD: the inlined helper returns
+    from inside an `if`, so the caller's array is an `scf.if` result, freed in the forward
+    sweep; the checkpointed replay (and the plain reverse sweep) read it after that free.
+    Its free now moves to the reverse of the `if`."""
+    src = """
+fn g1(x: f64[n]) -> (f64, f64[n]) {
+    var u = copy(x);
+    if (0.5 < max(u)) {
+        return (0.5, x);
+    }
+    return (0.5, x);
+}
+fn f(x: f64[n], b: bool) -> f64 {
+    var u = copy(x);
+    var (v1, v2) = g1(x);
+    if b {
+        return 0.5;
+    }
+    u = (0.5 * u + cos(v2));
+    return (0.5 + sum(u));
+}
+fn vg = value_and_grad(f);
+fn vgc = value_and_grad(f, checkpoint=true);
+"""
+    m = dad.compile(src, filename="branch_array.dad")
+    for x in (np.array([0.48, -0.57, 0.37, 0.52, 0.99]), np.array([0.1, 0.2])):
+        want = 0.5 - np.sin(x)       # d/dx sum(0.5 x + cos(x))
+        np.testing.assert_allclose(m.vg(x, False)[1], want, rtol=1e-14)
+        np.testing.assert_allclose(m.vgc(x, False)[1], want, rtol=1e-14)
