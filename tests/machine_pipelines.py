@@ -5,13 +5,16 @@
 (a test's mutant) run right after it; `machine_pipeline(make)` compiles with `make()` as the
 machine pipeline inside the block; `upto(m, p, on)` is a copy of module `m` after the
 pipeline up to pass `p` (included when `on`), verified after every pass.
+`reverse_pipeline(names)` makes reverse mode prepare the functions it differentiates with
+the passes `names` inside the block (a test of a machine pass on the adjoint shape those
+passes would otherwise change, say `hoist_loads` doing part of `promote_sums`'s work).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 
 import dad.lang.passes as passes
-from dad.lang.passes import PassManager
+from dad.lang.passes import PassManager, registry
 from dad.lang.passes.util import clone_module
 
 MACHINE = passes.machine_pipeline
@@ -33,6 +36,16 @@ def machine_pipeline(make):
         yield
     finally:
         passes.machine_pipeline = saved
+
+
+@contextmanager
+def reverse_pipeline(names: tuple):
+    saved = registry.PIPELINES["reverse"]
+    registry.PIPELINES["reverse"] = tuple(names)
+    try:
+        yield
+    finally:
+        registry.PIPELINES["reverse"] = saved
 
 
 def upto(m, p, on: bool = True):

@@ -38,7 +38,7 @@ from dad.lang.passes import PassManager, dce, tidy_stores
 from dad.lang.printer import print_module
 from dad.runtime.compiler import CompiledModule, derive_all, machine_ir, optimize_ir
 from test_passes_semantics import BoundsBug, Interp, Skip
-from machine_pipelines import MACHINE, machine_pipeline, upto, without
+from machine_pipelines import MACHINE, machine_pipeline, reverse_pipeline, upto, without
 
 TIDY = importlib.import_module("dad.lang.passes.tidy_stores")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -724,10 +724,16 @@ def test_property_generator_exercises_the_rewrites():
 GMM_GRAD = "gmm_objective.vjp.alphas_means_icf"
 
 
+# means[j, a] read in every iteration over the points: reverse mode's hoist_loads would take
+# it out of the loops these tests look at; they see the adjoint as AD makes it without that
+NO_HOIST = ("induction", "canonicalize")
+
+
 @pytest.fixture(scope="module")
 def gmm_clean():
     src = (ROOT / "examples" / "gmm.dad").read_text()
-    return optimize_ir(derive_all(compile_to_ir(src, "gmm.dad")))
+    with reverse_pipeline(NO_HOIST):
+        return optimize_ir(derive_all(compile_to_ir(src, "gmm.dad")))
 
 
 def innermost(f):
@@ -767,7 +773,7 @@ def gmm_builds():
     src = (ROOT / "examples" / "gmm.dad").read_text()
     out = {}
     for which in ("on", "off"):
-        with machine_pipeline(PIPELINES[which]):
+        with machine_pipeline(PIPELINES[which]), reverse_pipeline(NO_HOIST):
             mod = compile_jit(src, filename="gmm.dad")
             stores = sum(len(ops_named(lp, "memref.store", "qx.bar"))
                          for lp in increment_adjoints(machine_ir(mod.ir_module)[GMM_GRAD]))
