@@ -779,10 +779,11 @@ class _Reverse:
         return child
 
     def rev_scf_for(self, c, op):
-        self._free_results(c, op)
         if op.attrs.get("checkpoint") or op.attrs.get("segments"):
-            return ckpt.reverse(self, c, op, self._rev_for)
-        self._rev_for(c, op)
+            ckpt.reverse(self, c, op, self._rev_for)
+        else:
+            self._rev_for(c, op)
+        self._free_results(c, op)
 
     def _rev_for(self, c, op):
         body = op.regions[0].block
@@ -821,12 +822,16 @@ class _Reverse:
 
     def _free_results(self, c, op):
         """Arrays a structured op yields (a branch or an iteration made them), freed in the
-        forward sweep but read by the reverse sweep: freed here instead (`_free_here`)."""
+        forward sweep but read by the reverse sweep: freed after the op's reverse, which
+        comes after every use of them (`_free_here`), the reverse of its body included."""
         for r in op.results:
             self._free_here(c, r)
 
     def rev_scf_if(self, c, op):
+        self._rev_if(c, op)
         self._free_results(c, op)
+
+    def _rev_if(self, c, op):
         act = [k for k, r in enumerate(op.results) if _is_float_scalar(r) and self.active(r)]
         S = self.outer_scalars(op)
         if not act and not S and not self._has_active(op):
@@ -849,7 +854,10 @@ class _Reverse:
             c.bar[s] = rif.results[i]
 
     def rev_scf_while(self, c, op):
+        self._rev_while(c, op)
         self._free_results(c, op)
+
+    def _rev_while(self, c, op):
         before, after = (r.block for r in op.regions)
         n = len(op.results)
         act = [k for k in range(n) if _is_float_scalar(op.results[k]) and
