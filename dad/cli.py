@@ -297,14 +297,14 @@ def _tape_text(m, name: str, d, source_fns: set) -> str:
     """What the reverse sweep of derived function `name` records, loop by loop, then the
     same for every adjoint function AD made that it calls (a called helper's loops)."""
     fn = m[name]
-    if getattr(fn, "tape_report", None) is None and not any(
-            getattr(m[c], "tape_report", None) is not None for c in _made_callees(m, name, source_fns)):
+    reports = [(c, m[c].tape_report) for c in _made_callees(m, name, source_fns)
+               if getattr(m[c], "tape_report", None) is not None]
+    if not reports:
         return f"{fn.name}: {d.kind} is forward mode: nothing is recorded\n"
     lines = [f"tape of {fn.name} = {d.kind}({d.target}):"]
     shown = []
-    for callee in _made_callees(m, name, source_fns):
-        report = getattr(m[callee], "tape_report", None)
-        if report is None or report in shown:   # `grad` reports its `vjp`'s tape as its own
+    for callee, report in reports:
+        if report in shown:   # `grad` reports its `vjp`'s tape as its own
             continue
         shown.append(report)
         indent = "  "

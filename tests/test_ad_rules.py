@@ -30,7 +30,7 @@ import pytest
 import dad
 from dad.ad.rules import NONDIFF, RULES, STRUCTURAL
 from dad.lang.ops import OPS
-from generators import as_tuple, central_difference, flat, split
+from generators import as_tuple, central_difference, flat, pairing, split
 
 
 # ----------------------------------------------------------------------------- the rule table
@@ -210,6 +210,14 @@ def _args(vals):
 SEEDS = [0, 1, 2]
 
 
+def assert_primal(prim, f, args):
+    """A derived function's primal results are the function's. Builtin reductions may sum
+    in another order in the two compiled functions (LANGUAGE.md), hence a few ulp, not
+    equality."""
+    for p, q in zip(prim, flat(f(*_args(args)))):
+        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("case", CASES, ids=NAMES)
 def test_jvp_f64_matches_central_difference(case, seed):
@@ -217,10 +225,7 @@ def test_jvp_f64_matches_central_difference(case, seed):
     f, fjvp = getattr(mod, "t_" + case[0]), getattr(mod, "t_" + case[0] + "_jvp")
     args, dirs = point(case, seed)
     prim, tan = split(fjvp(*_args(args), *_args(dirs)))
-    # The primal of the JVP is the function itself; builtin reductions may sum in another
-    # order in the two compiled functions (LANGUAGE.md), hence a few ulp, not equality.
-    for p, q in zip(prim, flat(f(*_args(args)))):
-        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
+    assert_primal(prim, f, args)
     fd = central_difference(f, args, dirs, 1e-5)
     for t, d in zip(tan, fd):
         err = np.max(np.abs(t - d) / (1.0 + np.abs(d)))
@@ -258,12 +263,11 @@ def test_vjp_f64_matches_central_difference(case, seed):
     cots = [rng.standard_normal(np.shape(d)) for d in fd]
     r = flat(fvjp(*_args(args), *_args(cots)))
     prim, bars = r[:len(fd)], r[len(fd):]
-    for p, q in zip(prim, flat(f(*_args(args)))):
-        np.testing.assert_allclose(p, q, rtol=1e-13, atol=1e-14)
+    assert_primal(prim, f, args)
     assert len(bars) == len(dirs), f"{case[0]}: vjp gave {len(bars)} adjoints for {len(dirs)} params"
-    lhs = sum(float(np.sum(d * w)) for d, w in zip(fd, cots))
-    rhs = sum(float(np.sum(v * b)) for v, b in zip(dirs, bars))
-    scale = 1.0 + sum(float(np.sum(np.abs(d * w))) for d, w in zip(fd, cots))
+    left = [pairing(d, w) for d, w in zip(fd, cots)]
+    lhs, scale = sum(x for x, _ in left), 1.0 + sum(a for _, a in left)
+    rhs = sum(pairing(v, b)[0] for v, b in zip(dirs, bars))
     assert abs(lhs - rhs) <= 25 * 1e-7 * scale, f"{case[0]}: <fd v, w> = {lhs} vs <v, vjp w> = {rhs}"
 
 

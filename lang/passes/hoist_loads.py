@@ -13,7 +13,7 @@ iteration of the loop over `a`, recorded (or recomputed) once there instead of o
 """
 from __future__ import annotations
 
-from ..ir import Block, Builder, Function, Op, Value
+from ..ir import Block, Builder, Function, Op, Value, replace_all_uses
 from ..ops import has_trait, isa, MEMREF_ALLOC, MEMREF_COPY, MEMREF_LOAD, MEMREF_STORE, SCF_FOR
 from .util import defined_inside, for_each_function, guarded, root_of
 
@@ -34,13 +34,14 @@ def _hoist(loop: Op, f: Function) -> list[Op]:
     body = loop.regions[0].block
     inside = defined_inside(body)
     lb, ub = loop.operands[:2]
+    params = set(f.params)
     out = []
     for op in list(body.ops):
         if not isa(op, MEMREF_LOAD) or op.attrs.get("checked", True) or \
                 any(v in inside for v in op.operands):
             continue
         root = root_of(op.operands[0])
-        if not (root in set(f.params) or (root.op is not None and isa(root.op, MEMREF_ALLOC))):
+        if not (root in params or (root.op is not None and isa(root.op, MEMREF_ALLOC))):
             continue
         if not _only_writes_other_allocs(loop, root):
             continue
@@ -50,8 +51,7 @@ def _hoist(loop: Op, f: Function) -> list[Op]:
         Builder(then).yield_([op.result])
         guard = guarded(lb, ub, then, [op.result.type])
         hoisted = guard[-1].results[0]
-        for o in body.walk():
-            o.operands = [hoisted if v is op.result else v for v in o.operands]
+        replace_all_uses(body, op.result, hoisted)
         out += guard
     return out
 
