@@ -78,6 +78,41 @@ def test_oracles_catch_a_wrong_derivative():
     assert res.kind == "disagreement" and res.oracle in ("dot", "fd"), res
 
 
+CONSISTENTLY_WRONG = """
+fn q_impl(x: f64[n], y: f64) -> f64 { return sum(sin(x)) * y; }
+fn q_jvp_rule(x: f64[n], y: f64, x_dot: f64[n], y_dot: f64) -> (f64, f64) {
+    return (sum(sin(x)) * y, dot(cos(x), x_dot) * y * 1.001 + sum(sin(x)) * y_dot);
+}
+fn q_vjp_rule(x: f64[n], y: f64, o: f64) -> (f64, f64[n], f64) {
+    return (sum(sin(x)) * y, cos(x) * (y * 1.001 * o), sum(sin(x)) * o);
+}
+fn q = custom(q_impl, jvp=q_jvp_rule, vjp=q_vjp_rule);
+fn p_f(x: f64[n], y: f64, A: f64[n, n], k: i64, b: bool) -> f64 {
+    return q(x, y) + sum(A) * 0.0;
+}
+fn p_vg = value_and_grad(p_f);
+fn p_jvp = jvp(p_f);
+"""
+
+
+def test_finite_differences_catch_a_wrong_rule_both_modes_share():
+    """Forward and reverse wrong by the same 0.1%: the dot test holds, and the finite
+    differences must still report it (the check that excuses a tangent swinging through the
+    secant within one step must not excuse an error that neighbouring points repeat)."""
+    res = compile_and_check(CONSISTENTLY_WRONG,
+                            [dict(prefix="p", seed=1, text=CONSISTENTLY_WRONG)])["p"]
+    assert res.kind == "disagreement" and res.oracle == "fd", res
+
+
+def test_a_chaotic_programs_secant_is_not_its_derivative():
+    """Seed 7000847 (seed-7 run) iterates x -> x * x - y through a recursive helper: its
+    exact tangent is ~1e35 and changes sign within 1e-7, while central differences settle at
+    1.63 for every step. The oracle reported that as a wrong derivative; the tangent takes
+    both signs across the step, so the differences say nothing about the point."""
+    prog = generate(7000847)
+    assert compile_and_check(prog.text(), [prog.info()])[prog.prefix].kind == "ok"
+
+
 def test_minimiser_keeps_the_failure_and_shrinks():
     prog = generate(program_seed(SEED, 3))
     target = "sin("
