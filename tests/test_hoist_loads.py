@@ -74,3 +74,31 @@ def test_the_inner_loop_records_nothing_for_the_repeated_load(tmp_path, capsys):
     [a_loop] = [ln for ln in out.splitlines() if f"loop for a at {path}:{outer}:" in ln]
     assert "u[a]" not in b_loop, out      # once per iteration over a, not over b
     assert "u[a]: f64" in a_loop, out
+
+
+CHECKED = """
+fn picked(x: f64[n], k: i64, m: i64) -> f64 {
+    let u = sin(x);
+    var s = 0.0;
+    for a in 0..m {
+        s += u[k] * x[a % n] * u[k];   # u[k] needs its check: k is anything the caller gives
+    }
+    return s;
+}
+fn picked_grad = grad(picked, wrt=x);
+"""
+
+
+def test_a_checked_load_is_not_moved_ahead_of_its_loop():
+    """Only loads proven in range move: `u[k]` with a caller's `k` keeps its check inside
+    the loop, so a loop that runs no iteration never reads u[k] (no IndexError where the plain
+    call returns 0) and one that runs reports the bad index as the plain call does."""
+    m = dad.compile(CHECKED, filename="checked.dad")
+    x = np.array([0.3, -1.2, 0.8])
+    assert m.picked(x, 10**6, 0) == 0.0
+    np.testing.assert_array_equal(m.picked_grad(x, 10**6, 0), np.zeros(3))
+    for f in (m.picked, m.picked_grad):
+        with pytest.raises(IndexError):
+            f(x, 10**6, 2)
+    np.testing.assert_allclose(m.picked_grad(x, 1, 4),
+                               fd_gradient(lambda z: m.picked(z, 1, 4), x, 1e-6), rtol=1e-6)

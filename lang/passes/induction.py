@@ -5,7 +5,8 @@ Contract: for `scf.for %lb, %ub, %s` with a constant step `s > 0`, a carried `i6
 loop body from `c` defined outside the loop or constant, is replaced inside the body by
 `v0 ± ((iv - lb) / s) * c` and after the loop by `v0 ± trips * c` with `trips = max(0,
 ub - lb + s - 1) / s` (i64 arithmetic wraps, so the closed form equals the repeated sum
-bit for bit). The carried value is then unused and `dce` removes it. What this buys: the
+bit for bit; `ub - lb` can wrap only for a loop of more than 2^63 iterations, which
+never ends, so no finished loop sees it). The carried value is then unused and `dce` removes it. What this buys: the
 loop no longer carries the counter (`idx += 1` beside `for b in ...`), so its iterations
 are independent — reverse mode recomputes the counter instead of recording it per
 iteration, and the loop vectorises (the index of `icf[idx]` is affine in `b`).
