@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..lang.ir import F64, I64, Block, Builder, Function, MemRefType, Op, Region, Value, replace_all_uses
+from ..lang.loops import induction_value, trip_count
 from ..lang.passes.util import clone_op
 from ..lang.ops import has_trait, isa, DAD_TAPE_PUSH, SCF_FOR, SCF_IF
 
@@ -168,8 +169,7 @@ def _segment_loop(parent: Block, op: Op, arrays: list[Value], words: int) -> Non
     pos = parent.ops.index(op)
     head = Block()
     b = Builder(head)
-    trips = b.one("arith.floordivsi", [b.addi(b.subi(ub, lb), b.subi(st, b.i(1))), st], I64)
-    trips = b.one("arith.maxsi", [trips, b.i(0)], I64)
+    trips = trip_count(b, lb, ub, st)
     size = b.i(1 + len(inits))
     for arr in arrays:
         n = b.i(1)
@@ -189,8 +189,12 @@ def _segment_loop(parent: Block, op: Op, arrays: list[Value], words: int) -> Non
     if "loc" in op.attrs:
         outer.attrs["loc"] = op.attrs["loc"]
     ob = Builder(obody)
-    slb = ob.addi(lb, ob.muli(obody.args[0], span))
-    sub = ob.one("arith.minsi", [ub, ob.addi(slb, span)], I64)
+    first = ob.muli(obody.args[0], k)        # the segment's first iteration
+    slb = induction_value(ob, lb, first, st)
+    # the last segment ends at ub; another at slb + span, which is then an iteration of the
+    # loop (in range), whereas slb + span past the last segment may wrap
+    last = ob.cmpi("sle", ob.subi(trips, first), k)
+    sub = ob.select(last, ub, ob.addi(slb, span))
     inner = ob.op("scf.for", [slb, sub, st, *obody.args[1:]], [r.type for r in op.results],
                   regions=[Region(op.regions[0].block)], names=[r.name for r in op.results],
                   checkpoint=True)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from ..lang.ir import I64, Block, Builder, Function, MemRefType, Module, Op, ScalarType, Value
 from ..lang.describe import describe, describe_loop
+from ..lang.loops import induction_value, trip_count
 from ..lang.ops import (dialect, has_trait, isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN,
                         MEMREF_ALLOC, MEMREF_COPY, MEMREF_STORE, SCF_IF)
 from ..lang.signature import parse_signature
@@ -795,15 +796,14 @@ class _Reverse:
             return
         b = c.b
         lb, ub, st = (c.get(o) for o in op.operands[:3])
-        trips = b.one("arith.floordivsi", [b.addi(b.subi(ub, lb), b.subi(st, b.i(1))), st], I64)
-        trips = b.one("arith.maxsi", [trips, b.i(0)], I64)
+        trips = trip_count(b, lb, ub, st)
         inits = [c.bar_or_zero(op.results[k]) for k in act] + [c.bar_or_zero(s) for s in S]
         names = [_bar_name(body.args[1 + k]) for k in act] + [_bar_name(s) for s in S]
         rloop, rbody = b.for_(b.i(0), trips, b.i(1), inits, "it", names)
         child = self._child(c, body, rbody)
         p = child.pre
         r = p.subi(p.subi(trips, p.i(1)), rbody.args[0])
-        child.env[body.args[0]] = p.addi(lb, p.muli(r, st))
+        child.env[body.args[0]] = induction_value(p, lb, r, st)
         for i, s in enumerate(S):
             child.bar[s] = rbody.args[1 + len(act) + i]
         y = body.terminator.operands

@@ -32,7 +32,8 @@ from collections import defaultdict
 from typing import Callable, Iterable
 
 from .ir import Block, Function, Op, Value
-from .ops import OpDef, is_pure, isa, MEMREF_LOAD
+from .ops import (OpDef, is_pure, isa, ARITH_CONSTANT, ARITH_FLOORDIVSI, ARITH_FLOORMODSI,
+                  MEMREF_LOAD)
 
 Pattern = Callable[[Op, "Rewriter"], bool]
 
@@ -89,11 +90,20 @@ class Uses:
         return bool(self.users.get(v))
 
 
+def effect_free(op: Op) -> bool:
+    """May `op` go when its results are unused: pure, an unchecked load (it reads and cannot
+    raise), or an integer division by a non-zero constant (it cannot raise)?"""
+    if is_pure(op.name) or (isa(op, MEMREF_LOAD) and not op.attrs.get("checked", False)):
+        return True
+    if isa(op, ARITH_FLOORDIVSI, ARITH_FLOORMODSI):
+        d = op.operands[1].op
+        return isa(d, ARITH_CONSTANT) and d.attrs.get("value") not in (0, None)
+    return False
+
+
 def is_dead(op: Op, uses: Uses) -> bool:
-    """Free of effects (pure without regions, or an unchecked load) and no result used."""
-    free = (is_pure(op.name) and not op.regions) or \
-        (isa(op, MEMREF_LOAD) and not op.attrs.get("checked", False))
-    return free and not any(uses.used(r) for r in op.results)
+    """Free of effects (`effect_free`, no regions) and no result used."""
+    return not op.regions and effect_free(op) and not any(uses.used(r) for r in op.results)
 
 
 class Rewriter:

@@ -1,8 +1,9 @@
 """dce: delete what computes nothing that is used.
 
 Contract: repeatedly, until nothing changes,
-- a pure op (`lang.ops.is_pure`) or an unchecked `memref.load` (it reads and cannot
-  raise) none of whose results is used is deleted, at any depth;
+- an op free of effects (`lang/rewrite.py effect_free`: pure, an unchecked `memref.load`,
+  an integer division by a non-zero constant) none of whose results is used is deleted, at
+  any depth;
 - a result of `scf.if` that is unused is dropped, with the matching `scf.yield` operands;
 - a loop-carried value of `scf.for` is dropped (init, body argument, yield operand, result)
   when its result is unused and its body argument only feeds pure ops whose values in turn
@@ -16,18 +17,13 @@ and revisits what an erasure leaves unused, so one run reaches the fixpoint.
 from __future__ import annotations
 
 from ..ir import Op
-from ..ops import is_pure, isa, MEMREF_LOAD, SCF_FOR, SCF_IF
-from ..rewrite import Patterns, Rewriter, Uses, greedy_pass
-
-
-def _free(op: Op) -> bool:
-    """Can `op` go when its results are unused: pure, or an unchecked load?"""
-    return is_pure(op.name) or (isa(op, MEMREF_LOAD) and not op.attrs.get("checked", False))
+from ..ops import is_pure, isa, SCF_FOR, SCF_IF
+from ..rewrite import Patterns, Rewriter, Uses, effect_free, greedy_pass
 
 
 def _all_pure(op: Op, rw: Rewriter) -> bool:
     """Do `op`'s regions hold only removable ops (or for/if ops that do) besides terminators?"""
-    return all(_free(o) or (isa(o, SCF_IF, SCF_FOR) and _all_pure(o, rw))
+    return all(effect_free(o) or (isa(o, SCF_IF, SCF_FOR) and _all_pure(o, rw))
                for r in op.regions for o in rw.live_ops(r.block)[:-1])
 
 

@@ -3,10 +3,9 @@
 Contract: for `scf.for %lb, %ub, %s` with a constant step `s > 0`, a carried `i64` value `v`
 (init `v0`) whose yielded value is `v + c`, `c + v` or `v - c`, computed directly in the
 loop body from `c` defined outside the loop or constant, is replaced inside the body by
-`v0 ± ((iv - lb) / s) * c` and after the loop by `v0 ± trips * c` with `trips = max(0,
-ub - lb + s - 1) / s` (i64 arithmetic wraps, so the closed form equals the repeated sum
-bit for bit; `ub - lb` can wrap only for a loop of more than 2^63 iterations, which
-never ends, so no finished loop sees it). The carried value is then unused and `dce` removes it. What this buys: the
+`v0 ± k * c`, with `k` the iteration number, and after the loop by `v0 ± trips * c`
+(`lang/loops.py` counts both without overflow; i64 arithmetic wraps, so the closed form
+equals the repeated sum bit for bit). The carried value is then unused and `dce` removes it. What this buys: the
 loop no longer carries the counter (`idx += 1` beside `for b in ...`), so its iterations
 are independent — reverse mode recomputes the counter instead of recording it per
 iteration, and the loop vectorises (the index of `icf[idx]` is affine in `b`).
@@ -14,6 +13,7 @@ iteration, and the loop vectorises (the index of `icf[idx]` is affine in `b`).
 from __future__ import annotations
 
 from ..ir import I64, Block, Builder, Op, Value
+from ..loops import iteration, trip_count
 from ..ops import isa, ARITH_ADDI, ARITH_SUBI, SCF_FOR
 from ..rewrite import Patterns, Rewriter, greedy_pass
 from .util import NOT_CONST, const_of
@@ -75,18 +75,12 @@ def _carried_counter(op: Op, rw: Rewriter) -> bool:
         v0 = op.operands[3 + j]
         if rw.uses.used(arg):
             inner = Builder(Block())
-            t = inner.subi(iv, lb)
-            if s != 1:
-                t = inner.one("arith.floordivsi", [t, step], I64)
-            value = _closed_form(inner, v0, t, c, negated)
+            value = _closed_form(inner, v0, iteration(inner, iv, lb, step), c, negated)
             rw.insert_before(body.ops[0], inner.block.ops)
             rw.replace_uses(arg, value)
         if rw.uses.used(op.results[j]):
             outer = Builder(Block())
-            span = outer.one("arith.maxsi", [outer.subi(ub, lb), outer.i(0)], I64)
-            trips = span if s == 1 else outer.one(
-                "arith.floordivsi", [outer.addi(span, outer.i(s - 1)), step], I64)
-            final = _closed_form(outer, v0, trips, c, negated)
+            final = _closed_form(outer, v0, trip_count(outer, lb, ub, step), c, negated)
             rw.insert_before(op, outer.block.ops)
             rw.replace_uses(op.results[j], final)
         return True

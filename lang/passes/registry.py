@@ -47,6 +47,7 @@ from .skip_zero_fill import skip_zero_fill
 from .speculate_zero_safe import speculate_zero_safe
 from .tape_reserve import tape_reserve
 from .tidy_stores import tidy_stores
+from .unit_steps import unit_steps
 from .version_checks import version_checks
 from .zero_loads import zero_loads
 
@@ -75,7 +76,7 @@ _TABLE = [
     (licm, True),
     (version_checks, True), (tidy_stores, True), (promote_sums, True), (ascend_loops, True),
     (forward_stores, True), (zero_loads, True), (skip_zero_fill, True), (hoist_allocs, True),
-    (speculate_zero_safe, True), (tape_reserve, True),
+    (speculate_zero_safe, True), (unit_steps, True), (tape_reserve, True),
 ]
 
 PASSES: dict[str, PassInfo] = {
@@ -87,7 +88,8 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "machine": ("expand_math", "move_copies", "reuse_calls", "prune_results", "inline_calls", "licm",
                 "version_checks",
                 "tidy_stores", "promote_sums", "ascend_loops", "forward_stores", "zero_loads",
-                "skip_zero_fill", "hoist_allocs", "speculate_zero_safe", "tape_reserve", "cse", "dce"),
+                "skip_zero_fill", "hoist_allocs", "speculate_zero_safe", "unit_steps", "tape_reserve",
+                "cse", "dce"),
 }
 PIPELINES["lowering"] = PIPELINES["default"] + PIPELINES["machine"]
 PIPELINES["reverse"] = ("induction", "hoist_loads", "canonicalize")
