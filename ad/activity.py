@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..lang.ir import Block, Function, MemRefType, Op, Value
-from ..lang.ops import has_trait, isa, ARITH_SELECT, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_RETURN, SCF_FOR, SCF_IF, SCF_WHILE
+from ..lang.ops import (has_trait, isa, ARITH_SELECT, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_CALL, FUNC_RETURN,
+                        MEMREF_COPY, MEMREF_LOAD, MEMREF_STORE, SCF_FOR, SCF_IF, SCF_WHILE)
 from .rules import RULES
 
 
@@ -169,16 +170,16 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
             if n in RULES:
                 if any(a.varied(o) for o in op.operands):
                     changed |= any(mark_varied(r) for r in op.results)
-            elif n == "memref.load":
+            elif isa(op, MEMREF_LOAD):
                 if a.varied(op.operands[0]):
                     changed |= mark_varied(op.results[0])
-            elif n == "memref.store":
+            elif isa(op, MEMREF_STORE):
                 if a.varied(op.operands[0]):
                     changed |= mark_varied(op.operands[1])
-            elif n == "memref.copy":
+            elif isa(op, MEMREF_COPY):
                 if a.varied(op.operands[0]):
                     changed |= mark_varied(op.operands[1])
-            elif n == "func.call":
+            elif isa(op, FUNC_CALL):
                 if any(a.varied(o) for o in op.operands):
                     changed |= any([mark_varied(r) for r in op.results])
                     if op.attrs.get("records"):  # it accumulates into its array arguments
@@ -213,16 +214,16 @@ def analyze(fn: Function, wrt: list[Value]) -> Activity:
             if n in RULES:
                 if any(a.useful(r) for r in op.results):
                     changed |= any([mark_useful(o) for o in op.operands])
-            elif n == "memref.load":
+            elif isa(op, MEMREF_LOAD):
                 if a.useful(op.results[0]):
                     changed |= mark_useful(op.operands[0])
-            elif n == "memref.store":
+            elif isa(op, MEMREF_STORE):
                 if a.useful(op.operands[1]):
                     changed |= mark_useful(op.operands[0])
-            elif n == "memref.copy":
+            elif isa(op, MEMREF_COPY):
                 if a.useful(op.operands[1]):
                     changed |= mark_useful(op.operands[0])
-            elif n == "func.call":
+            elif isa(op, FUNC_CALL):
                 if any(a.useful(r) for r in op.results) or (op.attrs.get("records") and any(
                         a.useful(o) for o in op.operands if _is_array(o))):
                     changed |= any([mark_useful(o) for o in op.operands])

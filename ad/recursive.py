@@ -42,7 +42,7 @@ from ..lang.signature import Param, Signature, parse_signature
 from .forward import derived_name, wrt_params
 from .shadows import accumulate
 from .signatures import ADError, derived_signature, unique_name
-from ..lang.ops import isa, FUNC_CALL
+from ..lang.ops import isa, DAD_TAPE_POP, DAD_TAPE_PUSH, FUNC_CALL
 
 
 def on_cycle(module: Module, caller: str, callee: str, cache: dict | None = None) -> bool:
@@ -144,9 +144,9 @@ def split(whole: Function, r, aug: Function, rev: Function, n: int, m: int, wrt_
         _move(op, rev.body, rmap)
     rb.ret([_m(rmap, v) for p, v in zip(wrt_vals, bars) if not isinstance(p.type, MemRefType)])
     # every record of this level is pushed by `aug` and popped by `rev`
-    for f, kind in ((aug, "dad.tape_push"), (rev, "dad.tape_pop")):
+    for f, kind in ((aug, DAD_TAPE_PUSH), (rev, DAD_TAPE_POP)):
         for op in f.walk():
-            if op.name == kind and op.attrs.get("level", 0) == r.level:
+            if isa(op, kind) and op.attrs.get("level", 0) == r.level:
                 op.attrs["xfn"] = True
 
 
