@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .ir import Op, Value
 from .printer import format_attr
-from .ops import isa, ARITH_CONSTANT, SCF_FOR, SCF_IF, SCF_WHILE
+from .ops import isa, ARITH_CONSTANT, ARITH_NEGF, MEMREF_LOAD, SCF_FOR, SCF_IF, SCF_WHILE
 
 _INFIX = {"arith.addf": "+", "arith.subf": "-", "arith.mulf": "*", "arith.divf": "/",
           "arith.remf": "%", "arith.addi": "+", "arith.subi": "-", "arith.muli": "*",
@@ -40,13 +40,13 @@ def describe(v: Value, depth: int = 3) -> str:
             return describe(then.operands[v.index], depth)
     args = [describe(a, depth - 1) for a in op.operands]
     n = op.name
-    if n == "arith.constant":
+    if isa(op, ARITH_CONSTANT):
         return format_attr(op.attrs.get("value"))
-    if n == "memref.load":
+    if isa(op, MEMREF_LOAD):
         return f"{args[0]}[{', '.join(args[1:])}]"
     if n in _INFIX:
         return f"{_paren(op.operands[0], args[0])} {_INFIX[n]} {_paren(op.operands[1], args[1])}"
-    if n == "arith.negf":
+    if isa(op, ARITH_NEGF):
         return f"-{_paren(op.operands[0], args[0])}"
     if n in _SAME and args:
         return args[0]

@@ -45,7 +45,7 @@ def affine(v: Value, iv: Value, inside: set, memo: dict):
         r = (0, ((1, v),), 0)
     elif v.op is not None and isa(v.op, ARITH_ADDI, ARITH_SUBI, ARITH_MULI):
         a, b = (affine(x, iv, inside, memo) for x in v.op.operands)
-        r = None if a is None or b is None else _combine(v.op.name, a, b)
+        r = None if a is None or b is None else _combine(v.op, a, b)
     else:
         r = None
     if r is not None and not all(abs(x) <= _SMALL for x in (r[0], r[2], *(c for c, _ in r[1]))):
@@ -59,10 +59,10 @@ def _scale(form, s):
     return c * s, _terms((t * s, x) for t, x in inv), k * s
 
 
-def _combine(name: str, a, b):
-    if name == "arith.subi":
+def _combine(op: Op, a, b):
+    if isa(op, ARITH_SUBI):
         b = _scale(b, -1)
-    if name in ("arith.addi", "arith.subi"):
+    if isa(op, ARITH_ADDI, ARITH_SUBI):
         return a[0] + b[0], _terms(a[1] + b[1]), a[2] + b[2]
     for x, y in ((a, b), (b, a)):  # muli: one side a plain constant
         if y[0] == 0 and not y[1] and abs(y[2]) <= _SMALL:

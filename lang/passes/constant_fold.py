@@ -29,7 +29,7 @@ import numpy as np
 
 from ..ir import Op
 from ..mathops import BY_OP
-from ..ops import (isa, ARITH_CONSTANT, ARITH_SUBI, MEMREF_ALLOC, MEMREF_DIM, MEMREF_ROW,
+from ..ops import (isa, ARITH_ADDF, ARITH_CONSTANT, ARITH_SELECT, ARITH_SUBI, MEMREF_ALLOC, MEMREF_DIM, MEMREF_ROW,
                    MEMREF_SLICE, SCF_FOR, SCF_IF)
 from ..rewrite import Patterns, Rewriter, greedy_pass
 from .util import NOT_CONST, allows, const_of, wrap64
@@ -149,17 +149,17 @@ def _identity(op: Op):
     for k, unit in _UNITS.get(n, ()):
         if _is(ops[k], unit):
             return ops[1 - k]
-    if n == "arith.addf" and allows(op, "nsz"):
+    if isa(op, ARITH_ADDF) and allows(op, "nsz"):
         # the op declares the sign of a zero result insignificant, so x + 0.0 is x
         return next((ops[1 - k] for k in (0, 1) if _is(ops[k], 0.0)), None)
     if n in _ABSORBING:
         return next((v for v in ops if _is(v, _ABSORBING[n])), None)
-    if n == "arith.select":
+    if isa(op, ARITH_SELECT):
         c = const_of(ops[0])
         if c is not NOT_CONST:
             return ops[1] if c else ops[2]
         return ops[1] if ops[1] is ops[2] else None
-    if n == "memref.dim":
+    if isa(op, MEMREF_DIM):
         src = ops[0].op
         if src is not None and isa(src, MEMREF_ALLOC) and op.attrs.get("index") in range(len(src.operands)):
             return src.operands[op.attrs["index"]]
