@@ -4,7 +4,7 @@ Contract: `vmap_function(module, fname, wrt, new_name)` adds `new_name`, whose p
 named in `wrt` (default: all of them) have a new leading axis of size `batch` (a scalar
 becomes a vector), the others are shared, and every result has the leading axis:
 `new(x[b], ...)` is `f(x[b], ...)` for each b. Its body is a loop over the batch calling `f`
-on row views (no copies of the inputs) and writing each result into its row of the output;
+on row views (no copies of the inputs) and storing each result into its row of the output;
 so it is exactly the hand-written loop, and every transform composes with it
 (`grad(vmap(f))` differentiates the loop, `vmap(grad(f))` loops over gradients). Batched
 parameters of different batch sizes raise ValueError; results' sizes come from the sizes of
@@ -17,10 +17,10 @@ from ..lang.signature import parse_signature
 from .signatures import derived_signature
 
 
-def _copy_into(b: Builder, src: Value, dst: Value) -> None:
-    """dst[...] = src[...] element by element (same shape), as nested loops."""
-    rank = src.type.rank
-    dims = [b.dim(src, k) for k in range(rank)]
+def _copy_into(b: Builder, src: Value, dst: Value, row: Value, dims: list[Value]) -> None:
+    """dst[row, ...] = src[...] element by element, as nested loops over `dims` (the sizes
+    `dst` was allocated with): stores that index `dst` itself over its own sizes, so that
+    `skip_zero_fill` sees every element written and leaves the output unfilled."""
     ivs: list[Value] = []
     builders = [b]
     for d in dims:
@@ -28,7 +28,7 @@ def _copy_into(b: Builder, src: Value, dst: Value) -> None:
         ivs.append(blk.args[0])
         builders.append(Builder(blk))
     inner = builders[-1]
-    inner.store(inner.load(src, list(ivs), checked=False), dst, list(ivs), checked=False)
+    inner.store(inner.load(src, list(ivs), checked=False), dst, [row, *ivs], checked=False)
     for bb in reversed(builders[1:]):
         bb.yield_([])
 
@@ -67,8 +67,8 @@ def vmap_function(module: Module, fname: str, wrt: list[str] | None, new_name: s
             return b.i(d)
         pname, axis = where[d]
         return b.dim(params[pname], axis + (1 if pname in batched else 0))
-    outs = [b.alloc(t.elem, [batch] + [size(d) for d in r.dims])
-            for t, r in zip(res_types, sig.results)]
+    out_dims = [[size(d) for d in r.dims] for r in sig.results]
+    outs = [b.alloc(t.elem, [batch] + dims) for t, dims in zip(res_types, out_dims)]
     _, body = b.for_(b.i(0), batch, b.i(1), [], iv_name="batch_index")
     lb = Builder(body)
     i = body.args[0]
@@ -82,9 +82,9 @@ def vmap_function(module: Module, fname: str, wrt: list[str] | None, new_name: s
         else:
             args.append(lb.load(v, [i], checked=False))
     results = lb.call(fname, args, fn.result_types)
-    for r, out in zip(results, outs):
+    for r, out, dims in zip(results, outs, out_dims):
         if isinstance(r.type, MemRefType):
-            _copy_into(lb, r, lb.one("memref.row", [out, i], r.type))
+            _copy_into(lb, r, out, i, dims)
             lb.dealloc(r)
         else:
             lb.store(r, out, [i], checked=False)
