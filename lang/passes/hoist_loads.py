@@ -13,21 +13,9 @@ iteration of the loop over `a`, recorded (or recomputed) once there instead of o
 """
 from __future__ import annotations
 
-from ..ir import Block, Builder, Function, Op, Value, replace_all_uses
-from ..ops import has_trait, isa, MEMREF_ALLOC, MEMREF_COPY, MEMREF_LOAD, MEMREF_STORE, SCF_FOR
-from .util import defined_inside, for_each_function, guarded, root_of
-
-
-def _only_writes_other_allocs(loop: Op, root: Value) -> bool:
-    for o in loop.walk():
-        if not has_trait(o, "writes"):
-            continue
-        if isa(o, MEMREF_STORE, MEMREF_COPY):
-            target = root_of(o.operands[1])
-            if target is not root and target.op is not None and isa(target.op, MEMREF_ALLOC):
-                continue
-        return False
-    return True
+from ..ir import Block, Builder, Function, Op, replace_all_uses
+from ..ops import isa, MEMREF_ALLOC, MEMREF_LOAD, SCF_FOR
+from .util import defined_inside, for_each_function, guarded, root_of, unwritten_in
 
 
 def _hoist(loop: Op, f: Function) -> list[Op]:
@@ -43,7 +31,7 @@ def _hoist(loop: Op, f: Function) -> list[Op]:
         root = root_of(op.operands[0])
         if not (root in params or (root.op is not None and isa(root.op, MEMREF_ALLOC))):
             continue
-        if not _only_writes_other_allocs(loop, root):
+        if not unwritten_in(loop, root):
             continue
         body.ops.remove(op)
         then = Block()

@@ -26,6 +26,7 @@ from typing import Callable
 from ..ir import Module
 from .ascend_loops import ascend_loops
 from .bounds import elide_bounds_checks
+from .cache_invariants import cache_invariants
 from .canonicalize import canonicalize
 from .constant_fold import constant_fold
 from .cse import cse
@@ -73,7 +74,7 @@ _TABLE = [
     (constant_fold, False), (induction, False), (hoist_loads, False), (cse, False), (load_cse, False), (dce, False), (canonicalize, False),
     (elide_bounds_checks, False),
     (expand_math, True), (move_copies, True), (reuse_calls, True), (prune_results, True), (inline_calls, True),
-    (licm, True),
+    (licm, True), (cache_invariants, True),
     (version_checks, True), (tidy_stores, True), (promote_sums, True), (ascend_loops, True),
     (forward_stores, True), (zero_loads, True), (skip_zero_fill, True), (hoist_allocs, True),
     (speculate_zero_safe, True), (unit_steps, True), (tape_reserve, True),
@@ -86,7 +87,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "default": ("constant_fold", "cse", "load_cse", "dce", "elide_bounds_checks",
                 "canonicalize"),
     "machine": ("expand_math", "move_copies", "reuse_calls", "prune_results", "inline_calls", "licm",
-                "version_checks",
+                "cache_invariants", "version_checks",
                 "tidy_stores", "promote_sums", "ascend_loops", "forward_stores", "zero_loads",
                 "skip_zero_fill", "hoist_allocs", "speculate_zero_safe", "unit_steps", "tape_reserve",
                 "cse", "dce"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..ir import BOOL, Block, Function, Module, Op, Region, Value
-from ..ops import has_trait, isa, ARITH_CONSTANT, MEMREF_ALLOC
+from ..ops import has_trait, isa, ARITH_CONSTANT, MEMREF_ALLOC, MEMREF_COPY, MEMREF_DEALLOC, MEMREF_STORE
 
 NOT_CONST = object()
 
@@ -138,6 +138,22 @@ def root_of(v: Value) -> Value:
     while v.op is not None and has_trait(v.op, "view"):
         v = v.op.operands[0]
     return v
+
+
+def unwritten_in(loop: Op, root: Value) -> bool:
+    """Can nothing in `loop` write the array `root` (a parameter or a `memref.alloc`)? Every
+    op of the loop (at any depth) that may write memory is a `memref.store` or `memref.copy`
+    into, or a `memref.dealloc` of, an array whose root is a `memref.alloc` other than
+    `root` (parameters are never written, and two allocations never share memory)."""
+    for o in loop.walk():
+        if not has_trait(o, "writes"):
+            continue
+        if isa(o, MEMREF_STORE, MEMREF_COPY, MEMREF_DEALLOC):
+            target = root_of(o.operands[1 if not isa(o, MEMREF_DEALLOC) else 0])
+            if target is not root and target.op is not None and isa(target.op, MEMREF_ALLOC):
+                continue
+        return False
+    return True
 
 
 def separate(loop: Op, a: Value, f: Function) -> bool:
