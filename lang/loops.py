@@ -8,8 +8,9 @@ uses these two, so that a loop near the ends of i64 is counted the same way ever
 Why not `⌈(ub - lb) / s⌉`: `ub - lb` wraps when the bounds are more than 2^63 apart, which a
 loop with a large step can be and still run a few iterations (`for i in lb..ub step 2^62`
 over the whole of i64 runs 4). The forms here use `⌊·/s⌋` of each bound, whose difference
-fits for s >= 2; for s = 1, `ub - lb` wraps only for a loop of more than 2^63 iterations,
-one that never ends.
+fits for s >= 2. For s = 1, `ub - lb` wraps only for a loop of more than 2^63 iterations,
+which can end only by raising an error: its count saturates at 2^63 - 1, so that room made
+for its records before it starts (`tape_reserve`) is refused (MemoryError), never too small.
 """
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ def _is_one(v: Value) -> bool:
 
 
 def trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
-    """`max(0, ⌊ub/s⌋ - ⌊lb/s⌋ + (ub mod s > lb mod s))` (`max(0, ub - lb)` for s = 1)."""
+    """`max(0, ⌊ub/s⌋ - ⌊lb/s⌋ + (ub mod s > lb mod s))`; for s = 1, `max(0, ub - lb)`
+    saturated at 2^63 - 1 where `ub - lb` wraps."""
     if _is_one(step):
         span = b.subi(ub, lb)
+        wrapped = b.andi(b.cmpi("sgt", ub, lb), b.cmpi("slt", span, b.i(0)))
+        return b.select(wrapped, b.i((1 << 63) - 1), b.one("arith.maxsi", [span, b.i(0)], I64))
     else:
         q = b.subi(b.one("arith.floordivsi", [ub, step], I64),
                    b.one("arith.floordivsi", [lb, step], I64))

@@ -64,3 +64,51 @@ def test_an_array_carried_through_such_a_loop(mod, lb, ub):
     assert mod.carried(lb, ub, x) == pytest.approx(np.sum(x ** (c + 1)), rel=1e-14)
     for g in (mod.carried_grad, mod.carried_grad_ckpt):
         np.testing.assert_allclose(g(lb, ub, x), (c + 1) * x ** c, rtol=1e-14)
+
+
+WRAP = """
+fn shifted(x: f64[n], off: i64) -> f64 {
+    var s = 0.0;
+    for i in 0..2 {
+        s += x[i + off];
+    }
+    return s;
+}
+fn from_lo(x: f64[n], lo: i64, hi: i64) -> f64 {
+    var s = 0.0;
+    for i in lo..hi {
+        s = sin(s) + x[i - lo];
+    }
+    return s;
+}
+fn from_lo_grad = grad(from_lo, wrt=x);
+"""
+
+
+def test_an_index_that_wraps_around_is_still_checked():
+    """`x[i + off]` with off = 2^63 - 1: the index at the loop's first iteration is out of
+    range, and at its last it wraps to -2^63 + ...; version_checks once let the unchecked copy
+    run (both end values looked fine) and read out of bounds. Found writing golden files."""
+    m = dad.compile(WRAP, filename="wrap.dad")
+    x = np.arange(1.0, 11.0)
+    assert m.shifted(x, 8) == 19.0
+    for off in (9, 2**63 - 1, 2**63 - 2, -2**63):
+        with pytest.raises(IndexError):
+            m.shifted(x, off)
+
+
+def test_a_loop_longer_than_i64_that_ends_in_an_error_is_not_a_crash():
+    """`for i in -2^63..1` has 2^63 + 1 iterations; here it ends at the sixth with an
+    IndexError. Its gradient's records were once given room for 0 iterations (the count
+    `ub - lb` wrapped) and written past it (a segfault); the count now saturates, so the room
+    is refused: MemoryError, as lang/loops.py says."""
+    m = dad.compile(WRAP, filename="wrap.dad")
+    x = np.arange(1.0, 6.0)
+    with pytest.raises(IndexError):
+        m.from_lo(x, -2**63, 1)
+    with pytest.raises((IndexError, MemoryError)):
+        m.from_lo_grad(x, -2**63, 1)
+    np.testing.assert_allclose(m.from_lo_grad(x, 3, 7), [
+        np.cos(np.sin(np.sin(x[0]) + x[1]) + x[2]) * np.cos(np.sin(x[0]) + x[1]) * np.cos(x[0]),
+        np.cos(np.sin(np.sin(x[0]) + x[1]) + x[2]) * np.cos(np.sin(x[0]) + x[1]),
+        np.cos(np.sin(np.sin(x[0]) + x[1]) + x[2]), 1.0, 0.0], rtol=1e-14)

@@ -9,8 +9,9 @@ vectorises like one that does not.
 Contract: for an `scf.for` with step 1 whose body block holds `dad.tape_push` ops of one
 level directly, and nothing inside the loop (at any depth) pushes elsewhere, pops, or calls
 a function (a callee may record on the same tape):
-- before the loop, `%base = dad.tape_reserve %trips {level, bytes}` with `trips = max(0,
-  ub - lb)` and `bytes` the pushes' size per iteration (8 per scalar, 8 (1 + rank) per
+- before the loop, `%base = dad.tape_reserve %trips {level, bytes}` with `trips` the loop's
+  trip count (lang/loops.py: saturated where `ub - lb` wraps, so that the room is refused
+  rather than too small) and `bytes` the pushes' size per iteration (8 per scalar, 8 (1 + rank) per
   array) makes room for `trips * bytes` bytes (MemoryError when it cannot) and gives the
   address of the first free slot;
 - each push becomes `dad.tape_put %v, %base, %slot` with `slot = (iv - lb) * (bytes / 8) +`
@@ -23,7 +24,8 @@ the reverse sweep's pops are unchanged. It runs only on the way to machine code
 """
 from __future__ import annotations
 
-from ..ir import I64, PTR, Block, Function, MemRefType, Op
+from ..ir import I64, PTR, Block, Builder, Function, MemRefType, Op
+from ..loops import trip_count
 from .util import const_of, for_each_function
 from ..ops import isa, DAD_TAPE_POP, DAD_TAPE_PUSH, DAD_TAPE_PUT, DAD_TAPE_RESERVE, FUNC_CALL, SCF_FOR
 
@@ -49,10 +51,9 @@ def _rewrite(loop: Op) -> tuple[list[Op], list[Op]]:
         return [], []
     level, per = levels.pop(), sum(_slots(p) for p in pushes)
     attrs = {"level": level, "bytes": 8 * per}
-    span = Op("arith.subi", [ub, lb], [I64])
-    zero = Op("arith.constant", [], [I64], {"value": 0})
-    trips = Op("arith.maxsi", [span.result, zero.result], [I64])
-    reserve = Op("dad.tape_reserve", [trips.result], [PTR], dict(attrs))
+    head = Builder(Block())
+    trips = trip_count(head, lb, ub, step)
+    reserve = head.op("dad.tape_reserve", [trips], [PTR], **attrs)
     base = reserve.result
     iv = body.args[0]
     it = Op("arith.subi", [iv, lb], [I64])
@@ -72,8 +73,8 @@ def _rewrite(loop: Op) -> tuple[list[Op], list[Op]]:
     for op in new_ops:
         op.parent = body
     body.ops[:] = new_ops
-    commit = Op("dad.tape_commit", [trips.result], [], dict(attrs))
-    return [span, zero, trips, reserve], [commit]
+    commit = Op("dad.tape_commit", [trips], [], dict(attrs))
+    return head.block.ops, [commit]
 
 
 def _block(block: Block) -> None:

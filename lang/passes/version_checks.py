@@ -11,9 +11,13 @@ compile time and measured no speed) with a constant step `s > 0` and induction v
 `iv`, take the checked `memref.load`/`memref.store` ops directly in its body block whose array is
 defined outside the loop and each of whose indices is affine, `c * iv + inv + k`
 (`lang.passes.affine`). Such an index stays, over the iterations `lb <= iv <= ub - 1`,
-between its values at the two ends. The loop becomes
+between its values at the two ends, provided no value of it wraps around i64: each value
+the form is made of (`lb`, `ub - 1` and the invariant terms) is checked to be within a bound
+that keeps every sum and product of the form below 2^62 in size (an index `i + off` with
+`off` near 2^63 would otherwise pass both end checks). The loop becomes
 
-    scf.if (lb >= ub) or (for every such access and axis: 0 <= lo and hi < dim) {
+    scf.if (lb >= ub) or (for every such access and axis: 0 <= lo and hi < dim, and the
+                          values of the form are within the bound) {
         the loop with those accesses unchecked
     } else {
         the loop as it was (it raises the error where it did)
@@ -64,6 +68,11 @@ def _condition(ops: list, loop: Op, targets) -> Op:
     last = emit("arith.subi", [ub, one], I64)
     ok = emit("arith.cmpi", [lb, ub], BOOL, pred="sge")
     good = None
+
+    def conj(c):
+        nonlocal good
+        good = c if good is None else emit("arith.andi", [good, c], BOOL)
+
     for _, op, forms in targets:
         arr = op.operands[0 if isa(op, MEMREF_LOAD) else 1]
         for axis, form in enumerate(forms):
@@ -71,9 +80,18 @@ def _condition(ops: list, loop: Op, targets) -> Op:
             lo = materialise(ops, form, lo_at)
             hi = materialise(ops, form, hi_at)
             dim = emit("memref.dim", [arr], I64, index=axis)
-            both = emit("arith.andi", [emit("arith.cmpi", [lo, zero], BOOL, pred="sge"),
-                                       emit("arith.cmpi", [hi, dim], BOOL, pred="slt")], BOOL)
-            good = both if good is None else emit("arith.andi", [good, both], BOOL)
+            conj(emit("arith.andi", [emit("arith.cmpi", [lo, zero], BOOL, pred="sge"),
+                                     emit("arith.cmpi", [hi, dim], BOOL, pred="slt")], BOOL))
+            # no value of the form wraps around i64: each value it is made of is small
+            # enough that c * iv + inv + k cannot pass 2^62 at any iv between the ends
+            c, inv, _ = form
+            values = ([lb, last] if c else []) + [v for _, v in inv]
+            bound = (1 << 62) // ((len(values) + 1) * max([1, abs(c)] + [abs(k) for k, _ in inv]))
+            hi_c, lo_c = emit("arith.constant", [], I64, value=bound), \
+                emit("arith.constant", [], I64, value=-bound)
+            for v in values:
+                conj(emit("arith.andi", [emit("arith.cmpi", [v, lo_c], BOOL, pred="sge"),
+                                         emit("arith.cmpi", [v, hi_c], BOOL, pred="sle")], BOOL))
     return emit("arith.ori", [ok, good], BOOL)
 
 
