@@ -11,8 +11,11 @@ Contract: in one block, `A = func.call @f(args)` followed by `B = func.call @g(a
 where function `g` has `primal_of = "f"` (set by `ad.reverse`: its first results are `f`'s
 results for the same arguments), the same argument values, and:
 - no use of A's results between A and B;
-- the ops between A and B are `arith.*`, `memref.dim` or `memref.alloc` only (nothing that
-  could write an argument, raise an error first, or depend on A).
+- the ops between A and B are `arith.*` ops that cannot raise (`lang/rewrite.py
+  effect_free`: no division by a divisor that may be 0), `memref.dim`, or `memref.alloc`
+  whose sizes are `memref.dim` values or non-negative constants (nothing that could write an
+  argument, raise an error of its own first, or depend on A; an allocation can still fail
+  for want of memory, the one error that may then come before A's).
 Then every use of A's results becomes a use of B's first results, and A is erased. Functions
 are pure and deterministic, so B's first results are A's bit for bit, and if A would have
 raised, B raises the same error at a point with no side effect in between.
@@ -20,10 +23,20 @@ raised, B raises the same error at a point with no side effect in between.
 from __future__ import annotations
 
 from ..ir import Block, Function, Module, replace_all_uses
-from .util import uses
+from ..rewrite import effect_free
+from .util import NOT_CONST, const_of, uses
 from ..ops import dialect, isa, FUNC_CALL, MEMREF_ALLOC, MEMREF_DIM
 
-_BETWEEN = (MEMREF_DIM, MEMREF_ALLOC)
+
+
+def _harmless(op) -> bool:
+    """May `op` stand between the two calls (see the module docstring)?"""
+    if dialect(op) == "arith" or isa(op, MEMREF_DIM):
+        return effect_free(op)
+    if isa(op, MEMREF_ALLOC):
+        return all(isa(d.op, MEMREF_DIM) or (const_of(d) is not NOT_CONST and const_of(d) >= 0)
+                   for d in op.operands)
+    return False
 
 
 def _block(module: Module, block: Block) -> None:
@@ -50,7 +63,7 @@ def _reuse(module: Module, block: Block, pos: int, a) -> bool:
                     replace_all_uses(block, old, new)
                 del block.ops[pos]
                 return True
-        if uses(b, results) or not (dialect(b) == "arith" or isa(b, *_BETWEEN)):
+        if uses(b, results) or not _harmless(b):
             return False
     return False
 
