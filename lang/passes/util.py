@@ -144,9 +144,10 @@ def unwritten_in(loop: Op, root: Value) -> bool:
     """Can nothing in `loop` write the array `root` (a parameter or a `memref.alloc`)? Every
     op of the loop (at any depth) that may write memory is a `memref.store` or `memref.copy`
     into, or a `memref.dealloc` of, an array whose root is a `memref.alloc` other than
-    `root` (parameters are never written, and two allocations never share memory)."""
+    `root` (parameters are never written, and two allocations never share memory), or a tape
+    op (the tape is memory of its own: a record holds an array's address, not its elements)."""
     for o in loop.walk():
-        if not has_trait(o, "writes"):
+        if not has_trait(o, "writes") or has_trait(o, "tape"):
             continue
         if isa(o, MEMREF_STORE, MEMREF_COPY, MEMREF_DEALLOC):
             target = root_of(o.operands[1 if not isa(o, MEMREF_DEALLOC) else 0])
