@@ -152,9 +152,9 @@ def test_where_it_applies_and_where_it_must_not(tmp_path, capsys):
     path.write_text(SRC)
     for fn in ("basis", "stepped"):
         assert "%cache = memref.alloc" in _ir(path, fn, capsys), fn
-    # the adjoint's forward sweep records on the tape in the outer loop: the tape is memory
-    # of its own, so the exp is still cached there
+    # an adjoint's forward sweep, which records on the tape in the outer loop, is left as it
+    # is (measured slower with the cache)
     ir = _ir(path, "basis_grad", capsys)
-    assert "%cache = memref.alloc" in ir and "dad.tape_p" in ir
+    assert "%cache" not in ir and "dad.tape_p" in ir
     for fn in ("written", "branchy"):
         assert "%cache" not in _ir(path, fn, capsys), fn

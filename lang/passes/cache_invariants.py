@@ -16,15 +16,17 @@ Contract: for an `scf.for` L (the outer loop) and the ops E in it that are
   parameter or an allocation that nothing in L can write, `lang/passes/util.py
   unwritten_in`) whose operands are invariant in turn, or the size of an array allocated
   with an invariant size;
-L is replaced by `scf.if` on "L runs at least twice and each cache has at most 2^20
-elements": then L's first iteration runs as it is (peeled, its errors and effects in the
-same order), storing each E's value in its cache (`f64[trips of each path loop]`, indexed by
-the path loops' iteration numbers, lang/loops.py), and the other iterations run in a loop
-that reads E's value from the cache instead of computing it (what computed it is left to
-`dce`: an op that may raise still runs); else L as it was. Values are bit for bit those of
-L. Machine pipeline only (after `licm`), so derivations never see it; it applies to the
-loops of derived functions too. An L is transformed once; loops nested in it are not
-considered again for the same values.
+Before L, `use` = "L runs at least twice and each cache has at most 2^20 elements", and a
+cache per E (`f64[trips of each path loop]`, no elements unless `use`; freed after L),
+indexed by the path loops' iteration numbers (lang/loops.py). In L's body, the innermost
+path loop of each E becomes `if use and iv != lb { it, reading E's value from the cache }
+else if use { it, storing E's value in the cache as it computes it } else { it }` (in the
+reading copy, what computed E is left to `dce`: an op that may raise still runs). Only that
+inner loop is copied, so code grows by two small loops, not two copies of L. Every op runs
+where and when it ran (errors included); values are bit for bit those of L. Machine
+pipeline only (after `licm`), so derivations never see it; not to a loop that records on
+the tape (an adjoint's forward sweep: measured slower). An L is transformed once; loops nested in it are not considered again
+for the same values.
 """
 from __future__ import annotations
 
@@ -103,6 +105,8 @@ def _outside(v: Value, inside: set) -> Value | None:
 
 def _candidates(loop: Op, params: set) -> list[tuple[Op, list]]:
     """(E, [(path loop, (lb, ub, step) defined outside `loop`), ...]) per cached op E."""
+    if any(has_trait(o, "tape") for o in loop.walk()):
+        return []   # measured: an adjoint's forward sweep got slower (d10 K25 GMM, 0.66x)
     inv = _Invariance(loop, params)
     out = []
     for op in loop.regions[0].block.walk():
@@ -124,7 +128,8 @@ def _candidates(loop: Op, params: set) -> list[tuple[Op, list]]:
 
 
 def _indices(b: Builder, path: list, vmap: dict) -> list[Value]:
-    return [iteration(b, vmap[p.regions[0].block.args[0]], lb, st) for p, (lb, _, st) in path]
+    ivs = [p.regions[0].block.args[0] for p, _ in path]
+    return [iteration(b, vmap.get(v, v), lb, st) for v, (_, (lb, _, st)) in zip(ivs, path)]
 
 
 def _splice_after(op: Op, ops: list[Op]) -> None:
@@ -135,14 +140,63 @@ def _splice_after(op: Op, ops: list[Op]) -> None:
     block.ops[at:at] = ops
 
 
-def _rewrite(loop: Op, cands) -> tuple[list[Op], dict]:
-    """The ops that replace `loop` in its block (see the module docstring), and what its
-    results become."""
-    lb, ub, st, *inits = loop.operands
+def _version_inner(inner: Op, group, caches, first: Value, use: Value) -> None:
+    """Replace `inner` (the innermost path loop of the cached ops in `group`) in its block by
+    `if use and not first { inner reading the caches } else if use { inner filling them }
+    else { inner }`."""
+    block = inner.parent
+    pos = block.ops.index(inner)
+    head = Builder(Block())
+    types = [r.type for r in inner.results]
+    names = [r.name for r in inner.results]
+    read = head.andi(use, head.noti(first))
+    ifop, rblk, other = head.if_(read, types, names)
+    fill, fblk, oblk = Builder(other).if_(use, types, names)
+
+    def copy(into: Block, after_made) -> None:
+        vmap: dict = {}
+        op = clone_op(inner, vmap)
+        op.parent = into
+        into.ops.append(op)
+        for (e, path), cache in zip(group, caches):
+            after_made(vmap[e.results[0]].op, path, cache, vmap, op)
+        Builder(into).yield_(list(op.results))
+
+    def load(made, path, cache, vmap, loop_copy):
+        b = Builder(Block())
+        got = b.load(cache, _indices(b, path, vmap), checked=False)
+        _splice_after(made, b.block.ops)
+        replace_all_uses(loop_copy.regions[0].block, made.results[0], got)
+        made.parent.ops.remove(made)
+
+    def store(made, path, cache, vmap, loop_copy):
+        b = Builder(Block())
+        b.store(made.results[0], cache, _indices(b, path, vmap), checked=False)
+        _splice_after(made, b.block.ops)
+
+    copy(rblk, load)
+    copy(fblk, store)
+    inner.parent = oblk
+    oblk.ops.append(inner)
+    Builder(oblk).yield_(list(inner.results))
+    Builder(other).yield_(list(fill.results))
+    now = dict(zip(inner.results, ifop.results))
+    for later in block.ops[pos + 1:]:   # inner's results are used only after it
+        for o in later.walk():
+            o.operands = [now.get(v, v) for v in o.operands]
+    for o in head.block.ops:
+        o.parent = block
+    block.ops[pos:pos + 1] = head.block.ops
+
+
+def _rewrite(loop: Op, cands) -> tuple[list[Op], list[Op]]:
+    """Version the inner loops of `loop` that compute the cached values (see the module
+    docstring); return the ops to put before `loop` (the caches) and after it (their frees)."""
+    lb, ub, st = loop.operands[:3]
     body = loop.regions[0].block
     head = Builder(Block())
     trips = trip_count(head, lb, ub, st)
-    ok = head.cmpi("sge", trips, head.i(2))
+    use = head.cmpi("sge", trips, head.i(2))
     cap = head.i(LIMIT + 1)
     sizes = []
     for _, path in cands:
@@ -151,61 +205,35 @@ def _rewrite(loop: Op, cands) -> tuple[list[Op], dict]:
         for d in dims:
             n = head.muli(head.one("arith.minsi", [n, cap], I64),
                           head.one("arith.minsi", [d, cap], I64))
-        ok = head.andi(ok, head.cmpi("sle", n, head.i(LIMIT)))
+        use = head.andi(use, head.cmpi("sle", n, head.i(LIMIT)))
         sizes.append(dims)
-    types = [r.type for r in loop.results]
-    ifop, then, other = head.if_(ok, types, [r.name for r in loop.results])
-
-    tb = Builder(then)
-    caches = [tb.alloc(F64, dims, "cache", zeroed=False) for dims in sizes]
-    # the first iteration, with each cached value stored as it is computed
-    vmap = {body.args[0]: lb, **dict(zip(body.args[1:], inits))}
-    for op in body.ops[:-1]:
-        then.append(clone_op(op, vmap))
+    zero = head.i(0)
+    # no room is made when the caches go unused (too big, or fewer than two iterations)
+    caches = [head.alloc(F64, [head.select(use, d, zero) for d in dims], "cache", zeroed=False)
+              for dims in sizes]
+    fb = Builder(Block())
+    first = fb.cmpi("eq", body.args[0], lb)
+    for o in fb.block.ops:
+        o.parent = body
+    body.ops[0:0] = fb.block.ops
+    groups: dict = {}
     for (e, path), cache in zip(cands, caches):
-        made = vmap[e.results[0]].op
-        b = Builder(Block())
-        b.store(made.results[0], cache, _indices(b, path, vmap), checked=False)
-        _splice_after(made, b.block.ops)
-    firsts = [vmap.get(v, v) for v in body.terminator.operands]
-    # the other iterations, reading the cached values
-    rest, rbody = tb.for_(tb.addi(lb, st), ub, st, firsts, body.args[0].name,
-                          [a.name for a in body.args[1:]], [r.name for r in loop.results])
-    rest.attrs.update(loop.attrs)
-    vmap = {body.args[0]: rbody.args[0], **dict(zip(body.args[1:], rbody.args[1:]))}
-    for op in body.ops:
-        rbody.append(clone_op(op, vmap))
-    for (e, path), cache in zip(cands, caches):
-        made = vmap[e.results[0]].op
-        b = Builder(Block())
-        got = b.load(cache, _indices(b, path, vmap), checked=False)
-        _splice_after(made, b.block.ops)
-        replace_all_uses(rbody, made.results[0], got)
-        made.parent.ops.remove(made)
-    for cache in caches:
-        tb.dealloc(cache)
-    tb.yield_(list(rest.results))
-
-    loop.parent = other
-    other.ops.append(loop)
-    Builder(other).yield_(list(loop.results))
-    for r, nr in zip(loop.results, ifop.results):
-        nr.name = r.name
-    return head.block.ops, dict(zip(loop.results, ifop.results))
+        groups.setdefault(id(path[-1][0]), (path[-1][0], []))[1].append(((e, path), cache))
+    for inner, members in groups.values():
+        _version_inner(inner, [m for m, _ in members], [c for _, c in members], first, use)
+    return head.block.ops, [Op("memref.dealloc", [c]) for c in caches]
 
 
-def _block(block: Block, params: set, renames: dict) -> None:
+def _block(block: Block, params: set) -> None:
     out = []
     for op in block.ops:
-        op.operands = [renames.get(v, v) for v in op.operands]
         cands = _candidates(op, params) if isa(op, SCF_FOR) else []
-        if cands:
-            new, mapping = _rewrite(op, cands)
-            renames.update(mapping)
-            out += new
+        if cands:     # the loops inside are not considered again for the same values
+            before, after = _rewrite(op, cands)
+            out += before + [op] + after
             continue
         for r in op.regions:
-            _block(r.block, params, renames)
+            _block(r.block, params)
         out.append(op)
     for op in out:
         op.parent = block
@@ -213,8 +241,7 @@ def _block(block: Block, params: set, renames: dict) -> None:
 
 
 def _function(f: Function) -> None:
-    # a transformed loop's results are used only after it, in ops visited after it
-    _block(f.body, set(f.params), {})
+    _block(f.body, set(f.params))
 
 
 cache_invariants = for_each_function(_function, "cache_invariants")
