@@ -61,8 +61,15 @@ def check_stack(lw, op) -> None:
     phi.add_incoming(again, slow)
     site = lw.m.site("RecursionError", op.attrs.get("loc", ""),
                      f"maximum recursion depth exceeded: the stack is exhausted in the call "
-                     f"to '{op.attrs['callee']}'")
+                     f"to {_source_name(op.attrs['callee'])}")
     lw.check(phi, site)
+
+
+def _source_name(callee: str) -> str:
+    """The function as the user wrote it: a function AD made (`f.vjp.x.aug`: names of
+    derived functions extend the source function's with `.`) is named by its source."""
+    base, _, derived = callee.partition(".")
+    return f"'{base}'" + (" (computing a derivative of it)" if derived else "")
 
 
 def _helper(module: ir.Module, target) -> ir.Function:

@@ -286,7 +286,8 @@ def test_stack_exhaustion_is_a_recursion_error(tmp_path, cache_mode):
     call = "<string>:2:70: maximum recursion depth exceeded: the stack is exhausted in the call to 'fact'"
     assert lines[0] == lines[1] == "RecursionError " + call
     assert lines[2].startswith("RecursionError <string>:") and "'rsum" in lines[2]
-    assert lines[3].startswith("RecursionError <string>:") and "'rsum" in lines[3]
+    assert lines[3].startswith("RecursionError <string>:") and \
+        lines[3].endswith("in the call to 'rsum' (computing a derivative of it)")  # not rsum.vjp.x.aug
     assert lines[4] == "RecursionError " + call
     assert lines[5] == "returned"  # 128 MB of stack holds 700000 calls
     assert len(lines) == 6
