@@ -17,7 +17,7 @@ from ..lang import ir
 from . import ast as A
 from . import lower_builtins as LB
 from .builtins import BUILTINS, CONSTANTS, is_elementwise_call
-from .types import Array, elem, ir_type, is_array
+from .types import Array, elem, ir_type, is_array, is_one
 
 FLOAT_BIN = {"+": "arith.addf", "-": "arith.subf", "*": "arith.mulf", "/": "arith.divf", "%": "arith.remf"}
 INT_BIN = {"+": "arith.addi", "-": "arith.subi", "*": "arith.muli", "/": "arith.floordivsi",
@@ -54,6 +54,13 @@ def _int_literal(e: A.Expr):
         return -e.operand.value
     return None
 
+
+
+def _stretched(t, result) -> bool:
+    """Has array type `t` an axis of literal size 1 that the result's (on the trailing
+    axes) is not: an axis broadcasting stretches?"""
+    off = result.rank - t.rank
+    return any(is_one(d) and not is_one(result.dims[off + k]) for k, d in enumerate(t.dims))
 
 class ExprLowering:
     # ------------------------------------------------------------------ dispatch
@@ -271,7 +278,7 @@ class ExprLowering:
 
         collect(e)
         self.elementwise_checks(e, leaves)
-        if any(v.type.rank != e.ty.rank for _, v in arrays):
+        if any(v.type.rank != e.ty.rank or _stretched(n.ty, e.ty) for n, v in arrays):
             return self.broadcast_loops(e, leaves, arrays)
         rep = arrays[0][1]
         out = self.own_temp(self.b.alloc(ir_type(e.ty.elem), [self.b.dim(rep, k) for k in range(rep.type.rank)]))
@@ -296,16 +303,24 @@ class ExprLowering:
         return out
 
     def broadcast_loops(self, e: A.Expr, leaves, arrays) -> ir.Value:
-        """An elementwise expression whose arrays have different ranks (broadcasting): a
-        loop nest over the result's shape (that of an array of full rank), each array read at
-        the trailing indices of its own rank."""
+        """An elementwise expression whose arrays have different ranks, or axes of literal
+        size 1 that stretch (broadcasting): a loop nest over the result's shape, each array
+        read at the trailing indices of its own rank, at index 0 on a stretched axis."""
         rank = e.ty.rank
-        rep = next(v for _, v in arrays if v.type.rank == rank)
-        dims = [self.b.dim(rep, k) for k in range(rank)]
+
+        def size(j):   # the result's size on axis j: an array's that is not stretched there
+            for n, v in arrays:
+                k = j - (rank - v.type.rank)
+                if k >= 0 and not is_one(n.ty.dims[k]):
+                    return self.b.dim(v, k)
+            return self.b.i(1)
+        dims = [size(j) for j in range(rank)]
         # every array against the result's shape, on its trailing axes (the per-operation
         # checks compare operands only, and trailing sizes do not chain through them)
         for n, v in arrays:
             for k in range(v.type.rank):
+                if is_one(n.ty.dims[k]):
+                    continue
                 dk, dr = self.b.dim(v, k), dims[rank - v.type.rank + k]
                 self.emit_check([self.b.cmpi("eq", dk, dr)],
                                 f"shape mismatch in a broadcast expression: an operand ({n.ty}) "
@@ -315,8 +330,10 @@ class ExprLowering:
 
         def body(ivs):
             env = dict(leaves)
+            zero = self.b.i(0)
             for n, v in arrays:
-                env[id(n)] = self.b.load(v, ivs[rank - v.type.rank:], checked=False)
+                idx = [zero if is_one(d) else iv for d, iv in zip(n.ty.dims, ivs[rank - v.type.rank:])]
+                env[id(n)] = self.b.load(v, idx, checked=False)
             saved = (self.in_ew, self.ew_env)
             self.in_ew, self.ew_env = True, env
             x = self.ev(e)
@@ -327,11 +344,16 @@ class ExprLowering:
 
     def elementwise_checks(self, e: A.Expr, leaves):
         """One dad.check per elementwise operation whose operand shapes may differ."""
-        def rep(n):
+        def rep(n, axis):
+            """An array leaf under `n` not stretched on `n`'s trailing axis `axis` (counted
+            from the end), and its axis; or None."""
             if id(n) in leaves:
-                return leaves[id(n)] if is_array(n.ty) else None
+                v = leaves[id(n)]
+                if not is_array(n.ty) or axis > n.ty.rank or is_one(n.ty.dims[-axis]):
+                    return None
+                return v, v.type.rank - axis
             for c in ew_children(n):
-                r = rep(c)
+                r = rep(c, axis)
                 if r is not None:
                     return r
             return None
@@ -345,11 +367,13 @@ class ExprLowering:
             needs = getattr(n, "shape_check", False) or getattr(n, "info", None) == "shape_check"
             arrs = [c for c in kids if is_array(c.ty)]
             for other in arrs[1:] if needs else ():
-                a, b = rep(arrs[0]), rep(other)
                 what = n.op if isinstance(n, A.Binary) else n.func
-                m = min(a.type.rank, b.type.rank)   # trailing dimensions (broadcasting)
-                for k in range(m):
-                    da, db = self.b.dim(a, a.type.rank - m + k), self.b.dim(b, b.type.rank - m + k)
+                m = min(arrs[0].ty.rank, other.ty.rank)   # trailing dimensions (broadcasting)
+                for axis in range(m, 0, -1):
+                    a, b = rep(arrs[0], axis), rep(other, axis)
+                    if a is None or b is None:   # a literal size 1 stretches: no check
+                        continue
+                    da, db = self.b.dim(a[0], a[1]), self.b.dim(b[0], b[1])
                     self.emit_check([self.b.cmpi("eq", da, db)],
                                     f"shape mismatch in '{what}': {arrs[0].ty} and {other.ty} "
                                     f"(sizes {{d0}} and {{d1}})", n.span, details=[da, db])

@@ -20,7 +20,7 @@ from .builtins import ADDED_2026, BUILTINS, CONSTANTS, TRANSFORMS, is_elementwis
 from .diagnostics import Reporter
 from .typecheck_builtins import builtin_call
 from .types import (BOOL, ERROR, I64, LIT_FLOAT, LIT_INT, SCALARS, Array, Dyn, Scalar, Tuple,
-                    conflicting_dim, default, elem, from_spec, is_array, same_dim, spec)
+                    conflicting_dim, default, elem, from_spec, is_array, is_one, same_dim, spec)
 
 ARITH = {"+", "-", "*", "/", "%", "**"}
 COMPARE = {"<", "<=", ">", ">=", "==", "!="}
@@ -669,7 +669,8 @@ class Checker:
     def arith(self, op, lt, rt, l, r, span, node: A.Binary | None = None, broadcast: bool = True):
         """Type of an arithmetic (elementwise when arrays are involved) binary operation. Arrays
         of different ranks broadcast as NumPy's on the trailing dimensions (`A + b` for
-        `A: f64[n, h]`, `b: f64[h]`) when `broadcast`; sizes not known to agree set
+        `A: f64[n, h]`, `b: f64[h]`) when `broadcast`, and an axis of literal size 1 stretches
+        to the other operand's (`A * c` for `c: f64[1, h]`); sizes not known to agree set
         `node.shape_check` (a run-time check)."""
         el, er = elem(lt), elem(rt)
         if el.is_bool or er.is_bool:
@@ -692,6 +693,9 @@ class Checker:
             for k, b in enumerate(lo.dims):
                 j = hi.rank - lo.rank + k
                 a = hi.dims[j]
+                if is_one(a) or is_one(b):   # a literal size 1 stretches (NumPy)
+                    dims[j] = b if is_one(a) else a
+                    continue
                 if conflicting_dim(a, b):
                     what = "" if lt.rank == rt.rank else " (broadcasting matches the trailing dimensions)"
                     return self.err(span, f"shape mismatch in '{op}': {lt} and {rt}{what}")

@@ -127,6 +127,11 @@ def same_dim(a: Dim, b: Dim) -> bool:
     return a == b
 
 
+def is_one(d: Dim) -> bool:
+    """A literal size 1 (an axis NumPy's broadcasting stretches)."""
+    return isinstance(d, int) and not isinstance(d, bool) and d == 1
+
+
 def conflicting_dim(a: Dim, b: Dim) -> bool:
     """Statically known to differ: two different literals, or two different size variables
     of the function's signature (each names its own size; LANGUAGE.md: `matvec(A, x)` with

@@ -118,12 +118,66 @@ fn h(v: f64[m], A: f64[n, m], k: i64) -> f64[n, m] { let B = zeros(k, m); return
 fn f(A: f64[3, m], v: f64[3]) -> f64[3, m] { return hypot(A, v); }
 """, filename="chk.dad")
     for call in (lambda: m.g(np.array([False, False]), np.ones((3, 2)), 1),
-                 lambda: m.g(np.array([False, False]), np.ones((3, 2)), 5),
-                 lambda: m.h(np.ones(2), np.ones((3, 2)), 1)):
+                 lambda: m.g(np.array([False, False]), np.ones((3, 2)), 5)):
         with pytest.raises(ValueError) as err:
             call()
         assert "chk.dad:" in str(err.value) and "on axis 0, the result 3" in str(err.value)
+    with pytest.raises(ValueError) as err:   # (v + A) against B on both axes, at the '+'
+        m.h(np.ones(2), np.ones((3, 2)), 1)
+    assert "chk.dad:3:" in str(err.value) and "(sizes 3 and 1)" in str(err.value)
     with pytest.raises(ValueError) as err:
         m.f(np.ones((3, 6)), np.ones(3))
     assert "shape mismatch in 'hypot'" in str(err.value) and "(sizes 6 and 3)" in str(err.value)
     assert m.g(np.array([False, True]), np.ones((3, 2)), 3).tolist() == [[0.0, 1.0]] * 3
+
+
+# ----------------------------------------------------------------------------- size-1 axes
+ONES = """
+fn col(A: f64[n, m], c: f64[n, 1]) -> f64[n, m] { return A - c; }
+fn row(A: f64[n, m], r: f64[1, m]) -> f64[n, m] { return r * A + r; }
+fn outer1(a: f64[n, 1], b: f64[1, m]) -> f64[n, m] { return a * b + 1.0; }
+fn cmp1(A: f64[n, m], r: f64[1, m]) -> bool[n, m] { return A > r; }
+fn t1(T: f64[a, b, c], M: f64[1, c], v: f64[b, 1]) -> f64[a, b, c] { return T * M - v; }
+fn energy(A: f64[n, m], r: f64[1, m], c: f64[n, 1]) -> f64 { return sum(tanh((A - c) * r)); }
+fn eg = grad(energy);
+fn ej = jvp(energy);
+"""
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=3, max_size=3), st.integers(0, 2**32 - 1))
+def test_axes_of_size_one_stretch_as_numpy(ones, dims, seed):
+    """NumPy stretches an axis of size 1 to the other operand's size; with the 1 written in
+    the type (`f64[1, m]`) dad does the same, in any position, on both sides."""
+    rng = np.random.default_rng(seed)
+    n, m_, k = dims
+    A, c, r = rng.normal(size=(n, m_)), rng.normal(size=(n, 1)), rng.normal(size=(1, m_))
+    a, b = rng.normal(size=(n, 1)), rng.normal(size=(1, m_))
+    T, M, v = rng.normal(size=(k, n, m_)), rng.normal(size=(1, m_)), rng.normal(size=(n, 1))
+    assert ones.col(A, c).tolist() == (A - c).tolist()
+    assert ones.row(A, r).tolist() == (r * A + r).tolist()
+    assert ones.outer1(a, b).tolist() == (a * b + 1.0).tolist()
+    assert ones.cmp1(A, r).tolist() == (A > r).tolist()
+    assert ones.t1(T, M, v).tolist() == (T * M - v).tolist()
+
+
+@pytest.fixture(scope="module")
+def ones():
+    return dad.compile(ONES, filename="ones.dad")
+
+
+def test_derivatives_through_a_stretched_axis(ones):
+    """The adjoint of a stretched operand sums over the axis it was stretched along."""
+    rng = np.random.default_rng(5)
+    A, r, c = rng.normal(size=(3, 4)), rng.normal(size=(1, 4)), rng.normal(size=(3, 1))
+    s = 1.0 - np.tanh((A - c) * r) ** 2   # (dad's tanh' is not this formula: a few e-14)
+    gA, gr, gc = ones.eg(A, r, c)
+    np.testing.assert_allclose(gA, s * r, rtol=1e-12)
+    np.testing.assert_allclose(gr, np.sum(s * (A - c), axis=0, keepdims=True), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gc, -np.sum(s * r, axis=1, keepdims=True), rtol=1e-12, atol=1e-14)
+    tA, tr, tc = rng.normal(size=(3, 4)), rng.normal(size=(1, 4)), rng.normal(size=(3, 1))
+    jv = ones.ej(A, r, c, tA, tr, tc)[1]
+    assert jv == pytest.approx(np.sum(gA * tA) + np.sum(gr * tr) + np.sum(gc * tc), rel=1e-12)
+    with pytest.raises(ValueError) as err:         # a size other than 1 is still checked
+        ones.col(A, np.ones((3, 2)))
+    assert "size 1 along axis 1" in str(err.value)
