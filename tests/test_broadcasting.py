@@ -138,6 +138,9 @@ fn row(A: f64[n, m], r: f64[1, m]) -> f64[n, m] { return r * A + r; }
 fn outer1(a: f64[n, 1], b: f64[1, m]) -> f64[n, m] { return a * b + 1.0; }
 fn cmp1(A: f64[n, m], r: f64[1, m]) -> bool[n, m] { return A > r; }
 fn t1(T: f64[a, b, c], M: f64[1, c], v: f64[b, 1]) -> f64[a, b, c] { return T * M - v; }
+fn mw(A: f64[n, m], r: f64[1, m], c: f64[n, 1]) -> f64[n, m] {
+    return max(A, r) + where(A > c, A, r) + hypot(A, c);
+}
 fn energy(A: f64[n, m], r: f64[1, m], c: f64[n, 1]) -> f64 { return sum(tanh((A - c) * r)); }
 fn eg = grad(energy);
 fn ej = jvp(energy);
@@ -159,6 +162,7 @@ def test_axes_of_size_one_stretch_as_numpy(ones, dims, seed):
     assert ones.outer1(a, b).tolist() == (a * b + 1.0).tolist()
     assert ones.cmp1(A, r).tolist() == (A > r).tolist()
     assert ones.t1(T, M, v).tolist() == (T * M - v).tolist()
+    assert ones.mw(A, r, c).tolist() == (np.maximum(A, r) + np.where(A > c, A, r) + np.hypot(A, c)).tolist()
 
 
 @pytest.fixture(scope="module")
