@@ -180,7 +180,10 @@ def _segment_loop(parent: Block, op: Op, arrays: list[Value], words: int) -> Non
     k = b.math("sqrt", b.mulf(b.cast("arith.sitofp", trips, F64), ratio))
     k = b.one("arith.minsi", [b.cast("arith.fptosi", k, I64), trips], I64)  # (no i64 overflow)
     k = b.addi(k, b.i(1))
-    nseg = b.one("arith.floordivsi", [b.addi(trips, b.subi(k, b.i(1))), k], I64)
+    # ⌈trips / k⌉ without forming trips + k - 1 (which wraps for trips near 2^63)
+    nseg = b.addi(b.one("arith.floordivsi", [trips, k], I64),
+                  b.select(b.cmpi("sgt", b.one("arith.floormodsi", [trips, k], I64), b.i(0)),
+                           b.i(1), b.i(0)))
     span = b.muli(k, st)
     outer, obody = b.for_(b.i(0), nseg, b.i(1), inits, "segment",
                           [a.name for a in op.regions[0].block.args[1:]],

@@ -8,9 +8,11 @@ uses these two, so that a loop near the ends of i64 is counted the same way ever
 Why not `⌈(ub - lb) / s⌉`: `ub - lb` wraps when the bounds are more than 2^63 apart, which a
 loop with a large step can be and still run a few iterations (`for i in lb..ub step 2^62`
 over the whole of i64 runs 4). The forms here use `⌊·/s⌋` of each bound, whose difference
-fits for s >= 2. For s = 1, `ub - lb` wraps only for a loop of more than 2^63 iterations,
-which can end only by raising an error: its count saturates at 2^63 - 1, so that room made
-for its records before it starts (`tape_reserve`) is refused (MemoryError), never too small.
+fits for s >= 2 except for s = 2 over the whole of i64 (2^63 iterations). A count that does
+not fit (more than 2^63 - 1 iterations: a loop that can end only by raising an error)
+saturates at 2^63 - 1, so that room made for its records before it starts
+(`tape_reserve`) is refused (MemoryError), never too small; `ub <= lb` is 0 whatever
+`ub - lb` wraps to.
 """
 from __future__ import annotations
 
@@ -24,19 +26,19 @@ def _is_one(v: Value) -> bool:
 
 
 def trip_count(b: Builder, lb: Value, ub: Value, step: Value) -> Value:
-    """`max(0, ⌊ub/s⌋ - ⌊lb/s⌋ + (ub mod s > lb mod s))`; for s = 1, `max(0, ub - lb)`
-    saturated at 2^63 - 1 where `ub - lb` wraps."""
+    """0 when `ub <= lb`, else `⌊ub/s⌋ - ⌊lb/s⌋ + (ub mod s > lb mod s)` (`ub - lb` for s = 1),
+    saturated at 2^63 - 1 where it does not fit in i64."""
     if _is_one(step):
         span = b.subi(ub, lb)
-        wrapped = b.andi(b.cmpi("sgt", ub, lb), b.cmpi("slt", span, b.i(0)))
-        return b.select(wrapped, b.i((1 << 63) - 1), b.one("arith.maxsi", [span, b.i(0)], I64))
     else:
         q = b.subi(b.one("arith.floordivsi", [ub, step], I64),
                    b.one("arith.floordivsi", [lb, step], I64))
         up = b.cmpi("sgt", b.one("arith.floormodsi", [ub, step], I64),
                     b.one("arith.floormodsi", [lb, step], I64))
         span = b.addi(q, b.select(up, b.i(1), b.i(0)))
-    return b.one("arith.maxsi", [span, b.i(0)], I64)
+    # with ub > lb the true count is positive: a negative span wrapped
+    big = b.select(b.cmpi("slt", span, b.i(0)), b.i((1 << 63) - 1), span)
+    return b.select(b.cmpi("sgt", ub, lb), big, b.i(0))
 
 
 def iteration(b: Builder, iv: Value, lb: Value, step: Value) -> Value:

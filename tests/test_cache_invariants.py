@@ -158,3 +158,54 @@ def test_where_it_applies_and_where_it_must_not(tmp_path, capsys):
     assert "%cache" not in ir and "dad.tape_p" in ir
     for fn in ("written", "branchy"):
         assert "%cache" not in _ir(path, fn, capsys), fn
+
+
+def test_an_f32_value_is_cached_as_f32():
+    """Found by review: the cache was always f64, and an f32 value stored in it failed to
+    compile (llvmlite: operands of different types)."""
+    src = """
+fn f(x: f32[k], n: i64) -> f32 {
+    var s: f32 = 0.0;
+    for i in 0..n { for j in 0..k { s += exp(x[j]); } }
+    return s;
+}
+"""
+    x = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    got = {w: _compile_src(src, w).f(x, 4) for w in PIPELINES}
+    assert got["on"] == got["off"]
+    assert got["on"] == pytest.approx(4 * float(np.sum(np.exp(x.astype(np.float64)))), rel=1e-6)
+
+
+def test_a_value_cached_in_a_loop_nested_in_another_ones():
+    """Found by review: with one cached value in the loop over j and another in a loop
+    nested in it, the outer one was versioned first, and the nested one's caches were filled
+    and read only in the copy that runs when caches are not used."""
+    src = """
+fn nest(x: f64[n], c: f64[k, d]) -> f64 {
+    var s = 0.0;
+    for i in 0..n {
+        for j in 0..k {
+            let t = exp(c[j, 0]);
+            var u = 0.0;
+            for a in 0..d { u += sin(c[j, a] * 0.5); }
+            s += u * x[i] + t;
+        }
+    }
+    return s;
+}
+"""
+    x, c = _inputs(5, 3, 4, seed=7)
+    mods = {w: _compile_src(src, w) for w in PIPELINES}
+    assert _same(mods["on"].nest(x, c), mods["off"].nest(x, c))
+    with machine_pipeline(PIPELINES["on"]):
+        from dad.runtime.compiler import machine_ir, optimize_ir
+        from dad.frontend import compile_to_ir
+        ir = machine_ir(optimize_ir(compile_to_ir(src, "nest.dad")))
+    sins = [o for o in ir["nest"].walk() if o.name == "math.sin"]
+    # sin runs in the fill copy and in the copy for unused caches, never where caches are read
+    assert len(sins) == 2 * 3, len(sins)
+
+
+def _compile_src(src, which):
+    with machine_pipeline(PIPELINES[which]):
+        return compile_jit(src, filename="cache.dad")

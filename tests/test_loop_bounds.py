@@ -112,3 +112,47 @@ def test_a_loop_longer_than_i64_that_ends_in_an_error_is_not_a_crash():
         np.cos(np.sin(np.sin(x[0]) + x[1]) + x[2]) * np.cos(np.sin(x[0]) + x[1]) * np.cos(x[0]),
         np.cos(np.sin(np.sin(x[0]) + x[1]) + x[2]) * np.cos(np.sin(x[0]) + x[1]),
         np.cos(np.sin(np.sin(x[0]) + x[1]) + x[2]), 1.0, 0.0], rtol=1e-14)
+
+
+EDGES = """
+fn step2(x: f64[n], a: i64, b: i64) -> f64 {
+    var s = 0.0;
+    for i in a..b step 2 { s += x[i]; }
+    return s;
+}
+fn counted(x: f64[n], a: i64, b: i64) -> f64 {
+    var c = 0;
+    var s = 0.0;
+    for i in a..b { c += 1; s += x[0] * x[0]; }
+    return s + float(c);
+}
+fn counted_vg = value_and_grad(counted, wrt=x);
+fn chaotic(x: f64[n], a: i64, b: i64) -> f64 {
+    var s = 0.5;
+    for i in a..b { s = s * sin(s) + x[i]; }
+    return s;
+}
+fn chaotic_ckpt = grad(chaotic, wrt=x, checkpoint=true);
+"""
+
+
+def test_counts_at_the_very_ends_of_i64():
+    """Found by review: (1) step 2 over the whole of i64 is 2^63 iterations, one more than
+    fits: the count wrapped to 0 and the loop ran none (no IndexError at x[-2^63]); (2) with
+    lb > ub but ub - lb wrapping to +1, the count said 1 and the gradient ran an iteration
+    the loop never runs; (3) the checkpoint segment count wrapped for a count near 2^63 and
+    the checkpointed gradient returned zeros instead of the loop's IndexError."""
+    m = dad.compile(EDGES, filename="edges.dad")
+    x = np.array([1.5, -2.0, 0.5, 3.0])
+    lo, hi = -2**63, 2**63 - 1
+    with pytest.raises(IndexError):
+        m.step2(x, lo, hi)
+    assert m.step2(x, 0, 4) == 2.0
+    assert m.counted(x, hi, lo) == 0.0
+    v, g = m.counted_vg(x, hi, lo)
+    assert v == 0.0 and np.array_equal(g, np.zeros(4))
+    v, g = m.counted_vg(x, 3, 6)
+    assert v == 3 * 2.25 + 3 and np.array_equal(g, [9.0, 0.0, 0.0, 0.0])
+    for a, b in ((0, hi), (-5, hi), (lo, 2)):
+        with pytest.raises((IndexError, MemoryError)):
+            m.chaotic_ckpt(x, a, b)

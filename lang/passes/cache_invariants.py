@@ -30,7 +30,7 @@ for the same values.
 """
 from __future__ import annotations
 
-from ..ir import F64, I64, Block, Builder, Function, Op, Value, replace_all_uses
+from ..ir import I64, Block, Builder, Function, Op, Value, replace_all_uses
 from ..loops import iteration, trip_count
 from ..ops import has_trait, is_pure, isa, MEMREF_ALLOC, MEMREF_DIM, MEMREF_LOAD, SCF_FOR
 from .util import clone_op, defined_inside, for_each_function, root_of, unwritten_in
@@ -209,8 +209,8 @@ def _rewrite(loop: Op, cands) -> tuple[list[Op], list[Op]]:
         sizes.append(dims)
     zero = head.i(0)
     # no room is made when the caches go unused (too big, or fewer than two iterations)
-    caches = [head.alloc(F64, [head.select(use, d, zero) for d in dims], "cache", zeroed=False)
-              for dims in sizes]
+    caches = [head.alloc(e.results[0].type, [head.select(use, d, zero) for d in dims], "cache",
+                         zeroed=False) for (e, _), dims in zip(cands, sizes)]
     fb = Builder(Block())
     first = fb.cmpi("eq", body.args[0], lb)
     for o in fb.block.ops:
@@ -219,7 +219,9 @@ def _rewrite(loop: Op, cands) -> tuple[list[Op], list[Op]]:
     groups: dict = {}
     for (e, path), cache in zip(cands, caches):
         groups.setdefault(id(path[-1][0]), (path[-1][0], []))[1].append(((e, path), cache))
-    for inner, members in groups.values():
+    # innermost first: an outer group's copies of its inner loop then hold the versioned
+    # loops of the groups nested in it
+    for inner, members in sorted(groups.values(), key=lambda g: -len(g[1][0][0][1])):
         _version_inner(inner, [m for m, _ in members], [c for _, c in members], first, use)
     return head.block.ops, [Op("memref.dealloc", [c]) for c in caches]
 
