@@ -25,6 +25,16 @@ import numpy as np
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
 
+def rel_diff(a, b) -> float:
+    """The largest difference between two results (arrays, scalars or tuples of them),
+    relative to the largest magnitude of `b`: how far two programs of one problem agree."""
+    def flat(v):
+        parts = v if isinstance(v, tuple) else (v,)
+        return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+    a, b = flat(a), flat(b)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

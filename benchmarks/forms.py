@@ -18,20 +18,10 @@ import pathlib
 
 import numpy as np
 
-from benchmarks._common import finish, interleaved_medians, machine_meta
+from benchmarks._common import finish, interleaved_medians, machine_meta, rel_diff
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGET = 1.05
-
-
-def _flat(v) -> np.ndarray:
-    parts = v if isinstance(v, tuple) else (v,)
-    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
-
-
-def _rel(a, b) -> float:
-    a, b = _flat(a), _flat(b)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 def cases(quick: bool):
@@ -79,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, form, loops, a in cases(args.quick):
         ff, fl = getattr(mod, form), getattr(mod, loops)
-        rel = _rel(ff(*a), fl(*a))
+        rel = rel_diff(ff(*a), fl(*a))
         med = interleaved_medians({"form": lambda: ff(*a), "loops": lambda: fl(*a)},
                                   budget_s=budget, min_rounds=5, max_rounds=41)
         ratio = med["form"]["median_s"] / med["loops"]["median_s"]

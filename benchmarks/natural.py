@@ -19,7 +19,7 @@ import pathlib
 
 import numpy as np
 
-from benchmarks._common import finish, interleaved_medians, machine_meta
+from benchmarks._common import finish, interleaved_medians, machine_meta, rel_diff
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGET = 1.3
@@ -33,22 +33,12 @@ def _inputs(n, d, k, seed=0):
             0.3 * rng.standard_normal((k, t)), rng.standard_normal((n, d)), 1.0, 0)
 
 
-def _flat(v) -> np.ndarray:
-    parts = v if isinstance(v, tuple) else (v,)
-    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
-
-
-def _rel(a, b) -> float:
-    a, b = _flat(a), _flat(b)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
 def bench(natural, arranged, n, d, k, budget):
     args = _inputs(n, d, k)
     rows = []
     for what in ("gmm_objective", "gmm_grad"):
         fn, fa = getattr(natural, what), getattr(arranged, what)
-        rel = _rel(fn(*args), fa(*args))
+        rel = rel_diff(fn(*args), fa(*args))
         med = interleaved_medians({"natural": lambda: fn(*args), "arranged": lambda: fa(*args)},
                                   budget_s=budget, min_rounds=5, max_rounds=41)
         ratio = med["natural"]["median_s"] / med["arranged"]["median_s"]

@@ -88,8 +88,7 @@ fn shifted(x: f64[n], c: f64[k, d], off: i64) -> f64 {
 
 
 def _compile(which):
-    with machine_pipeline(PIPELINES[which]):
-        return compile_jit(SRC, filename="cache.dad")
+    return _compile_src(SRC, which)
 
 
 @pytest.fixture(scope="module")

@@ -180,10 +180,8 @@ def _version_inner(inner: Op, group, caches, first: Value, use: Value) -> None:
     oblk.ops.append(inner)
     Builder(oblk).yield_(list(inner.results))
     Builder(other).yield_(list(fill.results))
-    now = dict(zip(inner.results, ifop.results))
-    for later in block.ops[pos + 1:]:   # inner's results are used only after it
-        for o in later.walk():
-            o.operands = [now.get(v, v) for v in o.operands]
+    for r, nr in zip(inner.results, ifop.results):   # (the branches are not in `block` yet)
+        replace_all_uses(block, r, nr)
     for o in head.block.ops:
         o.parent = block
     block.ops[pos:pos + 1] = head.block.ops
